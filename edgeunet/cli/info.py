@@ -1,0 +1,56 @@
+"""``edgeunet info``: what a checkpoint, ONNX model or engine is; ``--models`` lists the zoo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="describe a checkpoint, ONNX model or engine; --models lists the variants")
+    p.add_argument("path", nargs="?", help="best.pt, model.onnx, model.int8.onnx or model.engine")
+    p.add_argument("--img-size", type=int, default=256, help="size at which MACs are counted (default 256)")
+    p.add_argument("--models", action="store_true", help="list the registered variants")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..describe import describe, describe_variants
+
+    if args.models or not args.path:
+        rows = describe_variants(args.img_size)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(f"{'model':<16}{'block':<7}{'upsample':<10}{'attn':<6}{'params (M)':>11}{f'GMACs@{args.img_size}':>12}  widths")
+        for r in rows:
+            print(f"{r['name']:<16}{r['block']:<7}{r['upsample']:<10}{str(r['attention']):<6}{r['parameters'] / 1e6:>11.3f}{r['gmacs']:>12.3f}  {r['widths']}")
+        return 0
+    info = describe(args.path, args.img_size)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    _print_info(info)
+    return 0
+
+
+def _print_info(info: dict) -> None:
+    cfg = info.get("model_config", {})
+    print(f"{info['kind']}: {info['path']}")
+    if cfg:
+        print(f"  model       {cfg.get('name')} (block {cfg.get('block')}, widths {cfg.get('widths')}, upsample {cfg.get('upsample')}, attention {cfg.get('attention')})")
+        if cfg.get("layer_widths"):
+            print(f"  pruned      {len(cfg['layer_widths'])} layer widths differ from the design")
+    if "parameters" in info:
+        print(f"  parameters  {info['parameters'] / 1e6:.3f} M, {info['gmacs']:.3f} GMACs at {info['img_size']}x{info['img_size']}")
+    for key in ("precision", "opset", "size_mb", "nodes", "epoch"):
+        if info.get(key) is not None:
+            print(f"  {key:<11} {info[key]}")
+    if info.get("class_names"):
+        print(f"  classes     {', '.join(info['class_names'])}")
+    if info.get("preprocessing"):
+        print(f"  preprocess  {json.dumps(info['preprocessing'])}")
+    metrics = info.get("metrics") or {}
+    if metrics.get("mean_dice") is not None:
+        print(f"  val Dice    {metrics['mean_dice']:.4f} (IoU {metrics['mean_iou']:.4f})")

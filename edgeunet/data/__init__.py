@@ -1,0 +1,17 @@
+"""Data stage: image/mask I/O, built-in synthetic nuclei, folder data sets and their checks.
+
+Light imports only (numpy, Pillow, tifffile). The torch Datasets live in
+``edgeunet.data.dataset`` and are imported from there by the training stage.
+"""
+
+from .io import IMAGE_SUFFIXES, MASK_SUFFIXES, ImageReadError, read_image, read_mask, write_image, write_mask
+from .sources import SYNTHETIC, dataset_folder, dataset_info, is_synthetic, load_samples
+from .synthetic import synthetic_class_names, synthetic_sample, write_synthetic
+from .validate import DatasetReport, Problem, check_folder, validate_folder
+
+__all__ = [
+    "IMAGE_SUFFIXES", "MASK_SUFFIXES", "ImageReadError", "read_image", "read_mask", "write_image", "write_mask",
+    "SYNTHETIC", "dataset_folder", "dataset_info", "is_synthetic", "load_samples",
+    "synthetic_class_names", "synthetic_sample", "write_synthetic",
+    "DatasetReport", "Problem", "check_folder", "validate_folder",
+]

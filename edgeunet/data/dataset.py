@@ -1,0 +1,295 @@
+"""Torch training Datasets: full-image preprocessing, then a square crop and augmentation.
+
+Each item is preprocessed as a FULL image (``edgeunet.runtime.preprocess.preprocess``, the
+same call inference makes), then cut to ``img_size``:
+
+* larger sides are cropped at a random offset;
+* smaller sides are padded by reflection, image and mask alike (so padded pixels keep
+  labels that match what they show), at a random offset;
+* with ``augment``: a random 90-degree rotation, a random flip, and intensity jitter
+  ``x * gain + offset`` with gain in [0.9, 1.1] and offset in [-0.1, 0.1].
+
+Randomness comes from ``numpy.random.default_rng([seed, epoch, index])``: the same seed gives
+the same items in any DataLoader worker layout. Call ``set_epoch(epoch)`` before each epoch
+(with ``persistent_workers=False``, so workers see the new epoch).
+
+Preprocessed full images are cached in memory, as they are first used, when all of them fit
+in CACHE_LIMIT_BYTES; with DataLoader workers call ``preload()`` first so that the workers
+inherit the filled cache instead of each refilling its own every epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
+from .io import read_image, read_mask
+from .sources import (SYNTHETIC, Sample, dataset_folder, default_class_names, is_synthetic, load_samples,
+                      read_pairs)
+from .synthetic import synthetic_class_names, synthetic_sample
+from .validate import check_folder
+
+log = logging.getLogger(__name__)
+CACHE_LIMIT_BYTES = 1 << 30  # preprocessed full images stay in memory when all of them fit in this
+
+
+def _pad_or_crop_axis(length: int, size: int, rng: np.random.Generator) -> tuple[tuple[int, int], slice]:
+    """(pad_before, pad_after) and the crop slice that bring one axis of ``length`` to ``size``."""
+    if length < size:
+        before = int(rng.integers(0, size - length + 1))
+        return (before, size - length - before), slice(0, size)
+    start = int(rng.integers(0, length - size + 1))
+    return (0, 0), slice(start, start + size)
+
+
+def crop_or_pad(x: np.ndarray, mask: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Cuts (C, H, W) ``x`` and (H, W) ``mask`` to (C, size, size) and (size, size) at a random place.
+
+    Sides longer than ``size`` are cropped; shorter ones are reflect-padded, mask included.
+    """
+    (pad_h, rows), (pad_w, cols) = (_pad_or_crop_axis(n, size, rng) for n in mask.shape)
+    if pad_h != (0, 0) or pad_w != (0, 0):
+        modes = ["reflect" if n > 1 else "edge" for n in mask.shape]
+        mode = "reflect" if modes == ["reflect", "reflect"] else "edge"
+        x = np.pad(x, ((0, 0), pad_h, pad_w), mode=mode)
+        mask = np.pad(mask, (pad_h, pad_w), mode=mode)
+    return x[:, rows, cols], mask[rows, cols]
+
+
+def augment_pair(x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random rotation by k*90 degrees, random flip, and gain/offset jitter of (C, S, S) ``x``; mask follows."""
+    k = int(rng.integers(4))
+    x, mask = np.rot90(x, k, axes=(1, 2)), np.rot90(mask, k)
+    if rng.random() < 0.5:
+        x, mask = x[:, :, ::-1], mask[:, ::-1]
+    gain, offset = rng.uniform(0.9, 1.1), rng.uniform(-0.1, 0.1)
+    return (x * np.float32(gain) + np.float32(offset)).astype(np.float32, copy=False), mask
+
+
+class _CropDataset(torch.utils.data.Dataset):
+    """Shared crop/augment/cache logic; subclasses implement ``_load(key) -> (x, mask)`` and ``_key``."""
+
+    def __init__(self, length: int, img_size: int, seed: int, augment: bool, unique: int):
+        if int(length) < 1:
+            raise UserError(f"a training data set needs at least 1 sample, got length {length}")
+        if int(img_size) < 1:
+            raise UserError(f"img_size must be a positive number of pixels, got {img_size}")
+        self.length, self.img_size, self.seed, self.augment = int(length), int(img_size), int(seed), bool(augment)
+        self.epoch = 0
+        self._unique = int(unique)
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+        self._cache_decided = False
+
+    def set_epoch(self, epoch: int) -> None:
+        """Selects the augmentation randomness of ``epoch`` (same seed and epoch -> same items)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _key(self, index: int) -> int:
+        return index
+
+    def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _full(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        """The preprocessed full image (C, H, W) float32 and mask (H, W), from memory when cached."""
+        if self._cache is not None and key in self._cache:
+            return self._cache[key]
+        x, mask = self._load(key)
+        mask = mask.astype(np.uint8 if mask.size and 0 <= mask.min() and mask.max() < 256 else np.int64, copy=False)
+        if not self._cache_decided:  # estimate the total from the first item
+            self._cache_decided = True
+            total = (x.nbytes + mask.nbytes) * self._unique
+            self._cache = {} if total <= CACHE_LIMIT_BYTES else None
+            log.info("data set of %d images, about %.0f MB preprocessed: %s", self._unique, total / 1e6,
+                     "cached in memory" if self._cache is not None else "read on every access")
+        if self._cache is not None:
+            self._cache[key] = (x, mask)
+        return x, mask
+
+    def preload(self) -> bool:
+        """Preprocesses every image now when they fit in memory (before forking DataLoader workers).
+
+        Returns:
+            True when all images are now cached in memory.
+        """
+        self._full(self._key(0))
+        if self._cache is None:
+            return False
+        for key in sorted({self._key(i) for i in range(self.length)}):
+            self._full(key)
+        return True
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (x (C, S, S) float32, y (S, S) int64) with S = img_size."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for a data set of {self.length}")
+        x, mask = self._full(self._key(index))
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, index, 0xDA7A])
+        x, mask = crop_or_pad(x, mask, self.img_size, rng)
+        if self.augment:
+            x, mask = augment_pair(x, mask, rng)
+        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64)))
+
+
+class SegmentationDataset(_CropDataset):
+    """Training items from in-memory samples or image/mask files.
+
+    Args:
+        samples: Items ``(name, image, mask)`` with arrays, or ``(name, image_path, mask_path)``
+            / ``(image_path, mask_path)`` with files (read when first needed).
+        img_size: Side S of the square training crop, in pixels.
+        preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
+        in_channels: When given, every image's channel count is checked against it.
+        augment: Random rotations, flips and intensity jitter.
+        seed: Seed of the crop and augmentation randomness.
+        length: Items per epoch (default: one per sample); item i uses sample i % len(samples).
+    """
+
+    def __init__(self, samples: list, img_size: int, preprocessing: dict | None = None,
+                 in_channels: int | None = None, augment: bool = True, seed: int = 0, length: int | None = None):
+        if not samples:
+            raise UserError("no training samples: pass a data set with at least one image/mask pair")
+        self.samples = [tuple(item) if len(item) == 3 else (Path(item[0]).stem, *item) for item in samples]
+        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
+        self.in_channels = in_channels
+        super().__init__(length or len(self.samples), img_size, seed, augment, unique=len(self.samples))
+
+    def _key(self, index: int) -> int:
+        return index % len(self.samples)
+
+    def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        name, image, mask = self.samples[key]
+        if not isinstance(image, np.ndarray):
+            image = read_image(image)
+        if not isinstance(mask, np.ndarray):
+            mask = read_mask(mask)
+        if image.shape[:2] != mask.shape:
+            raise UserError(f"sample {name}: image {image.shape[:2]} vs mask {mask.shape}: "
+                            "a mask must match its image's height and width")
+        try:
+            x = preprocess(image, self.preprocessing, self.in_channels)
+        except ValueError as exc:
+            raise UserError(f"sample {name}: {exc}") from exc
+        return x, np.asarray(mask)
+
+
+class SyntheticDataset(_CropDataset):
+    """Synthetic training items generated on the fly; item i is always synthetic sample i.
+
+    Args:
+        length: Items per epoch.
+        img_size: Side S of the training crop, in pixels.
+        seed: Data seed (sample i is ``synthetic_sample(i, sample_size, seed, num_classes)``)
+            and seed of the crop/augmentation randomness.
+        num_classes: 2 to 4 (see ``edgeunet.data.synthetic``).
+        preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
+        augment: Random rotations, flips and intensity jitter.
+        sample_size: Side of the generated images (default ``img_size``); larger ones are cropped.
+    """
+
+    def __init__(self, length: int, img_size: int, seed: int = 0, num_classes: int = 2,
+                 preprocessing: dict | None = None, augment: bool = True, sample_size: int | None = None):
+        synthetic_class_names(num_classes)  # checks the class count
+        self.num_classes = int(num_classes)
+        self.sample_size = int(sample_size or img_size)
+        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
+        super().__init__(length, img_size, seed, augment, unique=length)
+
+    def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        image, mask = synthetic_sample(key, self.sample_size, self.seed, self.num_classes)
+        return preprocess(image, self.preprocessing, 1), mask
+
+
+def _split_pairs(pairs: list, val_fraction: float, seed: int) -> tuple[list, list]:
+    """Deterministic (seed) train/val split of a list; at least one item on each side."""
+    if not 0.0 < val_fraction < 1.0:
+        raise UserError(f"val_fraction must be between 0 and 1, got {val_fraction}: e.g. 0.1, or pass a val folder")
+    if len(pairs) < 2:
+        raise UserError(f"only {len(pairs)} image/mask pair: add images or pass a separate val folder")
+    n_val = min(len(pairs) - 1, max(1, round(len(pairs) * val_fraction)))
+    order = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5917]).permutation(len(pairs))
+    val = set(order[:n_val].tolist())
+    return [p for i, p in enumerate(pairs) if i not in val], [p for i, p in enumerate(pairs) if i in val]
+
+
+def _folder_val(val: str | os.PathLike, num_classes: int, in_channels: int) -> list[Sample]:
+    report = check_folder(dataset_folder(val, "val"), num_classes)
+    if report.pairs and report.in_channels != in_channels:
+        raise UserError(f"validation images in {val} have {report.in_channels} channel(s) but training images have "
+                        f"{in_channels}: give both the same channel count")
+    return read_pairs(report.pairs)
+
+
+def _folder_split(data, val, report, val_fraction: float, seed: int, val_samples: int | None, size: int,
+                  num_classes: int) -> tuple[list, list[Sample]]:
+    """Training pairs and validation samples of a folder: ``val``, else DIR/val, else a seeded split."""
+    val_folder = dataset_folder(data, "val")
+    if val is None and val_folder == report.folder:
+        train_pairs, val_pairs = _split_pairs(report.pairs, val_fraction, seed)
+        return train_pairs, read_pairs(val_pairs)
+    if val is not None and is_synthetic(val):
+        return report.pairs, load_samples(SYNTHETIC, val_samples, size, seed, "val", num_classes)
+    return report.pairs, _folder_val(val if val is not None else val_folder, num_classes, report.in_channels)
+
+
+def build_datasets(data: str | os.PathLike, val: str | os.PathLike | None = None, val_fraction: float = 0.1,
+                   img_size: int = 256, num_classes: int | None = None, preprocessing: dict | None = None,
+                   seed: int = 0, samples_per_epoch: int | None = None, synthetic_size: int | None = None,
+                   val_samples: int | None = None) -> tuple[_CropDataset, list[Sample], dict]:
+    """The training Dataset, the validation samples and the data facts, as the trainer uses them.
+
+    Synthetic ``data``: ``samples_per_epoch`` (default 256) generated images of
+    ``synthetic_size`` (default ``img_size``) px; validation: ``val_samples`` images of the
+    "val" split seed (default: max(8, min(64, round(samples_per_epoch * val_fraction)))).
+    Folder ``data``: checked with ``check_folder`` first (UserError listing every problem);
+    validation comes from ``val``, else ``DIR/val``, else a seeded ``val_fraction`` split.
+
+    Args:
+        data: "synthetic" or a folder data set (see ``edgeunet.data.sources``).
+        val: "synthetic" or a folder for validation; None picks as described above.
+        val_fraction: Share of a folder's pairs held out when there is no val folder.
+        img_size: Side of the square training crops, in pixels.
+        num_classes: Class count; None infers it (classes.txt or largest mask id + 1; 2 for synthetic).
+        preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
+        seed: Seed of the data split, synthetic data and augmentation.
+        samples_per_epoch: Training items per epoch (folders default to one per pair).
+        synthetic_size: Side of generated synthetic images (training and validation).
+        val_samples: Number of synthetic validation images (folders use all held-out pairs).
+
+    Returns:
+        (train_ds, val_set, info): val_set is a list of raw (name, image, mask) full images;
+        info = dict(num_classes, in_channels, class_names, n_train, n_val).
+    """
+    size = int(synthetic_size or img_size)
+    if is_synthetic(data):
+        num_classes = int(num_classes or 2)
+        length = int(samples_per_epoch or 256)
+        train_ds = SyntheticDataset(length, img_size, seed, num_classes, preprocessing, True, size)
+        n_train, in_channels, class_names = length, 1, synthetic_class_names(num_classes)
+        if val is None or is_synthetic(val):
+            n_val = val_samples or max(8, min(64, round(length * val_fraction)))
+            val_set = load_samples(SYNTHETIC, n_val, size, seed, "val", num_classes)
+        else:
+            val_set = _folder_val(val, num_classes, in_channels)
+    else:
+        report = check_folder(dataset_folder(data, "train"), num_classes)
+        num_classes = int(num_classes or report.num_classes)
+        in_channels = report.in_channels
+        class_names = report.class_names or default_class_names(num_classes)
+        train_pairs, val_set = _folder_split(data, val, report, val_fraction, seed, val_samples, size, num_classes)
+        train_ds = SegmentationDataset(train_pairs, img_size, preprocessing, in_channels, True, seed, samples_per_epoch)
+        n_train = len(train_pairs)
+        log.info("training on %d pairs from %s, validating on %d", n_train, report.folder, len(val_set))
+    info = {"num_classes": num_classes, "in_channels": in_channels, "class_names": list(class_names),
+            "n_train": n_train, "n_val": len(val_set)}
+    return train_ds, val_set, info

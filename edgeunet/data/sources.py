@@ -1,0 +1,150 @@
+"""Where samples come from: the built-in ``"synthetic"`` data or a folder data set.
+
+Calibration, export verification, evaluation and benchmarks all call ``load_samples`` and
+get raw images (native dtype) with their masks; they pass the images through
+``edgeunet.runtime.preprocess.preprocess`` themselves.
+
+A folder is either one data set (``DIR/images``, ``DIR/masks``) or split into
+``DIR/train/{images,masks}`` and ``DIR/val/{images,masks}``; ``dataset_folder`` picks the
+part for a split. To use a folder literally named ``synthetic``, pass ``./synthetic``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .io import read_image, read_mask
+from .synthetic import synthetic_class_names, synthetic_sample
+from .validate import read_class_names, scan_folder
+
+SYNTHETIC = "synthetic"
+SPLITS = ("train", "val", "calib")
+# Added to the seed so that the val and calib images differ from the training images.
+SPLIT_SEED_OFFSETS = {"train": 0, "val": 1000003, "calib": 2000003}
+DEFAULT_SYNTHETIC_COUNT = 16  # samples load_samples("synthetic") gives when n is None
+
+Sample = tuple[str, np.ndarray, np.ndarray]  # (name, raw image (H, W[, C]), mask (H, W) int64)
+
+
+def is_synthetic(data: str | os.PathLike) -> bool:
+    """True when ``data`` names the built-in synthetic data (the string ``"synthetic"``)."""
+    return isinstance(data, str) and data == SYNTHETIC
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+
+
+def split_seed(seed: int, split: str) -> int:
+    """The synthetic data seed of a split: distinct for train, val and calib."""
+    _check_split(split)
+    return int(seed) + SPLIT_SEED_OFFSETS[split]
+
+
+def dataset_folder(data: str | os.PathLike, split: str = "train") -> Path:
+    """The folder holding ``images/`` and ``masks/`` for ``split``.
+
+    ``DIR`` itself when it has images/ or masks/; else ``DIR/train`` for "train" and
+    ``DIR/val`` for "val" when they exist ("calib" uses train, then val); else ``DIR``.
+    """
+    _check_split(split)
+    folder = Path(data)
+    if (folder / "images").is_dir() or (folder / "masks").is_dir():
+        return folder
+    candidates = {"train": ["train"], "val": ["val"], "calib": ["train", "val"]}[split]
+    for sub in candidates:
+        if (folder / sub / "images").is_dir():
+            return folder / sub
+    return folder
+
+
+def folder_pairs(folder: str | os.PathLike) -> list[tuple[str, Path, Path]]:
+    """(name, image_path, mask_path) of a folder data set, sorted by name.
+
+    Raises:
+        UserError: The folder is missing, empty, or has unpaired files (one line listing them).
+    """
+    report = scan_folder(folder)
+    if report.problems:
+        raise UserError(report.error_message())
+    return report.pairs
+
+
+def read_pairs(pairs: list[tuple[str, Path, Path]]) -> list[Sample]:
+    """Reads (name, image_path, mask_path) pairs into (name, image, mask), checking that sizes agree."""
+    samples = []
+    for name, image_path, mask_path in pairs:
+        image, mask = read_image(image_path), read_mask(mask_path)
+        if image.shape[:2] != mask.shape:
+            raise UserError(f"{image_path}: image {image.shape[0]}x{image.shape[1]} vs mask "
+                            f"{mask.shape[0]}x{mask.shape[1]}: a mask must match its image's height and width")
+        samples.append((name, image, mask))
+    return samples
+
+
+def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256, seed: int = 0,
+                 split: str = "val", num_classes: int | None = None) -> list[Sample]:
+    """Raw samples for evaluation, calibration, verification and benchmarks.
+
+    Args:
+        data: ``"synthetic"`` or a folder data set.
+        n: Number of samples; None gives all of a folder, or 16 synthetic ones.
+        size: Synthetic image size in pixels (folders keep their images' sizes).
+        seed: Synthetic data seed; each split uses its own (``split_seed``).
+        split: "train", "val" or "calib": selects the synthetic seed, or the part of a
+            train/val folder (see ``dataset_folder``).
+        num_classes: Synthetic classes (2 to 4; None means 2). Ignored for folders.
+
+    Returns:
+        List of (name, image (H, W) or (H, W, C) native dtype, mask (H, W) int64), sorted by
+        name for folders.
+    """
+    if n is not None and int(n) < 1:
+        raise UserError(f"n={n}: ask for at least 1 sample")
+    if is_synthetic(data):
+        count = DEFAULT_SYNTHETIC_COUNT if n is None else int(n)
+        data_seed = split_seed(seed, split)
+        samples = []
+        for i in range(count):
+            image, mask = synthetic_sample(i, size, data_seed, num_classes or 2)
+            samples.append((f"synthetic-{split}-{i:04d}", image, mask.astype(np.int64)))
+        return samples
+    pairs = folder_pairs(dataset_folder(data, split))
+    return read_pairs(pairs if n is None else pairs[: int(n)])
+
+
+def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dict:
+    """Facts a model needs about a data set.
+
+    For a folder: ``in_channels`` comes from its first image; ``num_classes`` is the given
+    value, else the number of names in ``classes.txt``, else the largest mask id + 1 (at
+    least 2; reads every mask); ``class_names`` come from ``classes.txt`` or are
+    ``["background", "class1", ...]``.
+
+    Returns:
+        dict(num_classes=int, in_channels=int, class_names=list[str]).
+    """
+    if is_synthetic(data):
+        count = num_classes or 2
+        return {"num_classes": count, "in_channels": 1, "class_names": synthetic_class_names(count)}
+    folder = dataset_folder(data, "train")
+    pairs = folder_pairs(folder)
+    first = read_image(pairs[0][1])
+    names = read_class_names(folder)
+    if num_classes is None:
+        num_classes = len(names) if names else max(2, max(int(read_mask(m).max()) for _, _, m in pairs) + 1)
+    if names and len(names) != num_classes:
+        raise UserError(f"{folder / 'classes.txt'} lists {len(names)} classes but num_classes is {num_classes}: "
+                        "make them agree")
+    return {"num_classes": int(num_classes), "in_channels": 1 if first.ndim == 2 else int(first.shape[2]),
+            "class_names": names or default_class_names(num_classes)}
+
+
+def default_class_names(num_classes: int) -> list[str]:
+    """``["background", "class1", "class2", ...]`` for a data set without classes.txt."""
+    return ["background"] + [f"class{i}" for i in range(1, int(num_classes))]

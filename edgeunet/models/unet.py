@@ -1,0 +1,113 @@
+"""One U-Net skeleton for every variant: ``skips = encoder(x)``, ``x = decoder(skips)``, ``head(x)``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import DecoderStage, DoubleBlock
+from .config import ModelConfig
+
+
+def _stage_widths(plan: dict[str, int], prefix: str) -> dict[str, int]:
+    return {k.split(".", 1)[1]: v for k, v in plan.items() if k.split(".", 1)[0] == prefix}
+
+
+def nearest_valid_size(size: int, multiple: int) -> int:
+    """The closest positive multiple of ``multiple`` (ties round up)."""
+    return max(multiple, int((size + multiple / 2) // multiple) * multiple)
+
+
+class Encoder(nn.Module):
+    """Returns the feature map of every stage, shallow to deep; stage i is at 1 / 2**i resolution."""
+
+    def __init__(self, cfg: ModelConfig, plan: dict[str, int]):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2)
+        stages, in_channels = [], cfg.in_channels
+        for i in range(cfg.depth + 1):
+            widths = _stage_widths(plan, f"enc{i}")
+            stages.append(DoubleBlock(cfg.block, in_channels, widths))
+            in_channels = widths["out"]
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        skips = []
+        for i, stage in enumerate(self.stages):
+            x = stage(self.pool(x) if i else x)
+            skips.append(x)
+        return skips
+
+
+class Decoder(nn.Module):
+    """Takes its widths from the encoder: stage j joins the deepest map with skip ``depth - 1 - j``."""
+
+    def __init__(self, cfg: ModelConfig, plan: dict[str, int], encoder: Encoder):
+        super().__init__()
+        skip_widths = [s.widths()["out"] for s in encoder.stages]
+        stages, in_channels = [], skip_widths[-1]
+        for j in range(cfg.depth):
+            widths = _stage_widths(plan, f"dec{j}")
+            stages.append(DecoderStage(cfg.block, in_channels, skip_widths[cfg.depth - 1 - j], widths, cfg.upsample, cfg.attention))
+            in_channels = widths["out"]
+        self.stages = nn.ModuleList(stages)
+        self.out_channels = in_channels
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = skips[-1]
+        for j, stage in enumerate(self.stages):
+            x = stage(x, skips[-2 - j])
+        return x
+
+
+class UNet(nn.Module):
+    """U-Net built from a ModelConfig. (B, in_channels, H, W) -> (B, num_classes, H, W) logits.
+
+    H and W must be multiples of ``cfg.size_multiple`` (2 ** depth).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        plan = cfg.width_plan()
+        self.encoder = Encoder(cfg, plan)
+        self.decoder = Decoder(cfg, plan, self.encoder)
+        self.head = nn.Conv2d(self.decoder.out_channels, cfg.num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()):
+            self.check_input(x)
+        skips = self.encoder(x)
+        x = self.decoder(skips)
+        return self.head(x)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raises ValueError naming the fix when ``x`` has the wrong rank, channels or size."""
+        if x.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+        if x.shape[1] != self.cfg.in_channels:
+            raise ValueError(f"the input has {x.shape[1]} channels but the model takes {self.cfg.in_channels}")
+        m = self.cfg.size_multiple
+        h, w = int(x.shape[2]), int(x.shape[3])
+        if h % m or w % m:
+            raise ValueError(
+                f"input size {h}x{w} is not a multiple of {m} (2**depth): pad or resize to "
+                f"{nearest_valid_size(h, m)}x{nearest_valid_size(w, m)}"
+            )
+
+    def width_plan(self) -> dict[str, int]:
+        """The actual per-layer widths (differ from ``cfg.width_plan()`` once pruned)."""
+        plan = {}
+        for i, s in enumerate(self.encoder.stages):
+            plan.update({f"enc{i}.{k}": v for k, v in s.widths().items()})
+        for j, s in enumerate(self.decoder.stages):
+            plan.update({f"dec{j}.{k}": v for k, v in s.widths().items()})
+        return plan
+
+    def current_config(self) -> ModelConfig:
+        """A config that rebuilds this model with its current (possibly pruned) widths."""
+        import dataclasses
+
+        default = dataclasses.replace(self.cfg, layer_widths=()).width_plan()
+        changed = tuple((k, v) for k, v in self.width_plan().items() if default.get(k) != v)
+        return dataclasses.replace(self.cfg, layer_widths=changed)

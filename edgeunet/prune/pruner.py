@@ -1,0 +1,297 @@
+"""Structured channel pruning of a U-Net with Torch-Pruning's dependency graph.
+
+Every free width of the model (``enc2.mid``, ``dec0.up``, ... see ``ModelConfig.width_plan``) is
+owned by one convolution whose output channels define it. Pruning a width builds that
+convolution's dependency group, so every coupled layer follows: BatchNorm statistics, the
+depthwise convolution after it, the decoder convolution that reads the width through the skip
+concatenation (at the right offset), the attention gate's projections, the residual add of an
+inverted residual. The head is never a group root, so the classes stay.
+
+Groups are rooted here rather than by ``tp.pruner.BasePruner``, which roots them in module order:
+a decoder's depthwise convolution then roots one group spanning both halves of a skip
+concatenation and splits the kept channels between skip and up-sampling unevenly, so that
+neither is a multiple of ``round_to``.
+
+``--ratio`` is the fraction of channels removed from every width; kept counts are rounded to
+multiples of ``round_to``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import nn
+
+from ..errors import require
+from . import IMPORTANCES
+
+tp = require("torch_pruning", "train", "torch-pruning")
+log = logging.getLogger(__name__)
+
+
+def check_importance(name: str) -> str:
+    """Returns ``name`` or raises ValueError naming the valid choices."""
+    if name not in IMPORTANCES:
+        raise ValueError(f"unknown importance {name!r}: use one of {', '.join(IMPORTANCES)}")
+    return name
+
+
+def make_importance(name: str):
+    """The Torch-Pruning importance criterion of ``name`` (``l1``, ``l2``, ``taylor``, ``bn-scale``)."""
+    check_importance(name)
+    if name == "taylor":
+        return tp.importance.GroupTaylorImportance()
+    if name == "bn-scale":
+        return tp.importance.BNScaleImportance()
+    return tp.importance.GroupMagnitudeImportance(p=1 if name == "l1" else 2)
+
+
+def _block_owners(prefix: str, block) -> dict[str, nn.Module]:
+    """The convs whose output channels are the widths of a DoubleBlock (mirrors ``DoubleBlock.widths``)."""
+    if block.block == "ir":
+        return {
+            f"{prefix}.hidden1": block.unit1.expand.conv,
+            f"{prefix}.mid": block.unit1.project.conv,
+            f"{prefix}.hidden2": block.unit2.expand.conv,
+            f"{prefix}.out": block.unit2.project.conv,
+        }
+    last = (lambda u: u.conv) if block.block == "conv" else (lambda u: u.pointwise.conv)
+    return {f"{prefix}.mid": last(block.unit1), f"{prefix}.out": last(block.unit2)}
+
+
+def width_owners(model) -> dict[str, nn.Module]:
+    """Width name (as in ``model.width_plan()``) -> the conv whose ``out_channels`` is that width."""
+    owners: dict[str, nn.Module] = {}
+    for i, stage in enumerate(model.encoder.stages):
+        owners.update(_block_owners(f"enc{i}", stage))
+    for j, stage in enumerate(model.decoder.stages):
+        owners[f"dec{j}.up"] = stage.up.conv
+        if stage.gate is not None:
+            owners[f"dec{j}.gate"] = stage.gate.skip.conv
+        owners.update(_block_owners(f"dec{j}", stage.block))
+    return owners
+
+
+def kept_channels(channels: int, ratio: float, round_to: int) -> int:
+    """Channels left when ``ratio`` of ``channels`` are removed, rounded to a multiple of ``round_to``.
+
+    Widths of at most ``round_to`` channels are kept whole; others keep at least ``round_to``.
+    """
+    if ratio <= 0 or channels <= round_to:
+        return channels
+    keep = math.floor(channels * (1.0 - ratio) / round_to + 0.5) * round_to
+    return min(channels, max(round_to, keep))
+
+
+def planned_widths(plan: dict[str, int], ratio: float, round_to: int, prefixes: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Target widths: ``kept_channels`` of every width of ``plan`` (only stages in ``prefixes`` if given)."""
+    return {
+        name: kept_channels(channels, ratio, round_to) if prefixes is None or name.split(".")[0] in prefixes else channels
+        for name, channels in plan.items()
+    }
+
+
+class _GateSigmoid(tp.pruner.function.BasePruningFunc):
+    """Torch-Pruning handler for the attention gates' sigmoids: (B, 1, H, W) maps multiplied into skips.
+
+    The dependency graph couples all inputs of an element-wise product, so without this the skip
+    channels would be tied to the single psi channel (and the concatenation offsets inferred from
+    it). A sigmoid reports its skip's channel count and prunes nothing: the broadcast stops there.
+    Torch-Pruning looks customized pruners up by class, so one handler serves every gate.
+    """
+
+    def __init__(self, skip_convs: dict[nn.Module, nn.Module]):
+        super().__init__()
+        self.skip_convs = skip_convs  # sigmoid module -> the gate's skip projection (its in_channels = skip width)
+
+    def prune_out_channels(self, layer, idxs):
+        return layer
+
+    def prune_in_channels(self, layer, idxs):
+        return layer
+
+    def get_out_channels(self, layer):
+        return self.skip_convs[layer].in_channels
+
+    def get_in_channels(self, layer):
+        return None
+
+
+def build_graph(model, example_inputs: torch.Tensor):
+    """Torch-Pruning's dependency graph of ``model``, with attention-gate broadcasts handled."""
+    skip_convs = {stage.gate.psi[2]: stage.gate.skip.conv for stage in model.decoder.stages if stage.gate is not None}
+    custom = {nn.Sigmoid: _GateSigmoid(skip_convs)} if skip_convs else None
+    was_training = model.training
+    with torch.enable_grad():
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, customized_pruners=custom)
+    model.train(was_training)
+    return graph
+
+
+def _coupled_names(graph, owners: dict[str, nn.Module]) -> list[tuple[str, ...]]:
+    """Width names grouped by dependency group (an inverted residual's add ties ``mid`` to ``out``)."""
+    by_module = {module: name for name, module in owners.items()}
+    seen, sets = set(), []
+    for name, module in owners.items():
+        if name in seen:
+            continue
+        group = graph.get_pruning_group(module, graph.get_pruner_of_module(module).prune_out_channels, list(range(module.out_channels)))
+        names = [name] + [by_module[d.target.module] for d, _ in group
+                          if d.target.module in by_module and graph.is_out_channel_pruning_fn(d.handler) and by_module[d.target.module] != name]
+        seen.update(names)
+        sets.append(tuple(names))
+    return sets
+
+
+def _unit_ends(model) -> list[tuple[int, tuple[str, ...], str, bool]]:
+    """Every inverted residual as (fixed input channels, input width names, output width name, has residual)."""
+    depth, ends = len(model.encoder.stages) - 1, []
+    blocks = [(f"enc{i}", s) for i, s in enumerate(model.encoder.stages)] + [(f"dec{j}", s.block) for j, s in enumerate(model.decoder.stages)]
+    for prefix, block in blocks:
+        if block.block != "ir":
+            continue
+        index = int(prefix[3:])
+        if prefix == "enc0":
+            first = (model.cfg.in_channels, ())
+        elif prefix.startswith("enc"):
+            first = (0, (f"enc{index - 1}.out",))
+        else:
+            first = (0, (f"enc{depth - 1 - index}.out", f"dec{index}.up"))
+        ends.append((*first, f"{prefix}.mid", block.unit1.use_residual))
+        ends.append((0, (f"{prefix}.mid",), f"{prefix}.out", block.unit2.use_residual))
+    return ends
+
+
+def _keep_residuals(model, targets: dict[str, int], coupled: dict[str, tuple[str, ...]], current: dict[str, int], round_to: int) -> dict[str, int]:
+    """Moves a width by ``round_to`` where pruning would make an inverted residual's input and output
+    widths equal although it has no residual add: the model rebuilt from its config would add one."""
+    targets = dict(targets)
+    for _ in range(4 * len(targets)):
+        clash = next(((fixed, ins, out) for fixed, ins, out, residual in _unit_ends(model)
+                      if not residual and fixed + sum(targets[n] for n in ins) == targets[out]), None)
+        if clash is None:
+            return targets
+        out = clash[2]
+        moved = targets[out] + round_to if targets[out] + round_to <= current[out] else targets[out] - round_to
+        if moved < 1:
+            raise ValueError(f"pruning {out} to {targets[out]} channels would change the block structure: use another --ratio or --round-to")
+        for name in coupled[out]:
+            targets[name] = moved
+    raise RuntimeError("could not keep the residual structure of the inverted residual blocks")
+
+
+def _accumulate_gradients(model, batches) -> None:
+    """Gradients of the training loss over calibration batches, for Taylor importance (BN statistics frozen)."""
+    from ..train.losses import SegmentationLoss
+
+    if not batches:
+        raise ValueError("taylor importance needs calibration batches (x, y) for gradients: pass calib_batches or use l1")
+    was_training, device = model.training, next(model.parameters()).device
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    loss_fn = SegmentationLoss()
+    with torch.enable_grad():
+        for x, y in batches:
+            loss_fn(model(x.to(device)), y.to(device)).backward()
+    model.train(was_training)
+
+
+def example_input(model, size: int | None = None) -> torch.Tensor:
+    """(1, C, S, S) zeros on the model's device; S defaults to twice the size multiple."""
+    cfg = model.cfg
+    size = size or 2 * cfg.size_multiple
+    return torch.zeros(1, cfg.in_channels, size, size, device=next(model.parameters()).device)
+
+
+def prune_to_widths(model, widths: dict[str, int], importance: str = "l1", example_inputs: torch.Tensor | None = None,
+                    calib_batches=None, round_to: int = 1):
+    """Removes the least important channels so that each named width has the given channel count.
+
+    Args:
+        model: A ``UNet``; pruned in place (``model.cfg`` goes stale: use ``model.current_config()``).
+        widths: Target channels by width name (``model.width_plan()`` keys); missing names are kept.
+        importance: ``l1``, ``l2``, ``taylor`` (needs ``calib_batches``) or ``bn-scale``.
+        example_inputs: (1, C, H, W) tensor for tracing; None uses ``example_input(model)``.
+        calib_batches: (x (B, C, S, S), y (B, S, S)) pairs for Taylor gradients.
+        round_to: Step by which widths move when a block structure would change.
+
+    Returns:
+        ``model``.
+    """
+    criterion = make_importance(importance)
+    owners = width_owners(model)
+    unknown = sorted(set(widths) - set(owners))
+    if unknown:
+        raise ValueError(f"unknown widths {unknown}: use names from model.width_plan(), e.g. {next(iter(owners))}")
+    graph = build_graph(model, example_inputs if example_inputs is not None else example_input(model))
+    current = {name: module.out_channels for name, module in owners.items()}
+    sets = _coupled_names(graph, owners)
+    coupled = {name: names for names in sets for name in names}
+    targets = {name: max(1, min(widths.get(name, current[name]), current[name])) for name in current}
+    targets = {name: min(targets[n] for n in coupled[name]) for name in targets}
+    targets = _keep_residuals(model, targets, coupled, current, round_to)
+    if importance == "taylor":
+        _accumulate_gradients(model, calib_batches)
+    fallback = tp.importance.GroupMagnitudeImportance(p=1)
+    chosen = []
+    for names in sets:
+        root, removed = owners[names[0]], current[names[0]] - targets[names[0]]
+        if removed <= 0:
+            continue
+        prune_fn = graph.get_pruner_of_module(root).prune_out_channels
+        group = graph.get_pruning_group(root, prune_fn, list(range(current[names[0]])))
+        scores = criterion(group)
+        if scores is None:  # bn-scale on a group without BatchNorm (e.g. a transposed up-sampling conv)
+            scores = fallback(group)
+        scores = torch.nan_to_num(scores.float().cpu(), nan=0.0)  # 0/0 when a whole group is zero
+        chosen.append((root, prune_fn, torch.argsort(scores)[:removed].tolist()))
+    for root, prune_fn, idxs in chosen:
+        group = graph.get_pruning_group(root, prune_fn, idxs)
+        if not graph.check_pruning_group(group):
+            raise RuntimeError(f"Torch-Pruning refused to prune {len(idxs)} channels of {root}")
+        group.prune()
+    model.zero_grad(set_to_none=True)
+    log.info("pruned to %s", {n: c for n, c in model.width_plan().items() if c != current[n]})
+    return model
+
+
+def check_ratio(ratio: float) -> float:
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"--ratio {ratio} is not a fraction of channels to remove: use a value in [0, 1), e.g. 0.5")
+    return float(ratio)
+
+
+def prune_model(model, ratio: float, importance: str = "l1", round_to: int = 8, example_inputs: torch.Tensor | None = None,
+                steps: int = 1, calib_batches=None, stages: tuple[str, ...] | None = None):
+    """Removes ``ratio`` of the channels of every width (or of the ``stages`` given, e.g. ``("enc2",)``).
+
+    Args:
+        model: A ``UNet``, pruned in place.
+        ratio: Fraction of channels removed per width, in [0, 1).
+        importance: ``l1``, ``l2``, ``taylor`` or ``bn-scale``.
+        round_to: Kept channel counts are multiples of this (widths of at most ``round_to`` are kept).
+        example_inputs: (1, C, H, W) tracing input; None picks a small valid one.
+        steps: Prune in this many equal steps (re-ranking channels each time).
+        calib_batches: (x, y) batches for ``taylor``.
+        stages: Only widths of these stages (``enc0`` ... ``dec{D-1}``).
+
+    Returns:
+        ``model``.
+    """
+    check_ratio(ratio)
+    check_importance(importance)
+    if round_to < 1 or steps < 1:
+        raise ValueError(f"round_to ({round_to}) and steps ({steps}) must be at least 1")
+    original = model.width_plan()
+    for step in range(1, steps + 1):
+        widths = planned_widths(original, ratio * step / steps, round_to, stages)
+        prune_to_widths(model, widths, importance, example_inputs, calib_batches, round_to)
+    return model
+
+
+def count_macs_params(model, img_size: int) -> tuple[int, int]:
+    """Multiply-accumulates of one (1, C, img_size, img_size) forward pass, and the parameter count."""
+    macs, params = tp.utils.count_ops_and_params(model, example_input(model, img_size))
+    return int(macs), int(params)

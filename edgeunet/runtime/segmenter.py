@@ -1,0 +1,216 @@
+"""``Segmenter``: an edgeunet model file in, class-id masks out, for images of any size.
+
+    from edgeunet.runtime import Segmenter
+    seg = Segmenter("model.onnx")                # or "model.engine" (TensorRT)
+    mask = seg(image)                            # (H, W) uint8 class ids
+    masks, probs = seg.predict(images, return_probs=True)
+
+Every image goes through the same ``preprocess`` as in training, on the full image, then is
+padded to the model's size multiple (small images) or tiled with blended overlaps (large ones).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import numpy as np
+
+from .backends import open_backend
+from .preprocess import check_image, preprocess
+from .tiling import crop, pad_to, round_up, run_tiled, run_whole, softmax
+
+DEFAULT_TILE = 1024
+DEFAULT_BATCH = 8
+
+
+class Segmenter:
+    """Runs an edgeunet model (ONNX Runtime or TensorRT) on images of any size.
+
+    One Segmenter may serve several threads: its settings do not change after construction
+    and every call works on its own arrays.
+
+    Args:
+        model_path: An ``.onnx`` file from ``edgeunet export`` or an ``.engine`` from
+            ``edgeunet build-engine`` (with its ``.engine.json`` sidecar).
+        backend: ``"auto"`` (by file type), ``"onnxruntime"`` or ``"tensorrt"``.
+        threads: ONNX Runtime intra-op threads; None keeps its default.
+        providers: ONNX Runtime execution providers, best first; None picks CUDA when
+            available, else CPU.
+        tile: Side of the square tiles (pixels, a multiple of the model's size multiple) for
+            images larger than one tile; None: 1024, or what the model's fixed shape allows.
+        overlap: Fraction of a tile shared with each neighbour, in [0, 1).
+        tile_batch: Tiles per model call.
+
+    Attributes:
+        metadata: ``ModelMetadata`` of the model (classes, preprocessing, size multiple).
+        tile: The tile side in use.
+    """
+
+    def __init__(self, model_path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
+                 providers: list[str] | None = None, tile: int | None = None, overlap: float = 0.25,
+                 tile_batch: int = 4):
+        self._backend = open_backend(model_path, backend, threads=threads, providers=providers)
+        self.metadata = self._backend.metadata
+        if not 0.0 <= float(overlap) < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}: 0.25 is a good default")
+        if int(tile_batch) < 1:
+            raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
+        self.overlap = float(overlap)
+        max_batch = self._backend.max_batch
+        self.tile_batch = min(int(tile_batch), max_batch) if max_batch else int(tile_batch)
+        self.tile = self._choose_tile(tile)
+        fixed = self._backend.fixed_size
+        self._min_size = fixed or getattr(self._backend, "min_size", None) or (1, 1)
+        self._mask_dtype = np.uint8 if self.num_classes <= 256 else np.int32
+
+    def _choose_tile(self, tile: int | None) -> int:
+        multiple = self.metadata.size_multiple
+        fixed = self._backend.fixed_size
+        if fixed and fixed[0] != fixed[1]:
+            raise ValueError(f"the model fixes a non-square input {fixed}: export it with square or dynamic sizes")
+        bounds = fixed or getattr(self._backend, "max_size", None)  # TensorRT profiles bound H and W
+        largest = min(bounds) if bounds else None
+        smallest = max(getattr(self._backend, "min_size", None) or (1,))
+        if tile is None:
+            if fixed:
+                return int(fixed[0])
+            tile = DEFAULT_TILE if largest is None else min(DEFAULT_TILE, largest)
+            return max(multiple, tile // multiple * multiple)
+        tile = int(tile)
+        if tile < multiple or tile % multiple:
+            lower = max(multiple, tile // multiple * multiple)
+            raise ValueError(f"tile {tile} is not a multiple of {multiple} (the model's size multiple): use {lower} or {lower + multiple}")
+        if fixed and tile != fixed[0]:
+            raise ValueError(f"the model only takes {fixed[0]}x{fixed[1]} inputs: use tile {fixed[0]} (or leave it unset)")
+        if largest is not None and not smallest <= tile <= largest:
+            raise ValueError(f"tile {tile} is outside the input sizes the engine takes ({smallest}..{largest}): "
+                             f"use a tile in that range or rebuild the engine with a wider profile")
+        return tile
+
+    @property
+    def class_names(self) -> list[str]:
+        """One name per class id, background first."""
+        return list(self.metadata.class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return self.metadata.num_classes
+
+    @property
+    def in_channels(self) -> int:
+        return self.metadata.in_channels
+
+    @property
+    def backend(self) -> str:
+        """``"onnxruntime"`` or ``"tensorrt"``."""
+        return self._backend.name
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers in use, best first."""
+        return list(self._backend.providers)
+
+    def __repr__(self) -> str:
+        return (f"Segmenter(backend={self.backend!r}, providers={self.providers}, classes={self.class_names}, "
+                f"tile={self.tile}, overlap={self.overlap})")
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """(B, C, h, w) -> (B, K, h, w) logits, in chunks the backend accepts."""
+        limit = self._backend.max_batch or len(x)
+        if len(x) <= limit:
+            return self._backend.run(x)
+        return np.concatenate([self._backend.run(x[i:i + limit]) for i in range(0, len(x), limit)])
+
+    def _fits_whole(self, height: int, width: int) -> bool:
+        multiple = self.metadata.size_multiple
+        return self._backend.fixed_size is None and max(round_up(height, multiple), round_up(width, multiple)) <= self.tile
+
+    def _probs(self, x: np.ndarray, normalize: bool = True) -> np.ndarray:
+        """(K, H, W) float32 probabilities of one preprocessed (C, H, W) image.
+
+        With ``normalize=False`` tiled images give weighted sums instead (same argmax).
+        """
+        height, width = x.shape[1:]
+        x = pad_to(x, max(height, self._min_size[0]), max(width, self._min_size[1]))
+        multiple = self.metadata.size_multiple
+        if self._fits_whole(*x.shape[1:]):
+            probs = run_whole(x, self._run, multiple)
+        else:
+            probs = run_tiled(x, self._run, self.num_classes, self.tile, self.overlap, multiple,
+                              tile_batch=self.tile_batch, normalize=normalize)
+        return crop(probs, height, width)
+
+    def _preprocess(self, image: np.ndarray) -> np.ndarray:
+        return preprocess(image, self.metadata.preprocessing, self.in_channels)
+
+    def _mask(self, probs: np.ndarray) -> np.ndarray:
+        """argmax over K without np.argmax's (H, W) int64 temporary: (H, W) class ids."""
+        best = probs[0].copy()
+        mask = np.zeros(best.shape, self._mask_dtype)
+        for k in range(1, len(probs)):
+            better = probs[k] > best  # strict: ties go to the lower id, as with argmax
+            mask[better] = k
+            np.maximum(best, probs[k], out=best)
+        return mask
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Segments one image.
+
+        Args:
+            image: (H, W) or (H, W, C) array of uint8, uint16 or float, any H and W.
+
+        Returns:
+            (H, W) class ids, uint8 (int32 for models with more than 256 classes).
+
+        Raises:
+            ValueError: Wrong channel count, NaN/inf values, empty or non-image array.
+        """
+        return self._mask(self._probs(self._preprocess(image), normalize=False))
+
+    def predict_probs(self, image: np.ndarray) -> np.ndarray:
+        """Softmax probabilities of one image: (K, H, W) float32, summing to 1 over K."""
+        return np.ascontiguousarray(self._probs(self._preprocess(image)))
+
+    def predict(self, images: list[np.ndarray], return_probs: bool = False, batch_size: int = DEFAULT_BATCH):
+        """Segments a list of images; those of the same size that fit one tile share model calls.
+
+        Args:
+            images: (H, W) or (H, W, C) arrays, sizes may differ.
+            return_probs: Also return the (K, H, W) float32 softmax of each image.
+            batch_size: Most images per model call.
+
+        Returns:
+            A list of (H, W) masks, or ``(masks, probs)`` when ``return_probs``.
+        """
+        if isinstance(images, np.ndarray):
+            raise ValueError("predict takes a list of images: use list(stack) for an (N, H, W) stack, or seg(image) for one image")
+        images = list(images)
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for image in images:  # every image is checked before any work is done
+            check_image(image, self.in_channels)
+        probs: list[np.ndarray | None] = [None] * len(images)
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for index, image in enumerate(images):
+            height, width = image.shape[:2]
+            if self._fits_whole(height, width) and min(height, width) >= max(self._min_size):
+                groups[image.shape[:2]].append(index)
+            else:
+                probs[index] = np.ascontiguousarray(self._probs(self._preprocess(image)))
+        for indices in groups.values():
+            for first in range(0, len(indices), int(batch_size)):
+                chunk = indices[first:first + int(batch_size)]
+                for index, p in zip(chunk, self._run_batch([images[i] for i in chunk])):
+                    probs[index] = p
+        masks = [self._mask(p) for p in probs]
+        return (masks, probs) if return_probs else masks
+
+    def _run_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """(K, H, W) probabilities of same-size images that fit one tile, in one model call."""
+        height, width = images[0].shape[:2]
+        multiple = self.metadata.size_multiple
+        size = (round_up(height, multiple), round_up(width, multiple))
+        batch = np.stack([pad_to(self._preprocess(image), *size) for image in images])
+        batch_probs = softmax(self._run(batch), axis=1)
+        return [np.ascontiguousarray(crop(p, height, width)) for p in batch_probs]

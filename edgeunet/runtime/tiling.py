@@ -1,0 +1,162 @@
+"""Any image size on a fixed-stride network: pad to the size multiple, or slide overlapping tiles.
+
+Small images are padded (bottom and right, by reflection) to a multiple of the model's size
+multiple, run whole and cropped back. Images larger than a tile run tile by tile, like MONAI's
+``sliding_window_inference``: each tile's softmax is weighted by a Gaussian window that is
+highest at the tile center, where the network sees the most context, and accumulated into one
+(K, H, W) float32 buffer plus one (H, W) weight plane. Overlaps therefore blend smoothly (no
+seams), and memory beyond those two buffers is a few tiles' worth, whatever the image size.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+# Gaussian window sigma as a fraction of the tile side (MONAI's default sigma_scale).
+SIGMA_SCALE = 0.125
+# Floor of the window so border pixels covered by a single tile still count.
+MIN_WEIGHT = 1e-3
+
+RunFn = Callable[[np.ndarray], np.ndarray]  # (B, C, h, w) float32 -> (B, K, h, w) float32 logits
+
+
+def round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= ``value``."""
+    return -(-int(value) // int(multiple)) * int(multiple)
+
+
+def pad_to(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pads a (C, H, W) array at the bottom and right to (C, height, width).
+
+    Reflection keeps image statistics at the border (numpy repeats the reflection when the pad
+    is longer than the image, and repeats the single row or column of a 1-pixel image).
+
+    Args:
+        x: (C, H, W) array with H <= height and W <= width.
+        height: Padded height.
+        width: Padded width.
+
+    Returns:
+        (C, height, width) array; ``x`` itself when no padding is needed.
+    """
+    pad_h, pad_w = height - x.shape[1], width - x.shape[2]
+    if pad_h < 0 or pad_w < 0:
+        raise ValueError(f"cannot pad shape {x.shape[1:]} down to ({height}, {width}): crop instead")
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
+
+
+def pad_to_multiple(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pads a (C, H, W) array so that H and W are multiples of ``multiple``.
+
+    Returns:
+        (padded (C, H', W') array, original (H, W)); ``crop(y, *original)`` undoes it.
+    """
+    height, width = x.shape[1:]
+    return pad_to(x, round_up(height, multiple), round_up(width, multiple)), (height, width)
+
+
+def crop(y: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The top-left (..., height, width) part of ``y``: undoes ``pad_to``."""
+    return y[..., :height, :width]
+
+
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Numerically stable float32 softmax along ``axis``."""
+    z = logits - logits.max(axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z.astype(np.float32, copy=False)
+
+
+def tile_starts(length: int, tile: int, overlap: float, multiple: int = 1) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``[0, length)``, overlapping by about ``overlap``.
+
+    Offsets are multiples of ``multiple`` (``length`` and ``tile`` should be too), so every
+    tile sees the same down-sampling grid as the whole image would; strides are spread evenly
+    and the last tile ends exactly at ``length``.
+    """
+    if length <= tile:
+        return [0]
+    steps = -(-(length - tile) // max(1, int(tile * (1.0 - overlap)))) + 1
+    units = (length - tile) // multiple
+    return [round(i * units / (steps - 1)) * multiple for i in range(steps)]
+
+
+@lru_cache(maxsize=16)
+def gaussian_window(height: int, width: int) -> np.ndarray:
+    """(height, width) float32 weights, 1 at the center, falling off as a Gaussian (read-only)."""
+    axes = []
+    for n in (height, width):
+        centered = np.arange(n, dtype=np.float32) - (n - 1) / 2.0
+        axes.append(np.exp(-0.5 * (centered / (SIGMA_SCALE * n)) ** 2))
+    window = np.maximum(np.outer(axes[0], axes[1]), MIN_WEIGHT).astype(np.float32)
+    window.flags.writeable = False  # shared between threads through the cache
+    return window
+
+
+def run_whole(x: np.ndarray, run: RunFn, multiple: int) -> np.ndarray:
+    """Runs one (C, H, W) image in one piece: pad to the size multiple, run, crop.
+
+    Returns:
+        (K, H, W) float32 softmax probabilities.
+    """
+    padded, (height, width) = pad_to_multiple(x, multiple)
+    logits = run(padded[None])[0]
+    return np.ascontiguousarray(crop(softmax(logits, axis=0), height, width))
+
+
+def run_tiled(
+    x: np.ndarray,
+    run: RunFn,
+    num_classes: int,
+    tile: int,
+    overlap: float,
+    multiple: int,
+    tile_batch: int = 4,
+    normalize: bool = True,
+) -> np.ndarray:
+    """Runs one (C, H, W) image by sliding-window tiling with Gaussian blending.
+
+    Args:
+        x: (C, H, W) float32 preprocessed image of any size.
+        run: Model call, (B, C, h, w) -> (B, K, h, w) logits; h and w are multiples of ``multiple``.
+        num_classes: K.
+        tile: Tile side in pixels, a multiple of ``multiple``.
+        overlap: Fraction of a tile shared with its neighbour, in [0, 1).
+        multiple: The model's size multiple (2 ** depth).
+        tile_batch: Tiles per model call.
+        normalize: Divide by the accumulated weight so the result sums to 1 over K; the argmax
+            is the same either way, so mask-only callers skip it.
+
+    Returns:
+        (K, H, W) float32 blended probabilities (unnormalized weighted sums if not ``normalize``).
+    """
+    height, width = x.shape[1:]
+    # Padding to the size multiple keeps all tiles on the whole image's down-sampling grid
+    # and gives the bottom and right borders the same reflected context as ``run_whole``.
+    x, _ = pad_to_multiple(x, multiple)
+    full_h, full_w = x.shape[1:]
+    tile_h, tile_w = min(tile, full_h), min(tile, full_w)
+    window = gaussian_window(tile_h, tile_w)
+    probs = np.zeros((num_classes, full_h, full_w), np.float32)
+    weight = np.zeros((full_h, full_w), np.float32) if normalize else None
+    boxes = [(y, x0) for y in tile_starts(full_h, tile_h, overlap, multiple)
+             for x0 in tile_starts(full_w, tile_w, overlap, multiple)]
+    for first in range(0, len(boxes), tile_batch):
+        group = boxes[first:first + tile_batch]
+        batch = np.stack([x[:, y:y + tile_h, x0:x0 + tile_w] for y, x0 in group])
+        tile_probs = softmax(run(batch), axis=1)
+        for (y, x0), p in zip(group, tile_probs):
+            p *= window
+            probs[:, y:y + tile_h, x0:x0 + tile_w] += p
+            if weight is not None:
+                weight[y:y + tile_h, x0:x0 + tile_w] += window
+    probs = crop(probs, height, width)
+    if weight is not None:
+        probs /= crop(weight, height, width)
+    return probs

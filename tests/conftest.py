@@ -1,0 +1,83 @@
+"""Shared fixtures. Runtime section: a small trained U-Net exported to ONNX with edgeunet metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+RUNTIME_CLASS_NAMES = ["background", "nucleus"]
+
+
+def _train_tiny_unet(steps: int = 80):
+    """A unet-ds (base width 8, depth 3) trained briefly on 64 px synthetic nuclei.
+
+    Random weights give near-constant masks, which would make tiled/untiled agreement trivial;
+    a few dozen steps give masks that follow the image (about 97% pixel accuracy).
+    """
+    import torch
+
+    from edgeunet.data.synthetic import synthetic_sample
+    from edgeunet.models import create_model
+    from edgeunet.runtime.preprocess import preprocess
+
+    torch.manual_seed(0)
+    samples = [synthetic_sample(i, size=64, seed=1) for i in range(32)]
+    x = torch.from_numpy(np.stack([preprocess(image) for image, _ in samples]))
+    y = torch.from_numpy(np.stack([mask for _, mask in samples]).astype(np.int64))
+    model = create_model("unet-ds", base_width=8, depth=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny convolutions: more threads only contend on a shared machine
+    try:
+        for _ in range(steps):
+            index = torch.randint(0, len(x), (8,))
+            loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval()
+
+
+def _export(model, path, size: int | None, with_metadata: bool = True) -> None:
+    import onnx
+    import torch
+
+    from edgeunet.runtime.metadata import ModelMetadata
+    from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
+
+    cfg = model.current_config()
+    axes = {} if size else {0: "batch", 2: "height", 3: "width"}
+    with torch.no_grad():
+        torch.onnx.export(model, torch.zeros(1, 1, size or 64, size or 64), str(path), input_names=["images"],
+                          output_names=["logits"], opset_version=17, dynamo=False,
+                          dynamic_axes={"images": axes, "logits": axes} if axes else None)
+    proto = onnx.load(str(path))
+    if with_metadata:
+        meta = ModelMetadata(in_channels=cfg.in_channels, num_classes=cfg.num_classes, size_multiple=cfg.size_multiple,
+                             preprocessing=dict(DEFAULT_PREPROCESSING), class_names=RUNTIME_CLASS_NAMES,
+                             model_config=cfg.to_dict())
+        onnx.helper.set_model_props(proto, meta.to_props())
+    onnx.save(proto, str(path))
+
+
+@pytest.fixture(scope="session")
+def runtime_models(tmp_path_factory) -> dict:
+    """Paths of the fixture model: ``dynamic`` (any B, H, W), ``static`` (1x1x64x64) and
+    ``no_metadata`` (a plain ONNX file without edgeunet metadata)."""
+    pytest.importorskip("torch", reason="building the fixture model needs the train extra")
+    pytest.importorskip("onnx", reason="building the fixture model needs the train extra")
+    folder = tmp_path_factory.mktemp("runtime_models")
+    model = _train_tiny_unet()
+    paths = {"dynamic": folder / "tiny.onnx", "static": folder / "tiny_static.onnx", "no_metadata": folder / "plain.onnx"}
+    _export(model, paths["dynamic"], None)
+    _export(model, paths["static"], 64)
+    _export(model, paths["no_metadata"], None, with_metadata=False)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def runtime_model(runtime_models) -> str:
+    """Path of the dynamic-shape fixture ONNX model (1 channel, 2 classes, size multiple 8)."""
+    return str(runtime_models["dynamic"])

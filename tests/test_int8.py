@@ -1,0 +1,146 @@
+"""INT8 export: real quantization, target flavours, Dice check on a trained model, culprit report."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import numpy_helper
+
+from edgeunet.checkpoint import make_checkpoint, save_checkpoint
+from edgeunet.data.sources import load_samples
+from edgeunet.export import DiceDropError, export_model, read_metadata
+from edgeunet.export.debug import worst_tensors
+from edgeunet.export.int8 import cpu_lacks_vnni, quant_settings
+from edgeunet.models import create_model
+from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny unet-ds trained for 60 steps on 64 px synthetic cells (mean Dice about 0.9, 3-6 s)."""
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny batches: one thread is as fast and immune to a busy machine
+    samples = load_samples("synthetic", n=32, size=64, split="train")
+    x = torch.from_numpy(np.stack([preprocess(image, DEFAULT_PREPROCESSING) for _, image, _ in samples]))
+    y = torch.from_numpy(np.stack([mask for _, _, mask in samples]))
+    model = create_model("unet-ds", base_width=8, depth=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        idx = torch.randint(0, len(x), (8,))
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.set_num_threads(threads)
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    save_checkpoint(make_checkpoint(model.eval(), DEFAULT_PREPROCESSING, ["background", "cell"], train_args={"img_size": 64}), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cpu_export(trained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cpu") / "export"
+    return out, export_model(trained, out, int8=True, calib_size=8, target="cpu", progress=False)
+
+
+@pytest.fixture(scope="module")
+def trt_export(trained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trt") / "export"
+    return out, export_model(trained, out, int8=True, calib_size=8, target="tensorrt", calib_method="percentile", progress=False)
+
+
+def _producers(graph) -> dict[str, onnx.NodeProto]:
+    return {out: node for node in graph.node for out in node.output}
+
+
+@pytest.mark.parametrize("flavour", ["cpu_export", "trt_export"])
+def test_int8_quantizes_conv_inputs(flavour, request):
+    out, _ = request.getfixturevalue(flavour)
+    graph = onnx.load(str(out / "model.int8.onnx")).graph
+    producers = _producers(graph)
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    quantized = [n for n in convs if all(getattr(producers.get(name), "op_type", "") == "DequantizeLinear" for name in n.input[:2])]
+    assert convs and len(quantized) >= 0.9 * len(convs)
+
+
+@pytest.mark.parametrize("flavour", ["cpu_export", "trt_export"])
+def test_int8_keeps_dice(flavour, request):
+    _, report = request.getfixturevalue(flavour)
+    quality = report["int8_quality"]
+    assert quality["fp32"]["mean_dice"] > 0.8
+    assert quality["dice_drop"] <= 0.01
+
+
+def test_tensorrt_target_has_only_zero_zero_points(trt_export):
+    out, report = trt_export
+    model = onnx.load(str(out / "model.int8.onnx"))
+    inits = {t.name: t for t in model.graph.initializer}
+    zero_points = [n.input[2] for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
+    assert zero_points
+    for name in zero_points:  # int8 activations and weights, int32 biases
+        assert inits[name].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.INT32)
+        assert not numpy_helper.to_array(inits[name]).any()
+    assert report["calibration"]["quantization"]["activation_type"] == "QInt8"
+
+
+def test_cpu_target_uses_uint8_activations(cpu_export):
+    out, report = cpu_export
+    model = onnx.load(str(out / "model.int8.onnx"))
+    inits = {t.name: t for t in model.graph.initializer}
+    quantize = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantize and all(inits[n.input[2]].data_type == onnx.TensorProto.UINT8 for n in quantize)
+    assert report["calibration"]["quantization"]["reduce_range"] == cpu_lacks_vnni()
+
+
+def test_int8_keeps_dynamic_shapes_and_metadata(cpu_export):
+    out, _ = cpu_export
+    session = ort.InferenceSession(str(out / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    for h, w in ((32, 64), (96, 48)):
+        logits = session.run(None, {"images": np.random.default_rng(0).random((2, 1, h, w), dtype=np.float32)})[0]
+        assert logits.shape == (2, 2, h, w)
+    meta = read_metadata(out / "model.int8.onnx")
+    assert meta.precision == "int8" and meta.class_names == ["background", "cell"]
+
+
+def test_report_lists_calibration_images(cpu_export):
+    _, report = cpu_export
+    calibration = report["calibration"]
+    assert calibration["count"] == 8 and calibration["method"] == "minmax"
+    assert calibration["images"][0] == "synthetic-calib-0000"
+    assert {a["file"] for a in report["artifacts"]} == {"model.onnx", "model.int8.onnx"}
+
+
+def test_dice_drop_failure_names_tensors_and_keeps_earlier_export(trained, cpu_export):
+    out, _ = cpu_export
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(DiceDropError, match=r"exceeds --max-dice-drop -1; lowest-SQNR tensors: .+ dB"):
+        export_model(trained, out, int8=True, calib_size=4, max_dice_drop=-1.0, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_cpu_lacks_vnni_reads_cpu_flags():
+    assert cpu_lacks_vnni("x86_64", "flags\t: fpu sse avx2\n")
+    assert not cpu_lacks_vnni("x86_64", "flags\t: fpu avx2 avx512_vnni\n")
+    assert not cpu_lacks_vnni("x86_64", "flags\t: fpu avx2 avx_vnni\n")
+    assert not cpu_lacks_vnni("aarch64", "Features\t: fp asimd\n")
+
+
+def test_tensorrt_target_rejects_reduce_range():
+    with pytest.raises(ValueError, match="reduce_range does not apply to --target tensorrt"):
+        quant_settings("tensorrt", reduce_range=True)
+
+
+def test_unknown_target_names_the_choices(trained, tmp_path):
+    with pytest.raises(ValueError, match="unknown --target 'gpu': use one of cpu, tensorrt"):
+        export_model(trained, tmp_path / "out", int8=True, target="gpu", progress=False)
+
+
+def test_worst_tensors_ranks_lowest_sqnr_first():
+    rows = [{"tensor": "a", "sqnr_db": 30.0}, {"tensor": "b", "sqnr_db": None}, {"tensor": "c", "sqnr_db": 5.0}]
+    assert [r["tensor"] for r in worst_tensors(rows, top=3)] == ["c", "a", "b"]
