@@ -77,11 +77,16 @@ def describe(path: str | Path, img_size: int = 256) -> dict:
         raise FileNotFoundError(f"{path} does not exist: give a checkpoint (.pt), an ONNX model (.onnx) or an engine (.engine)")
     if path.suffix == ".onnx":
         return describe_onnx(path)
-    if path.suffix == ".engine":
-        sidecar = path.with_name(path.name + ".json")
-        if not sidecar.is_file():
-            raise UserError(f"{path} has no sidecar {sidecar.name}: rebuild it with `edgeunet build-engine`")
-        return {"kind": "engine", "path": str(path), "size_mb": round(path.stat().st_size / 2**20, 3), **json.loads(sidecar.read_text())}
+    if path.suffix in (".engine", ".plan", ".trt"):
+        from .runtime.backend_trt import read_sidecar, sidecar_path
+
+        meta = read_sidecar(path)
+        facts = json.loads(sidecar_path(path).read_text())
+        return {
+            "kind": "engine", "path": str(path), "size_mb": round(path.stat().st_size / 2**20, 3), "precision": meta.precision,
+            "model_config": meta.model_config, "class_names": meta.class_names, "preprocessing": meta.preprocessing,
+            **{k: v for k, v in facts.items() if k != "metadata"},
+        }
     return describe_checkpoint(path, img_size)
 
 

@@ -27,6 +27,7 @@ class QuickstartSettings:
     batch_size: int = 8
     prune_ratio: float = 0.5
     finetune_epochs: int = 3
+    bench_seconds: float = 1.0
     seed: int = 0
     progress: bool = True
 
@@ -37,7 +38,11 @@ def run_quickstart(settings: QuickstartSettings, report=print) -> dict:
     Returns:
         Facts of every stage (paths, Dice, timings).
     """
+    from .bench import format_table, run_bench, write_json
     from .data.synthetic import write_synthetic
+    from .export import export_model
+    from .prune import prune_checkpoint
+    from .runtime import Segmenter, predict_files
     from .train import TrainSettings, train
 
     out = Path(settings.out)
@@ -59,6 +64,54 @@ def run_quickstart(settings: QuickstartSettings, report=print) -> dict:
     facts["train"] = {"best_dice": result["best_dice"], "checkpoint": result["best_path"], "parameters": result["parameters"]}
     report(f"[2] train     unet-ds, {result['parameters'] / 1e6:.3f} M parameters, {settings.epochs} epochs: "
            f"validation Dice {result['best_dice']:.4f} -> {result['best_path']}")
+    best = Path(result["best_path"])
+
+    prune_dir = out / "prune"
+    pruned = prune_checkpoint(best, prune_dir, data=str(data_dir), ratio=settings.prune_ratio, finetune_epochs=settings.finetune_epochs,
+                              img_size=settings.img_size, batch_size=settings.batch_size, samples_per_epoch=settings.samples_per_epoch,
+                              seed=settings.seed, device="cpu", progress=settings.progress)
+    facts["prune"] = pruned
+    before, after = pruned["before"], pruned["after"]
+    report(f"[3] prune     ratio {settings.prune_ratio}: {before['parameters'] / 1e6:.3f} M -> {after['parameters'] / 1e6:.3f} M parameters, "
+           f"{before['macs'] / 1e9:.3f} -> {after['macs'] / 1e9:.3f} GMACs; Dice {_fmt(pruned['dice']['before'])} -> "
+           f"{_fmt(pruned['dice']['after_pruning'])} (pruned) -> {_fmt(pruned['dice']['after_finetune'])} (fine-tuned)")
+
+    export_dir = out / "export"
+    exported = export_model(prune_dir / "best.pt", export_dir, int8=True, calib=str(data_dir), calib_size=16, progress=settings.progress)
+    facts["export"] = {"out": str(export_dir), "artifacts": exported.get("artifacts"), "verification": exported.get("verification")}
+    for line in _export_lines(exported):
+        report(f"[4] export    {line}")
+
+    predict_dir = out / "predict"
+    segmenter = Segmenter(export_dir / "model.int8.onnx")
+    images = sorted((data_dir / "images").iterdir())[:4]
+    predicted = predict_files(segmenter, images, predict_dir, overlays=True)
+    facts["predict"] = {"out": str(predict_dir), "images": predicted["images"], "mean_ms": predicted["mean_ms"]}
+    report(f"[5] predict   torch-free runtime, INT8: {predicted['images']} images, {predicted['mean_ms']:.1f} ms each -> masks and overlays in {predict_dir}")
+
+    models = [str(prune_dir / "best.pt"), str(export_dir / "model.onnx"), str(export_dir / "model.int8.onnx")]
+    bench = run_bench(models, data=str(data_dir), n_images=8, sizes=(256,), min_time=settings.bench_seconds, progress=settings.progress)
+    write_json(bench, out / "bench.json")
+    facts["bench"] = str(out / "bench.json")
+    report(f"[6] bench     {out / 'bench.json'}\n" + format_table(bench))
+
     facts["seconds"] = round(time.perf_counter() - t0, 1)
     report(f"done in {facts['seconds']:.0f} s; everything is under {out}")
     return facts
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _export_lines(report: dict) -> list[str]:
+    lines = []
+    for art in report["artifacts"]:
+        par = art.get("parity") or {}
+        ref = "FP32 ONNX" if art.get("precision") == "int8" else "PyTorch"
+        agreement = f", argmax agreement with {ref} {par['argmax_agreement']:.4%}" if par else ""
+        lines.append(f"{art['file']} ({art['size_bytes'] / 1e6:.2f} MB){agreement}")
+    quality = report.get("int8_quality") or {}
+    if quality.get("dice_drop") is not None:
+        lines.append(f"INT8 Dice {quality['int8']['mean_dice']:.4f} vs FP32 {quality['fp32']['mean_dice']:.4f} (drop {quality['dice_drop']:.4f})")
+    return lines

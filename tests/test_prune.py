@@ -16,6 +16,7 @@ import torch
 from edgeunet.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from edgeunet.models import count_parameters, create_model, list_models
 from edgeunet.prune import prune_checkpoint, prune_model, sensitivity
+from edgeunet.prune import pruner
 from edgeunet.prune.pruner import kept_channels
 from edgeunet.prune.target import find_ratio, parse_count
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
@@ -113,18 +114,61 @@ def test_pruned_model_exports_to_onnx_with_parity(pruned, key, tmp_path):
 
 def test_attention_gate_does_not_block_pruning_the_skip(pruned):
     original, model = pruned["unet-attention"]
-    assert model.width_plan()["enc0.out"] == original.width_plan()["enc0.out"] // 2
+    assert model.width_plan()["enc1.out"] == original.width_plan()["enc1.out"] // 2
     assert model.decoder.stages[1].gate.psi[1].out_channels == 1
+
+
+def _silence_half(model) -> None:
+    """Zeroes half the channels of every width at their source (conv, bias, BatchNorm affine), so they carry nothing."""
+    parents = {id(child): parent for parent in model.modules() for child in parent.children()}
+    generator = torch.Generator().manual_seed(3)
+    for name, conv in pruner.width_owners(model).items():
+        dead = torch.randperm(conv.out_channels, generator=generator)[: conv.out_channels // 2]
+        sources = [conv] + ([parents[id(parents[id(conv)])].gating.conv] if name.endswith(".gate") else [])
+        for source in sources:
+            if isinstance(source, torch.nn.ConvTranspose2d):
+                source.weight.data[:, dead] = 0
+            else:
+                source.weight.data[dead] = 0
+            if source.bias is not None:
+                source.bias.data[dead] = 0
+            norm = getattr(parents[id(source)], "norm", None)
+            if norm is not None:
+                norm.weight.data[dead], norm.bias.data[dead] = 0, 0
+
+
+def _source_magnitude(group):
+    """Importance = weight magnitude of the group's root conv: the silenced channels score 0."""
+    conv = group[0].dep.target.module
+    weight = conv.weight.detach().transpose(0, 1) if isinstance(conv, torch.nn.ConvTranspose2d) else conv.weight.detach()
+    return weight.abs().flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("options", [{}, {"attention": True}], ids=["unet", "unet-transpose-attention"])
+def test_pruning_silent_channels_leaves_outputs_unchanged(options, monkeypatch):
+    # Plain conv blocks: a silenced channel is exactly zero downstream, so any misaligned skip
+    # concatenation or attention-gate coupling would change the logits.
+    model = _model("unet", options)
+    _silence_half(model)
+    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = model(x)
+    monkeypatch.setattr(pruner, "make_importance", lambda name: _source_magnitude)
+    prune_model(model, 0.5, "l1", 8, min_channels=8)
+    assert all(width == 8 for name, width in model.width_plan().items() if name.startswith("enc0"))
+    with torch.no_grad():
+        assert torch.allclose(model(x), expected, atol=1e-5, rtol=0)
 
 
 def test_batchnorm_statistics_follow_the_kept_channels(pruned):
     original, model = pruned["unet"]
-    kept = model.encoder.stages[0].unit1.norm.running_mean
-    assert kept.shape == (8,) and set(kept.tolist()) <= set(original.encoder.stages[0].unit1.norm.running_mean.tolist())
+    kept = model.encoder.stages[1].unit1.norm.running_mean
+    assert kept.shape == (16,) and set(kept.tolist()) <= set(original.encoder.stages[1].unit1.norm.running_mean.tolist())
 
 
 def test_inverted_residual_does_not_gain_a_skip_when_widths_meet():
-    # 0.6 of 16 and of 24 both round to 8: enc1's first unit would map 8 -> 8 and gain a residual on rebuild.
+    # enc0 keeps 16 (the floor) and 0.6 of enc1's 24 rounds to 16: enc1's first unit would map 16 -> 16
+    # and gain a residual add when rebuilt from its config.
     model = create_model("unet-mobile", widths=(16, 24, 32)).eval()
     prune_model(model, 0.6, "l1", 8)
     rebuilt, _ = model_from_checkpoint(make_checkpoint(model, DEFAULT_PREPROCESSING, CLASS_NAMES))
@@ -149,7 +193,11 @@ def test_steps_reach_the_same_widths_as_one_step():
 
 
 def test_ratio_is_the_fraction_of_channels_removed():
-    assert [kept_channels(64, 0.5, 8), kept_channels(24, 0.5, 8), kept_channels(8, 0.9, 8), kept_channels(64, 0.0, 8)] == [32, 16, 8, 64]
+    assert [kept_channels(64, 0.5, 8), kept_channels(24, 0.5, 8, min_channels=1), kept_channels(64, 0.0, 8)] == [32, 16, 64]
+
+
+def test_narrow_layers_keep_min_channels():
+    assert [kept_channels(16, 0.5, 8), kept_channels(64, 0.9, 8), kept_channels(16, 0.5, 8, min_channels=1)] == [16, 16, 8]
 
 
 def test_bad_importance_names_the_choices():
@@ -209,7 +257,7 @@ def test_pruned_checkpoint_rebuilds_from_config_and_records_pruning(run):
 
 
 def test_sensitivity_reports_every_stage(checkpoint, tmp_path):
-    rows = sensitivity(checkpoint, "synthetic", 0.5, out=tmp_path, samples_per_epoch=8, device="cpu")
+    rows = sensitivity(checkpoint, "synthetic", 0.5, out=tmp_path, min_channels=8, samples_per_epoch=8, device="cpu")
     assert [r["stage"] for r in rows] == ["enc0", "enc1", "enc2", "dec0", "dec1"]
     assert all(r["parameters_removed"] > 0 and r["dice_drop"] is not None for r in rows)
     assert len(json.loads((tmp_path / "sensitivity.json").read_text())["stages"]) == 5

@@ -32,6 +32,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--img-size", type=int, help="fix H = W to this size (default: dynamic batch, height and width)")
     p.add_argument("--engine", action=argparse.BooleanOptionalAction, default=None, help="also build a TensorRT engine (needs TensorRT and a GPU)")
     p.add_argument("--max-dice-drop", type=float, help="largest allowed FP32 - INT8 mean Dice (default 0.01)")
+    p.add_argument("--int8-search", action=argparse.BooleanOptionalAction, default=None,
+                   help="choose per layer group what to quantize by timing candidates on ONNX Runtime on this CPU and checking "
+                        "their Dice (default: on for --target cpu)")
+    p.add_argument("--search-time", type=float, default=None, help="seconds after which the INT8 search starts no more candidates (default 75)")
+    p.add_argument("--search-size", type=int, default=None, help="image side (px) the INT8 search times (default: --img-size, else 256)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -45,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in ("int8", "fp16", "calib", "calib_size", "calib_method", "target", "reduce_range",
                                            "opset", "img_size", "engine", "max_dice_drop")}
     options = check_recipe(merge_options(recipe, given), "options")
+    search = {k: getattr(args, k) for k in ("int8_search", "search_time", "search_size") if getattr(args, k) is not None}
     try:
-        report = export_model(args.checkpoint, args.out, progress=not args.no_progress, **options)
+        report = export_model(args.checkpoint, args.out, progress=not args.no_progress, **options, **search)
     except ExportCheckError as exc:
         print(f"edgeunet export: check failed: {exc} ({args.out} left as it was)", file=sys.stderr)
         return 1
@@ -68,5 +74,22 @@ def print_summary(report: dict, out: str) -> None:
     if quality and quality.get("dice_drop") is not None:
         print(f"  INT8 mean Dice {quality['int8']['mean_dice']:.4f} vs FP32 {quality['fp32']['mean_dice']:.4f} "
               f"(drop {quality['dice_drop']:.4f}, limit {quality['max_dice_drop']:g})")
+    print_int8_speed(report)
     if report.get("engine"):
         print(f"  trtexec equivalent: {report['engine']['trtexec']}")
+
+
+def print_int8_speed(report: dict) -> None:
+    """The INT8 search's choice and the INT8 vs FP32 speed on this CPU; a loud warning when INT8 is slower."""
+    search = report.get("int8_search")
+    if search:
+        print(f"  INT8 search: {len(search['candidates'])} candidates in {search['seconds']:.0f} s at {search['size']} px, "
+              f"chosen {search['chosen']!r} (details in export.json)")
+    speed = report.get("int8_speed")
+    if not speed:
+        return
+    print(f"  INT8 {speed['int8_ms']:.1f} ms vs FP32 {speed['fp32_ms']:.1f} ms at {speed['size']} px on this CPU "
+          f"({speed['threads']} threads): x{speed['speedup']:.2f}")
+    if not report.get("int8_faster_than_fp32", True):
+        print(f"WARNING: model.int8.onnx is SLOWER than model.onnx on this CPU (x{speed['speedup']:.2f}); "
+              "deploy model.onnx here, or use INT8 only where it measures faster (e.g. a CPU with VNNI)", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..prune import IMPORTANCES
+from ..prune import IMPORTANCES, MIN_CHANNELS
 
 
 def add_parser(sub) -> None:
@@ -24,6 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=1, help="prune in K steps with fine-tuning in between (default 1)")
     p.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning epochs after each step (default 3; 0 = none)")
     p.add_argument("--round-to", type=int, default=8, help="kept channel counts are multiples of this (default 8)")
+    p.add_argument("--min-channels", type=int, default=MIN_CHANNELS,
+                   help=f"no layer is pruned below this many channels (default {MIN_CHANNELS}; 1 prunes every layer)")
     p.add_argument("--img-size", type=int, help="training crop and MAC-counting size (default: the checkpoint's, else 256)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--samples-per-epoch", type=int, help="random crops per fine-tuning epoch")
@@ -43,8 +45,8 @@ def _run_sensitivity(args: argparse.Namespace) -> int:
         raise ValueError("--sensitivity prunes each stage by --ratio: drop --target-macs/--target-params")
     ratio = 0.5 if args.ratio is None else args.ratio
     rows = sensitivity(args.checkpoint, args.data, ratio, out=args.out, importance=args.importance, round_to=args.round_to,
-                       img_size=args.img_size, batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch,
-                       seed=args.seed, device=args.device)
+                       min_channels=args.min_channels, img_size=args.img_size, batch_size=args.batch_size,
+                       samples_per_epoch=args.samples_per_epoch, seed=args.seed, device=args.device)
     print(f"Dice drop when one stage is pruned by {ratio:.0%} (no fine-tuning):")
     print(f"{'stage':<6} {'widths':<24} {'params removed':>15} {'MACs removed':>14} {'Dice':>8} {'drop':>8}")
     for row in rows:
@@ -68,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     report = prune_checkpoint(
         args.checkpoint, args.out, data=args.data, ratio=0.5 if args.ratio is None else args.ratio,
         target_macs=args.target_macs, target_params=args.target_params, importance=args.importance, steps=args.steps,
-        finetune_epochs=args.finetune_epochs, round_to=args.round_to, img_size=args.img_size, batch_size=args.batch_size,
-        samples_per_epoch=args.samples_per_epoch, lr=args.lr, seed=args.seed, device=args.device, progress=args.progress,
+        finetune_epochs=args.finetune_epochs, round_to=args.round_to, min_channels=args.min_channels, img_size=args.img_size,
+        batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr, seed=args.seed, device=args.device,
+        progress=args.progress,
     )
     params, macs, dice = report["parameters"], report["macs"], report["dice"]
     print(f"pruned {report['model']} at ratio {report['ratio']:.3f} in {len(report['steps'])} step(s)")

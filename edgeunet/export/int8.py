@@ -23,6 +23,7 @@ import io
 import logging
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ from .onnx import save_onnx, set_metadata
 logger = logging.getLogger(__name__)
 
 TARGETS = ("cpu", "tensorrt")
+QUANT_FORMATS = ("QDQ", "QOperator")
+WEIGHT_TYPES = ("QInt8", "QUInt8")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 PERCENTILE = 99.999  # of |activation| for the percentile calibrator
 
@@ -132,8 +135,11 @@ def quantize_int8(
     calib_method: str = "minmax",
     target: str = "cpu",
     reduce_range: bool | None = None,
+    nodes_to_exclude: Sequence[str] = (),
+    overrides: dict | None = None,
+    calibration_cache: str | os.PathLike | None = None,
 ) -> dict:
-    """Quantizes the prepared FP32 model (see ``prepare``) to a QDQ INT8 file.
+    """Quantizes the prepared FP32 model (see ``prepare``) to an INT8 file (QDQ unless overridden).
 
     Args:
         prepared: Output of ``prepare``.
@@ -143,6 +149,11 @@ def quantize_int8(
         calib_method: ``minmax``, ``entropy`` or ``percentile``.
         target: ``cpu`` or ``tensorrt``.
         reduce_range: See ``quant_settings``.
+        nodes_to_exclude: Node names left in float (the INT8 search's float groups).
+        overrides: Replaces ``quant_settings`` entries: ``per_channel``, ``reduce_range``,
+            ``weight_type`` (``QInt8``/``QUInt8``) and ``quant_format`` (``QDQ``/``QOperator``).
+        calibration_cache: JSON file of calibrated ranges: read when it exists, else written,
+            so candidates of one search share one calibration.
 
     Returns:
         The settings used (JSON-able), for export.json.
@@ -154,8 +165,12 @@ def quantize_int8(
         raise UserError(f"unknown --calib-method {calib_method!r}: use one of {', '.join(CALIB_METHODS)}")
     if not inputs:
         raise UserError("no calibration images: give --calib DIR with images, or --calib synthetic")
-    settings = quant_settings(target, reduce_range)
+    settings = {"quant_format": "QDQ", **quant_settings(target, reduce_range), **(overrides or {})}
+    if settings["quant_format"] not in QUANT_FORMATS or settings["weight_type"] not in WEIGHT_TYPES:
+        raise UserError(f"unknown quantization override {overrides}: quant_format is one of {QUANT_FORMATS}, weight_type one of {WEIGHT_TYPES}")
     extra = dict(settings["extra_options"])
+    if settings["weight_type"] == "QUInt8":
+        extra.pop("WeightSymmetric", None)  # uint8 weights take an asymmetric zero point
     if calib_method == "percentile":
         extra["CalibPercentile"] = PERCENTILE
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
@@ -168,13 +183,15 @@ def quantize_int8(
                 str(prepared),
                 str(raw),
                 make_reader(inputs, props.get("input_name", "images")),
-                quant_format=QuantFormat.QDQ,
+                quant_format=getattr(QuantFormat, settings["quant_format"]),
                 per_channel=settings["per_channel"],
                 reduce_range=settings["reduce_range"],
                 activation_type=getattr(QuantType, settings["activation_type"]),
                 weight_type=getattr(QuantType, settings["weight_type"]),
                 calibrate_method=method[calib_method],
+                nodes_to_exclude=list(nodes_to_exclude),
                 extra_options=extra,
+                calibration_cache_path=calibration_cache,
             )
         model_proto = onnx.load(str(raw))
     finally:
@@ -183,4 +200,4 @@ def quantize_int8(
     set_metadata(model_proto, props)
     save_onnx(model_proto, dst)
     logger.info("quantized %s for %s with %s calibration on %d images", dst, target, calib_method, len(inputs))
-    return {"target": target, "calib_method": calib_method, **settings, "extra_options": extra}
+    return {"target": target, "calib_method": calib_method, **settings, "extra_options": extra, "nodes_to_exclude": sorted(nodes_to_exclude)}

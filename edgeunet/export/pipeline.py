@@ -25,6 +25,7 @@ from .onnx import DEFAULT_OPSET, export_onnx, model_metadata, onnx_opset
 logger = logging.getLogger(__name__)
 
 # Names export_model writes; any other file in out_dir makes it refuse to replace the folder.
+DEFAULT_SEARCH_TIME = 75.0  # s: a first pass over a 5-level U-Net's layer groups on a 2-core CPU
 _ARTIFACT = re.compile(r"^(export\.json|model(\.\w+)?\.(onnx|engine)(\.json|\.trtexec\.txt)?)$")
 
 
@@ -48,6 +49,28 @@ def check_options(int8: bool, engine: bool, calib_size: int, calib_method: str, 
                 "--engine needs TensorRT: run `pip install 'edgeunet[trt]'` on the device the engine will run on "
                 "(engines must be built on the target device), or export without --engine and run `edgeunet build-engine` there"
             ) from None
+
+
+def search_plan(int8: bool, target: str, int8_search: bool | None, search_time: float, search_size: int | None) -> dict | None:
+    """The INT8 search settings (``{"time_s", "size"}``), or None when no search runs; UserError for bad values."""
+    if int8_search and target != "cpu":
+        raise UserError("--int8-search times ONNX Runtime on this CPU, so it serves --target cpu only: drop it for --target tensorrt")
+    if not (search_time > 0):
+        raise UserError(f"--search-time {search_time} must be a positive number of seconds (default {DEFAULT_SEARCH_TIME:g})")
+    if search_size is not None and search_size < 1:
+        raise UserError(f"--search-size {search_size} must be a positive image side in pixels, e.g. 256")
+    if not int8 or target != "cpu" or int8_search is False:
+        return None
+    return {"time_s": float(search_time), "size": search_size}
+
+
+def check_search_size(size: int, multiple: int, img_size: int | None) -> None:
+    """Raises UserError naming valid sizes when the model cannot run at ``size``."""
+    if img_size and size != img_size:
+        raise UserError(f"--search-size {size} differs from --img-size {img_size} (the graph takes only that size): drop --search-size")
+    if size % multiple:
+        lower = max(multiple, size // multiple * multiple)
+        raise UserError(f"--search-size {size} is not a multiple of {multiple} (2**depth of this model): use {lower} or {lower + multiple}")
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -104,7 +127,8 @@ def commit(tmp: Path, out_dir: Path) -> None:
 
 def export_model(checkpoint, out_dir, *, int8: bool = False, fp16: bool = False, calib: str = "synthetic", calib_size: int = 32,
                  calib_method: str = "minmax", target: str = "cpu", opset: int = DEFAULT_OPSET, img_size: int | None = None,
-                 engine: bool = False, max_dice_drop: float = 0.01, reduce_range: bool | None = None, progress: bool = True) -> dict:
+                 engine: bool = False, max_dice_drop: float = 0.01, reduce_range: bool | None = None, int8_search: bool | None = None,
+                 search_time: float = DEFAULT_SEARCH_TIME, search_size: int | None = None, progress: bool = True) -> dict:
     """Exports a checkpoint to verified deployment files in ``out_dir``.
 
     Args:
@@ -122,6 +146,11 @@ def export_model(checkpoint, out_dir, *, int8: bool = False, fp16: bool = False,
         engine: Build a TensorRT engine of the lowest precision written (needs TensorRT and a GPU).
         max_dice_drop: Largest allowed FP32 - INT8 mean Dice; more fails the export.
         reduce_range: 7-bit INT8 weights for the cpu target; None decides from this CPU (x86 without VNNI).
+        int8_search: Choose what to quantize by measuring candidates on ONNX Runtime on this CPU
+            (latency and Dice; see ``int8_search``); None: on for the cpu target. Without it a cpu
+            export still times INT8 against FP32 and flags an INT8 file that is slower.
+        search_time: Seconds after which the search starts no more candidates.
+        search_size: Side (px) timed by the search; None: ``img_size``, else 256.
         progress: Show a progress bar on stderr.
 
     Returns:
@@ -135,7 +164,10 @@ def export_model(checkpoint, out_dir, *, int8: bool = False, fp16: bool = False,
     from .stages import Stages
 
     check_options(int8, engine, calib_size, calib_method, target, max_dice_drop)
+    search = search_plan(int8, target, int8_search, search_time, search_size)
     model, ckpt = model_from_checkpoint(checkpoint)
+    if search and search["size"]:
+        check_search_size(search["size"], model.current_config().size_multiple, img_size)
     out_dir = Path(out_dir).resolve()
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +178,8 @@ def export_model(checkpoint, out_dir, *, int8: bool = False, fp16: bool = False,
         with tempfile.TemporaryDirectory(prefix="edgeunet-export-") as work:
             stages = Stages(model, ckpt, tmp, Path(work), progress=progress)
             report = stages.run(int8=int8, fp16=fp16, calib=calib, calib_size=calib_size, calib_method=calib_method, target=target,
-                                opset=opset, img_size=img_size, engine=engine, max_dice_drop=max_dice_drop, reduce_range=reduce_range)
+                                opset=opset, img_size=img_size, engine=engine, max_dice_drop=max_dice_drop, reduce_range=reduce_range,
+                                int8_search=search)
         report["checkpoint"] = str(checkpoint) if not isinstance(checkpoint, dict) else None
         report["artifacts"] = [onnx_facts(tmp / name, prec, par) for name, prec, par in stages.onnx_files] + [
             file_facts(tmp / name) for name in stages.other_files]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from . import verify
@@ -14,6 +15,13 @@ from .onnx import export_onnx, model_metadata
 from .samples import Inputs, load_inputs
 
 logger = logging.getLogger(__name__)
+
+SEARCH_SIZE = 256  # px: default side timed by the INT8 search when the graph has dynamic H and W
+
+
+def search_size(img_size: int | None, multiple: int) -> int:
+    """Side (px) at which INT8 latency is measured: the static size, else ``SEARCH_SIZE`` rounded to the size multiple."""
+    return img_size or max(multiple, SEARCH_SIZE // multiple * multiple)
 
 
 class Stages:
@@ -50,7 +58,8 @@ class Stages:
         size = img_size or int(self.ckpt.get("train_args", {}).get("img_size", 256))
         return load_inputs(calib, n, size, split, self.preprocessing, self.cfg.in_channels, self.cfg.size_multiple, exact=img_size, num_classes=self.cfg.num_classes)
 
-    def run(self, *, int8, fp16, calib, calib_size, calib_method, target, opset, img_size, engine, max_dice_drop, reduce_range) -> dict:
+    def run(self, *, int8, fp16, calib, calib_size, calib_method, target, opset, img_size, engine, max_dice_drop, reduce_range,
+            int8_search=None) -> dict:
         """Runs every requested step; returns the export.json content gathered so far."""
         from tqdm import tqdm
 
@@ -73,7 +82,8 @@ class Stages:
                 report["precisions"].append("fp16")
             if int8:
                 self._step("int8 onnx")
-                report.update(self.int8(fp32, val, fp32_logits, calib, calib_size, calib_method, target, reduce_range, max_dice_drop, img_size))
+                report.update(self.int8(fp32, val, fp32_logits, calib, calib_size, calib_method, target, reduce_range, max_dice_drop, img_size,
+                                        int8_search))
                 report["precisions"].append("int8")
             if engine:
                 self._step("tensorrt engine")
@@ -90,14 +100,21 @@ class Stages:
         self.onnx_files.append((path.name, "fp16", figures))
         return figures
 
-    def int8(self, fp32, val, fp32_logits, calib, calib_size, calib_method, target, reduce_range, max_dice_drop, img_size) -> dict:
+    def int8(self, fp32, val, fp32_logits, calib, calib_size, calib_method, target, reduce_range, max_dice_drop, img_size, search=None) -> dict:
         from .debug import tensor_sqnr, worst_tensors
         from .int8 import prepare, quantize_int8
 
         calib_inputs = self.inputs(calib, calib_size, "calib", img_size)
         prepared = prepare(fp32, self.work / "prepared.onnx")
         path = self.out / "model.int8.onnx"
-        settings = quantize_int8(prepared, path, calib_inputs.images, self.props("int8"), calib_method, target, reduce_range)
+        speed: dict = {}
+        if search is not None:
+            settings, speed = self.int8_search(prepared, fp32, path, calib_inputs, val, fp32_logits, calib_method, target, reduce_range,
+                                               max_dice_drop, img_size, search)
+        else:
+            settings = quantize_int8(prepared, path, calib_inputs.images, self.props("int8"), calib_method, target, reduce_range)
+            if target == "cpu":  # the export machine is the target: say whether INT8 pays off here
+                speed = self.int8_speed(fp32, path, img_size)
         int8_logits = verify.onnx_logits(path, val.images)
         figures = verify.parity(fp32_logits, int8_logits)
         quality: dict = {"max_dice_drop": max_dice_drop, "int8_vs_fp32": figures}
@@ -114,7 +131,56 @@ class Stages:
         self.onnx_files.append((path.name, "int8", figures))
         calibration = {"data": calib, "split": "calib", "count": len(calib_inputs.names), "method": calib_method,
                        "images": calib_inputs.names, "quantization": settings}
-        return {"calibration": calibration, "int8_quality": quality}
+        return {"calibration": calibration, "int8_quality": quality, **speed}
+
+    def int8_speed(self, fp32: Path, path: Path, img_size: int | None, size: int | None = None) -> dict:
+        """INT8 vs FP32 latency on this CPU (export.json ``int8_speed``); warns when INT8 is slower."""
+        from ..env import cpu_info
+        from .int8_search import measure_speedup
+
+        size = size or search_size(img_size, self.cfg.size_multiple)
+        threads = int(cpu_info()["usable_cores"] or 1)
+        timing = measure_speedup(fp32, path, size, threads, self.cfg.in_channels, min_pairs=15, min_time_s=2.0)
+        faster = timing["speedup"] > 1.0
+        if not faster:
+            logger.warning("model.int8.onnx is slower than model.onnx on this CPU (x%.2f at %d px): use the FP32 file here, "
+                           "or keep INT8 for its size and a CPU with VNNI", timing["speedup"], size)
+        return {"int8_speed": {"size": size, "threads": threads, **timing}, "int8_faster_than_fp32": faster}
+
+    def int8_search(self, prepared, fp32, path, calib_inputs, val, fp32_logits, calib_method, target, reduce_range, max_dice_drop,
+                    img_size, search: dict) -> tuple[dict, dict]:
+        """Runs the latency- and accuracy-aware search, writes the chosen file to ``path``; returns (settings, speed figures)."""
+        import shutil
+
+        from ..env import cpu_info
+        from .int8 import quant_settings
+        from .int8_search import search_int8
+
+        has_masks = all(m is not None for m in val.masks)
+        fp32_scores = verify.scores(fp32_logits, val.masks, self.cfg.num_classes) if has_masks else None
+        size = search.get("size") or search_size(img_size, self.cfg.size_multiple)
+        say = self._say if self.progress else None
+        result = search_int8(prepared, fp32, calib_inputs.images, val, fp32_scores, self.props("int8"), work=self.work, target=target,
+                             calib_method=calib_method, reduce_range=reduce_range, size=size, threads=int(cpu_info()["usable_cores"] or 1),
+                             in_channels=self.cfg.in_channels, num_classes=self.cfg.num_classes, max_dice_drop=max_dice_drop,
+                             time_budget_s=search.get("time_s", 75.0), say=say)
+        shutil.copyfile(result.path, path)
+        float_nodes = sorted({n for group in result.chosen["float_groups"] for n in result.record["groups"][group]})
+        settings = {"target": target, "calib_method": calib_method, "quant_format": "QDQ", **quant_settings(target, reduce_range),
+                    **result.chosen["options"], "float_groups": result.chosen["float_groups"], "nodes_to_exclude": float_nodes}
+        timing = {k: result.chosen[k] for k in ("fp32_ms", "int8_ms", "speedup")}
+        faster = result.record["int8_faster_than_fp32"]
+        if not faster:
+            logger.warning("no INT8 candidate is faster than FP32 on this CPU (best x%.2f at %d px): model.int8.onnx is written as "
+                           "asked, but use model.onnx here", timing["speedup"], size)
+        speed = {"int8_speed": {"size": size, "threads": result.record["threads"], **timing}, "int8_faster_than_fp32": faster}
+        return settings, {"int8_search": result.record, **speed}
+
+    def _say(self, line: str) -> None:
+        from tqdm import tqdm
+
+        logger.info(line)
+        tqdm.write(line, file=sys.stderr)
 
     def engine(self, precision: str) -> dict:
         from .tensorrt import build_engine

@@ -13,7 +13,7 @@ concatenation and splits the kept channels between skip and up-sampling unevenly
 neither is a multiple of ``round_to``.
 
 ``--ratio`` is the fraction of channels removed from every width; kept counts are rounded to
-multiples of ``round_to``.
+multiples of ``round_to`` and never go below ``min_channels`` (16 by default).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import require
-from . import IMPORTANCES
+from . import IMPORTANCES, MIN_CHANNELS
 
 tp = require("torch_pruning", "train", "torch-pruning")
 log = logging.getLogger(__name__)
@@ -74,21 +74,24 @@ def width_owners(model) -> dict[str, nn.Module]:
     return owners
 
 
-def kept_channels(channels: int, ratio: float, round_to: int) -> int:
+def kept_channels(channels: int, ratio: float, round_to: int, min_channels: int = MIN_CHANNELS) -> int:
     """Channels left when ``ratio`` of ``channels`` are removed, rounded to a multiple of ``round_to``.
 
-    Widths of at most ``round_to`` channels are kept whole; others keep at least ``round_to``.
+    Never below ``min_channels`` (rounded up to a multiple of ``round_to``): widths at or under that
+    floor are kept whole.
     """
-    if ratio <= 0 or channels <= round_to:
+    floor = max(round_to, math.ceil(min_channels / round_to) * round_to)
+    if ratio <= 0 or channels <= floor:
         return channels
     keep = math.floor(channels * (1.0 - ratio) / round_to + 0.5) * round_to
-    return min(channels, max(round_to, keep))
+    return min(channels, max(floor, keep))
 
 
-def planned_widths(plan: dict[str, int], ratio: float, round_to: int, prefixes: tuple[str, ...] | None = None) -> dict[str, int]:
+def planned_widths(plan: dict[str, int], ratio: float, round_to: int, min_channels: int = MIN_CHANNELS,
+                   prefixes: tuple[str, ...] | None = None) -> dict[str, int]:
     """Target widths: ``kept_channels`` of every width of ``plan`` (only stages in ``prefixes`` if given)."""
     return {
-        name: kept_channels(channels, ratio, round_to) if prefixes is None or name.split(".")[0] in prefixes else channels
+        name: kept_channels(channels, ratio, round_to, min_channels) if prefixes is None or name.split(".")[0] in prefixes else channels
         for name, channels in plan.items()
     }
 
@@ -138,8 +141,9 @@ def _coupled_names(graph, owners: dict[str, nn.Module]) -> list[tuple[str, ...]]
         if name in seen:
             continue
         group = graph.get_pruning_group(module, graph.get_pruner_of_module(module).prune_out_channels, list(range(module.out_channels)))
-        names = [name] + [by_module[d.target.module] for d, _ in group
-                          if d.target.module in by_module and graph.is_out_channel_pruning_fn(d.handler) and by_module[d.target.module] != name]
+        others = [by_module[d.target.module] for d, _ in group
+                  if d.target.module in by_module and graph.is_out_channel_pruning_fn(d.handler)]
+        names = [name] + [other for other in others if other != name]
         seen.update(names)
         sets.append(tuple(names))
     return sets
@@ -164,7 +168,8 @@ def _unit_ends(model) -> list[tuple[int, tuple[str, ...], str, bool]]:
     return ends
 
 
-def _keep_residuals(model, targets: dict[str, int], coupled: dict[str, tuple[str, ...]], current: dict[str, int], round_to: int) -> dict[str, int]:
+def _keep_residuals(model, targets: dict[str, int], coupled: dict[str, tuple[str, ...]], current: dict[str, int],
+                    round_to: int) -> dict[str, int]:
     """Moves a width by ``round_to`` where pruning would make an inverted residual's input and output
     widths equal although it has no residual add: the model rebuilt from its config would add one."""
     targets = dict(targets)
@@ -264,29 +269,30 @@ def check_ratio(ratio: float) -> float:
 
 
 def prune_model(model, ratio: float, importance: str = "l1", round_to: int = 8, example_inputs: torch.Tensor | None = None,
-                steps: int = 1, calib_batches=None, stages: tuple[str, ...] | None = None):
+                steps: int = 1, calib_batches=None, stages: tuple[str, ...] | None = None, min_channels: int = MIN_CHANNELS):
     """Removes ``ratio`` of the channels of every width (or of the ``stages`` given, e.g. ``("enc2",)``).
 
     Args:
         model: A ``UNet``, pruned in place.
         ratio: Fraction of channels removed per width, in [0, 1).
         importance: ``l1``, ``l2``, ``taylor`` or ``bn-scale``.
-        round_to: Kept channel counts are multiples of this (widths of at most ``round_to`` are kept).
+        round_to: Kept channel counts are multiples of this.
         example_inputs: (1, C, H, W) tracing input; None picks a small valid one.
         steps: Prune in this many equal steps (re-ranking channels each time).
         calib_batches: (x, y) batches for ``taylor``.
         stages: Only widths of these stages (``enc0`` ... ``dec{D-1}``).
+        min_channels: No width is pruned below this; narrower widths are kept whole.
 
     Returns:
         ``model``.
     """
     check_ratio(ratio)
     check_importance(importance)
-    if round_to < 1 or steps < 1:
-        raise ValueError(f"round_to ({round_to}) and steps ({steps}) must be at least 1")
+    if round_to < 1 or steps < 1 or min_channels < 1:
+        raise ValueError(f"round_to ({round_to}), steps ({steps}) and min_channels ({min_channels}) must be at least 1")
     original = model.width_plan()
     for step in range(1, steps + 1):
-        widths = planned_widths(original, ratio * step / steps, round_to, stages)
+        widths = planned_widths(original, ratio * step / steps, round_to, min_channels, stages)
         prune_to_widths(model, widths, importance, example_inputs, calib_batches, round_to)
     return model
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from . import MIN_CHANNELS
 from ..checkpoint import make_checkpoint, save_checkpoint
 from .pruner import check_importance, check_ratio, count_macs_params, planned_widths, prune_to_widths
 from .session import PruneSession, open_session, write_json
@@ -19,8 +20,9 @@ from .target import find_ratio, parse_count
 log = logging.getLogger(__name__)
 
 
-def _check_settings(steps: int, finetune_epochs: int, round_to: int, batch_size: int, lr: float) -> None:
+def _check_settings(steps: int, finetune_epochs: int, round_to: int, batch_size: int, lr: float, min_channels: int) -> None:
     checks = [
+        (min_channels >= 1, f"--min-channels must be at least 1, got {min_channels}"),
         (steps >= 1, f"--steps must be at least 1, got {steps}"),
         (finetune_epochs >= 0, f"--finetune-epochs must be 0 or more, got {finetune_epochs}"),
         (round_to >= 1, f"--round-to must be at least 1 (8 suits most accelerators), got {round_to}"),
@@ -54,7 +56,8 @@ def _finetune(session: PruneSession, out: Path, epochs: int, options: dict, fact
 
     torch.manual_seed(options["seed"])
     settings = _settings(session, out, epochs, options)
-    return fit(session.model, session.train_ds, session.val_samples, settings, session.preprocessing, session.class_names, extra={"prune": facts})
+    return fit(session.model, session.train_ds, session.val_samples, settings, session.preprocessing, session.class_names,
+               extra={"prune": facts})
 
 
 def _save_unfinetuned(session: PruneSession, out: Path, dice: float | None, facts: dict) -> dict:
@@ -72,7 +75,8 @@ def _prune_steps(session: PruneSession, out: Path, ratio: float, options: dict, 
     for step in range(1, steps + 1):
         step_ratio = ratio * step / steps
         t0 = time.perf_counter()
-        prune_to_widths(model, planned_widths(original, step_ratio, options["round_to"]), options["importance"], None, calib, options["round_to"])
+        widths = planned_widths(original, step_ratio, options["round_to"], options["min_channels"])
+        prune_to_widths(model, widths, options["importance"], None, calib, options["round_to"])
         size = _size(model, session.img_size)
         row = {"step": step, "ratio": round(step_ratio, 6), "parameters": size["parameters"], "macs": size["macs"],
                "dice_pruned": session.dice(), "prune_s": round(time.perf_counter() - t0, 3)}
@@ -88,6 +92,10 @@ def _report(session: PruneSession, out: Path, ratio: float, targets: dict, befor
             options: dict, times: dict) -> dict:
     """The prune.json document."""
     after, finetuned = _size(session.model, session.img_size), options["finetune_epochs"] > 0
+
+    def change(key: str) -> dict:
+        return {"before": before[key], "after": after[key], "reduction": round(1 - after[key] / before[key], 6)}
+
     return {
         "edgeunet_version": __version__,
         "checkpoint": session.source,
@@ -95,8 +103,8 @@ def _report(session: PruneSession, out: Path, ratio: float, targets: dict, befor
         "ratio": ratio,
         "targets": targets,
         "img_size": session.img_size,
-        "parameters": {"before": before["parameters"], "after": after["parameters"], "reduction": round(1 - after["parameters"] / before["parameters"], 6)},
-        "macs": {"before": before["macs"], "after": after["macs"], "reduction": round(1 - after["macs"] / before["macs"], 6)},
+        "parameters": change("parameters"),
+        "macs": change("macs"),
         "widths": {"before": before["widths"], "after": after["widths"]},
         "dice": {"before": before["dice"], "pruned": rows[-1]["dice_pruned"], "finetuned": result["best_dice"] if finetuned else None},
         "steps": rows,
@@ -111,7 +119,7 @@ def _report(session: PruneSession, out: Path, ratio: float, targets: dict, befor
 def prune_checkpoint(checkpoint: str | os.PathLike | dict, out: str | os.PathLike, *, data: str | os.PathLike = "synthetic",
                      ratio: float = 0.5, target_macs: int | str | None = None, target_params: int | str | None = None,
                      importance: str = "l1", steps: int = 1, finetune_epochs: int = 3, round_to: int = 8,
-                     img_size: int | None = None, batch_size: int = 8, samples_per_epoch: int | None = None,
+                     min_channels: int = MIN_CHANNELS, img_size: int | None = None, batch_size: int = 8, samples_per_epoch: int | None = None,
                      lr: float = 1e-3, seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
     """Prunes a checkpoint, fine-tunes it and writes RUN_DIR/{best.pt, last.pt, metrics.jsonl, prune.json}.
 
@@ -126,6 +134,7 @@ def prune_checkpoint(checkpoint: str | os.PathLike | dict, out: str | os.PathLik
         steps: Prune in this many steps, fine-tuning ``finetune_epochs`` between them (RUN_DIR/step<k>/).
         finetune_epochs: Epochs of the final fine-tuning (0: save the pruned model as is, no metrics.jsonl).
         round_to: Kept channel counts are multiples of this.
+        min_channels: No width is pruned below this; narrower widths are kept whole.
         img_size: Training crop and MAC-counting size (default: the checkpoint's training size, else 256).
         batch_size, samples_per_epoch, lr, seed, device, progress: As for ``edgeunet train``.
 
@@ -135,7 +144,7 @@ def prune_checkpoint(checkpoint: str | os.PathLike | dict, out: str | os.PathLik
     """
     t0 = time.perf_counter()
     check_importance(importance)
-    _check_settings(steps, finetune_epochs, round_to, batch_size, lr)
+    _check_settings(steps, finetune_epochs, round_to, batch_size, lr, min_channels)
     targets = {"macs": None if target_macs is None else parse_count(target_macs, "--target-macs"),
                "params": None if target_params is None else parse_count(target_params, "--target-params")}
     if targets["macs"] is None and targets["params"] is None:
@@ -143,12 +152,12 @@ def prune_checkpoint(checkpoint: str | os.PathLike | dict, out: str | os.PathLik
     out = Path(out)
     session = open_session(checkpoint, data, img_size, samples_per_epoch, seed, device)
     options = dict(data=str(data), importance=importance, steps=steps, finetune_epochs=finetune_epochs, round_to=round_to,
-                   batch_size=batch_size, samples_per_epoch=samples_per_epoch, lr=lr, seed=seed, progress=progress)
+                   min_channels=min_channels, batch_size=batch_size, samples_per_epoch=samples_per_epoch, lr=lr, seed=seed, progress=progress)
     if targets["macs"] is not None or targets["params"] is not None:
-        ratio = find_ratio(session.model, session.img_size, round_to, targets["macs"], targets["params"])
+        ratio = find_ratio(session.model, session.img_size, round_to, targets["macs"], targets["params"], min_channels=min_channels)
     before = {**_size(session.model, session.img_size), "dice": session.dice()}
-    facts = {"source": session.source, "ratio": ratio, "importance": importance, "round_to": round_to, "steps": steps,
-             "img_size": session.img_size, "parameters_before": before["parameters"], "macs_before": before["macs"],
+    facts = {"source": session.source, "ratio": ratio, "importance": importance, "round_to": round_to,
+             "min_channels": min_channels, "steps": steps, "img_size": session.img_size, "parameters_before": before["parameters"], "macs_before": before["macs"],
              "widths_before": before["widths"], "dice_before": before["dice"]}
     t_prune = time.perf_counter()
     rows = _prune_steps(session, out, ratio, options, facts)

@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+from . import MIN_CHANNELS
 from .pruner import check_importance, check_ratio, count_macs_params, prune_model
 from .session import open_session, write_json
 
@@ -20,7 +21,8 @@ def stage_names(model) -> list[str]:
 
 
 def sensitivity(checkpoint: str | os.PathLike | dict, data: str | os.PathLike = "synthetic", ratio: float = 0.5, *,
-                out: str | os.PathLike | None = None, importance: str = "l1", round_to: int = 8, img_size: int | None = None,
+                out: str | os.PathLike | None = None, importance: str = "l1", round_to: int = 8,
+                min_channels: int = MIN_CHANNELS, img_size: int | None = None,
                 batch_size: int = 8, samples_per_epoch: int | None = None, seed: int = 0, device: str = "auto") -> list[dict]:
     """Prunes each stage alone by ``ratio`` (deep copies, no fine-tuning) and measures the Dice drop.
 
@@ -29,7 +31,7 @@ def sensitivity(checkpoint: str | os.PathLike | dict, data: str | os.PathLike = 
         data: Folder data set or ``"synthetic"``; its validation samples are scored.
         ratio: Fraction of each of the stage's widths removed, in [0, 1).
         out: If given, RUN_DIR for sensitivity.json.
-        importance, round_to: As for ``prune_model``.
+        importance, round_to, min_channels: As for ``prune_model``.
         img_size: MAC-counting size (default: the checkpoint's training size, else 256).
         batch_size, samples_per_epoch, seed, device: Data for Taylor gradients and the device.
 
@@ -47,7 +49,8 @@ def sensitivity(checkpoint: str | os.PathLike | dict, data: str | os.PathLike = 
     dice0 = session.dice()
     plan, rows = model.width_plan(), []
     for stage in stage_names(model):
-        trial = prune_model(copy.deepcopy(model), ratio, importance, round_to, calib_batches=calib, stages=(stage,))
+        trial = prune_model(copy.deepcopy(model), ratio, importance, round_to, calib_batches=calib, stages=(stage,),
+                            min_channels=min_channels)
         macs, params = count_macs_params(trial, session.img_size)
         dice = session.dice(trial)
         after = trial.width_plan()
@@ -64,7 +67,8 @@ def sensitivity(checkpoint: str | os.PathLike | dict, data: str | os.PathLike = 
     if out is not None:
         write_json(Path(out) / "sensitivity.json", {
             "checkpoint": session.source, "ratio": ratio, "importance": importance, "round_to": round_to,
-            "img_size": session.img_size, "parameters": params0, "macs": macs0, "dice_before": dice0, "stages": rows,
+            "min_channels": min_channels, "img_size": session.img_size, "parameters": params0, "macs": macs0,
+            "dice_before": dice0, "stages": rows,
             "time_s": round(time.perf_counter() - t0, 3),
         })
     return rows

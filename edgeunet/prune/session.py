@@ -53,7 +53,8 @@ def resolve_img_size(img_size: int | None, checkpoint: dict, size_multiple: int)
     size = int(img_size or checkpoint.get("train_args", {}).get("img_size") or 256)
     if size < size_multiple or size % size_multiple:
         lower = max(size_multiple, size // size_multiple * size_multiple)
-        raise UserError(f"--img-size {size} is not a multiple of {size_multiple} (2**depth of this model): use {lower} or {lower + size_multiple}")
+        raise UserError(f"--img-size {size} is not a multiple of {size_multiple} (2**depth of this model): "
+                        f"use {lower} or {lower + size_multiple}")
     return size
 
 
@@ -70,7 +71,8 @@ def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike =
     train_ds, val_samples, info = build_datasets(data, val=None, val_fraction=0.1, img_size=size, num_classes=cfg.num_classes,
                                                  preprocessing=preprocessing, seed=seed, samples_per_epoch=samples_per_epoch)
     if info["in_channels"] != cfg.in_channels:
-        raise UserError(f"{data} has {info['in_channels']}-channel images but the checkpoint takes {cfg.in_channels}: prune with the data it was trained on")
+        raise UserError(f"{data} has {info['in_channels']}-channel images but the checkpoint takes {cfg.in_channels}: "
+                        "prune with the data it was trained on")
     device = resolve_device(device)
     source = None if isinstance(checkpoint, dict) else str(checkpoint)
     class_names = list(ckpt.get("class_names") or info["class_names"])

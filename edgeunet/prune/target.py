@@ -6,6 +6,8 @@ import copy
 import logging
 import re
 
+from . import MIN_CHANNELS
+
 log = logging.getLogger(__name__)
 
 _SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
@@ -28,15 +30,15 @@ def parse_count(text: str | int | float, option: str = "--target-params") -> int
     return int(round(value))
 
 
-def _counts(model, ratio: float, round_to: int, img_size: int) -> tuple[int, int]:
+def _counts(model, ratio: float, round_to: int, img_size: int, min_channels: int) -> tuple[int, int]:
     from .pruner import count_macs_params, prune_model
 
-    trial = prune_model(copy.deepcopy(model), ratio, "l1", round_to)
+    trial = prune_model(copy.deepcopy(model), ratio, "l1", round_to, min_channels=min_channels)
     return count_macs_params(trial, img_size)
 
 
 def find_ratio(model, img_size: int, round_to: int, target_macs: int | None = None, target_params: int | None = None,
-               iterations: int = 10) -> float:
+               iterations: int = 10, min_channels: int = MIN_CHANNELS) -> float:
     """The smallest ratio whose pruned model has at most ``target_macs`` MACs (at ``img_size``) or
     ``target_params`` parameters, by bisection over deep copies (channel choice does not change counts).
 
@@ -48,17 +50,17 @@ def find_ratio(model, img_size: int, round_to: int, target_macs: int | None = No
         raise ValueError("give exactly one of --target-macs and --target-params")
     index, target, label = (0, target_macs, "--target-macs") if target_macs is not None else (1, target_params, "--target-params")
     kind = "MACs" if index == 0 else "parameters"
-    now = _counts(model, 0.0, round_to, img_size)[index]
+    now = _counts(model, 0.0, round_to, img_size, min_channels)[index]
     if now <= target:
         raise ValueError(f"{label} {target:,}: the model already has {now:,} {kind}; give a smaller target or use --ratio")
-    smallest = _counts(model, MAX_RATIO, round_to, img_size)[index]
+    smallest = _counts(model, MAX_RATIO, round_to, img_size, min_channels)[index]
     if smallest > target:
         raise ValueError(f"{label} {target:,} is out of reach: ratio {MAX_RATIO} leaves {smallest:,} {kind} "
-                         f"(round_to={round_to}); raise the target or lower --round-to")
+                         f"(round_to={round_to}, min_channels={min_channels}); raise the target or lower --round-to/--min-channels")
     low, high = 0.0, MAX_RATIO  # counts(low) > target >= counts(high)
     for _ in range(iterations):
         middle = (low + high) / 2
-        if _counts(model, middle, round_to, img_size)[index] <= target:
+        if _counts(model, middle, round_to, img_size, min_channels)[index] <= target:
             high = middle
         else:
             low = middle

@@ -49,7 +49,7 @@ def _loader(train_ds, settings: TrainSettings, ctx: distributed.DistContext, epo
         sampler = RandomSampler(train_ds, generator=torch.Generator().manual_seed(settings.seed + epoch))
     if hasattr(train_ds, "set_epoch"):
         train_ds.set_epoch(epoch)
-    per_rank = max(1, settings.batch_size // ctx.world_size)
+    per_rank = distributed.split_batch(settings.batch_size, ctx)
     drop_last = len(train_ds) // ctx.world_size >= per_rank
     return DataLoader(train_ds, batch_size=per_rank, sampler=sampler, num_workers=settings.workers, drop_last=drop_last, pin_memory=False)
 
@@ -77,6 +77,11 @@ class _History:
 def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: dict, class_names: list[str], extra: dict | None = None) -> dict:
     """Trains ``model`` and writes RUN_DIR/best.pt, last.pt and metrics.jsonl (rank 0 only).
 
+    Under ``torchrun`` every process calls this with the same arguments: each trains on its share
+    of every epoch (``settings.batch_size`` is the total over the processes), DDP averages the
+    gradients, validation counts are summed over the ranks, and the checkpoints hold the plain
+    model (no ``module.`` prefix). ``model`` is trained in place, on every rank alike.
+
     Args:
         model: A ``UNet`` (possibly pruned).
         train_ds: Map-style dataset of (x (C, S, S) float32, y (S, S) int64).
@@ -89,8 +94,15 @@ def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: di
     Returns:
         ``{"best_dice", "best_epoch", "last_metrics", "best_path", "last_path", "epochs_run"}``.
     """
-    device = resolve_device(settings.device)
-    ctx = distributed.setup(device)
+    device = distributed.rank_device(resolve_device(settings.device), distributed.DistContext.from_env())
+    with distributed.process_group(device) as ctx:
+        try:
+            return _fit(model, train_ds, val_samples, settings, preprocessing, class_names, extra, ctx, device)
+        finally:
+            distributed.unwrap(model)
+
+
+def _fit(model, train_ds, val_samples, settings, preprocessing, class_names, extra, ctx, device) -> dict:
     out = Path(settings.out)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -101,36 +113,37 @@ def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: di
     use_amp = device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     start_epoch, best = 0, {"dice": -1.0, "epoch": -1}
-    if settings.resume:
-        start_epoch, best = _restore(out / "last.pt", model, optimizer, scheduler, scaler)
+    if settings.resume:  # rank 0 reads last.pt; every rank restores the same states from it
+        ckpt = distributed.share_from_main(lambda: _read_last(out / "last.pt"), ctx, device)
+        start_epoch, best = _restore(ckpt, out / "last.pt", model, optimizer, scheduler, scaler)
     history = _History(out / "metrics.jsonl", start_epoch - 1 if settings.resume else None) if ctx.is_main else None
-    train_model = model
-    if ctx.enabled:
-        if settings.sync_bn:
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            train_model = model
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[ctx.local_rank] if use_amp else None)
+    train_model = distributed.wrap(model, ctx, device, settings.sync_bn)
     loss_fn = SegmentationLoss()
     summary = {}
     for epoch in range(start_epoch, settings.epochs):
         t0 = time.perf_counter()
         train_loss = _train_epoch(train_model, _loader(train_ds, settings, ctx, epoch), loss_fn, optimizer, scheduler, scaler, device, use_amp, settings, ctx, epoch)
-        counts = evaluate_counts(model, val_samples[ctx.rank :: ctx.world_size], preprocessing, device)
-        counter = ConfusionCounter(model.cfg.num_classes)
-        counter.counts = distributed.all_reduce_sum(counts, ctx, device)
-        summary = counter.summary()
+        distributed.average_buffers(model, ctx)
+        summary = _validate(model, val_samples, preprocessing, device, ctx)
         dice = summary["mean_dice"] if summary["mean_dice"] is not None else 0.0
+        improved = dice > best["dice"]  # the summary is the same on every rank, and so is best
+        if improved:
+            best = {"dice": dice, "epoch": epoch}
         if ctx.is_main:
             row = {"epoch": epoch, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0], **{f"val_{k}": v for k, v in summary.items()}, "time_s": round(time.perf_counter() - t0, 3)}
             history.append(row)
-            improved = dice > best["dice"]
-            if improved:
-                best = {"dice": dice, "epoch": epoch}
             _save(model, out, preprocessing, class_names, summary, epoch, settings, optimizer, scheduler, scaler, best, improved, extra)
             log.info("epoch %d: loss %.4f, val dice %.4f", epoch, train_loss, dice)
-        distributed.barrier(ctx)
-    distributed.cleanup()
-    return {"best_dice": best["dice"], "best_epoch": best["epoch"], "last_metrics": summary, "best_path": str(out / "best.pt"), "last_path": str(out / "last.pt"), "epochs_run": settings.epochs - start_epoch}
+        distributed.barrier(ctx)  # the files of this epoch exist before any rank moves on
+    return {"best_dice": float(best["dice"]), "best_epoch": int(best["epoch"]), "last_metrics": summary, "best_path": str(out / "best.pt"), "last_path": str(out / "last.pt"), "epochs_run": settings.epochs - start_epoch}
+
+
+def _validate(model, val_samples, preprocessing: dict, device: str, ctx: distributed.DistContext) -> dict:
+    """Validation summary over all samples: each rank scores every world_size-th one, counts are summed."""
+    counts = evaluate_counts(model, val_samples[ctx.rank :: ctx.world_size], preprocessing, device)
+    counter = ConfusionCounter(model.cfg.num_classes)
+    counter.counts = distributed.all_reduce_sum(counts, ctx, device)
+    return counter.summary()
 
 
 def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, settings, ctx, epoch) -> float:
@@ -153,7 +166,8 @@ def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, u
         total += loss.item() * len(x)
         count += len(x)
         bar.set_postfix(loss=f"{total / count:.4f}")
-    return total / max(count, 1)
+    total, count = distributed.all_reduce_sum(np.array([total, count], dtype=np.float64), ctx, device)
+    return float(total / max(count, 1))
 
 
 def _save(model, out, preprocessing, class_names, summary, epoch, settings, optimizer, scheduler, scaler, best, improved, extra) -> None:
@@ -165,12 +179,17 @@ def _save(model, out, preprocessing, class_names, summary, epoch, settings, opti
     save_checkpoint({**ckpt, **state}, out / "last.pt")
 
 
-def _restore(path: Path, model, optimizer, scheduler, scaler) -> tuple[int, dict]:
+def _read_last(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"--resume needs {path}, which does not exist: drop --resume or point --out at an earlier run")
     ckpt = load_checkpoint(path)
     if "optimizer" not in ckpt:
         raise UserError(f"{path} has no optimizer state: resume from a last.pt, not a best.pt")
+    return ckpt
+
+
+def _restore(ckpt: dict, path: Path, model, optimizer, scheduler, scaler) -> tuple[int, dict]:
+    """Loads a last.pt's states; returns the epoch to start at and the best Dice so far."""
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as exc:

@@ -1,0 +1,137 @@
+"""INT8 search: layer groups, candidates timed and scored, float groups really float, time budget, slower-than-FP32 flag."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from edgeunet.checkpoint import make_checkpoint, save_checkpoint
+from edgeunet.cli import main
+from edgeunet.data.sources import load_samples
+from edgeunet.export import export_model
+from edgeunet.export import int8_search as search_module
+from edgeunet.export.int8 import prepare, quantize_int8
+from edgeunet.export.int8_candidates import layer_groups
+from edgeunet.export.onnx import export_onnx
+from edgeunet.export.samples import load_inputs
+from edgeunet.models import create_model
+from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
+
+pytestmark = pytest.mark.slow
+
+FAST = {"calib_size": 4, "search_size": 64, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny unet-ds (depth 2) trained for 40 steps on 64 px synthetic cells."""
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    samples = load_samples("synthetic", n=16, size=64, split="train")
+    x = torch.from_numpy(np.stack([preprocess(image, DEFAULT_PREPROCESSING) for _, image, _ in samples]))
+    y = torch.from_numpy(np.stack([mask for _, _, mask in samples]))
+    model = create_model("unet-ds", base_width=8, depth=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(40):
+        idx = torch.randint(0, len(x), (8,))
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.set_num_threads(threads)
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    save_checkpoint(make_checkpoint(model.eval(), DEFAULT_PREPROCESSING, ["background", "cell"], train_args={"img_size": 64}), path)
+    return path, model.eval()
+
+
+@pytest.fixture(scope="module")
+def searched(trained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("search") / "export"
+    return out, export_model(trained[0], out, int8=True, search_time=6.0, **FAST)
+
+
+@pytest.fixture(scope="module")
+def prepared(trained, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("prepared")
+    fp32 = export_onnx(trained[1], folder / "model.onnx", DEFAULT_PREPROCESSING, ["background", "cell"])
+    return fp32, prepare(fp32, folder / "prepared.onnx")
+
+
+def test_layer_groups_follow_module_names(prepared):
+    groups = layer_groups(onnx.load(str(prepared[1])))
+    assert groups["head"] == {"/head/Conv"}
+    assert "/encoder/stages.0/unit1/depthwise/conv/Conv" in groups["depthwise.0"]
+    assert "/decoder/stages.1/up/Resize" in groups["up.0"]  # decoder stage 1 of 2 ends at full resolution
+    assert "/encoder/stages.2/unit2/pointwise/conv/Conv" in groups["level.2"]
+
+
+def test_float_group_keeps_float_weights(prepared, tmp_path):
+    calib = load_inputs("synthetic", 2, 64, "calib", DEFAULT_PREPROCESSING, 1, 4).images
+    float_nodes = layer_groups(onnx.load(str(prepared[1])))["depthwise.0"]
+    path = tmp_path / "m.int8.onnx"
+    quantize_int8(prepared[1], path, calib, {}, nodes_to_exclude=sorted(float_nodes))
+    graph = onnx.load(str(path)).graph
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    initializers = {t.name: t for t in graph.initializer}
+    convs = {node.name: node for node in graph.node if node.op_type == "Conv"}
+    for name in float_nodes:  # float weights straight from an initializer: ONNX Runtime runs a float Conv
+        weight = initializers[convs[name].input[1]]
+        assert weight.data_type == onnx.TensorProto.FLOAT and convs[name].input[1] not in producers, name
+    quantized = convs["/encoder/stages.0/unit1/pointwise/conv/Conv"]
+    assert producers[quantized.input[1]] == "DequantizeLinear"
+
+
+def test_search_records_every_candidate_with_latency_and_dice(searched):
+    record = searched[1]["int8_search"]
+    assert len(record["candidates"]) >= 2
+    for row in record["candidates"]:
+        assert row["speedup"] > 0 and row["fp32_ms"] > 0 and row["int8_ms"] > 0
+        assert row["mean_dice"] is not None and row["dice_drop"] is not None
+    assert record["chosen"] in [row["name"] for row in record["candidates"]]
+
+
+def test_chosen_candidate_keeps_dice_and_is_written(searched):
+    out, report = searched
+    chosen = next(r for r in report["int8_search"]["candidates"] if r["name"] == report["int8_search"]["chosen"])
+    assert chosen["dice_ok"] and chosen["dice_drop"] <= report["int8_quality"]["max_dice_drop"]
+    assert report["calibration"]["quantization"]["float_groups"] == chosen["float_groups"]
+    saved = json.loads((out / "export.json").read_text())
+    assert saved["int8_search"]["chosen"] == chosen["name"] and isinstance(saved["int8_faster_than_fp32"], bool)
+
+
+def test_search_stops_near_its_time_budget(prepared, tmp_path):
+    calib = load_inputs("synthetic", 2, 64, "calib", DEFAULT_PREPROCESSING, 1, 4)
+    result = search_module.search_int8(prepared[1], prepared[0], calib.images, calib, None, {}, work=tmp_path, size=64, time_budget_s=1.0)
+    rows = result.record["candidates"]
+    slowest = max(r["seconds"] for r in rows)
+    assert result.record["seconds"] <= 1.0 + 2 * slowest + 5.0  # one candidate may start before the budget ends, plus confirmation
+    assert len(rows) < 5 + len(result.record["groups"])  # it stopped before trying every group
+
+
+def test_slower_int8_is_flagged_by_the_cli(trained, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(search_module, "measure_speedup", lambda *a, **k: {"fp32_ms": 1.0, "int8_ms": 2.0, "speedup": 0.5})
+    rc = main(["export", str(trained[0]), "--out", str(tmp_path / "out"), "--int8", "--search-time", "1", "--search-size", "64",
+               "--calib-size", "2", "--no-progress"])
+    assert rc == 0
+    assert "SLOWER than model.onnx" in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["int8_faster_than_fp32"] is False
+
+
+def test_search_size_not_a_multiple_names_valid_sizes(trained, tmp_path):
+    with pytest.raises(ValueError, match="--search-size 70 is not a multiple of 4.*use 68 or 72"):
+        export_model(trained[0], tmp_path / "out", int8=True, search_size=70, progress=False)
+
+
+def test_search_for_tensorrt_target_is_refused(trained, tmp_path):
+    with pytest.raises(ValueError, match="serves --target cpu only"):
+        export_model(trained[0], tmp_path / "out", int8=True, target="tensorrt", int8_search=True, progress=False)
+
+
+def test_non_positive_search_time_is_refused(trained, tmp_path):
+    with pytest.raises(ValueError, match="--search-time 0 must be a positive number of seconds"):
+        export_model(trained[0], tmp_path / "out", int8=True, search_time=0, progress=False)
