@@ -19,15 +19,16 @@ class QuickstartSettings:
     """Sizes picked so the demo finishes in minutes on 2 CPU cores; raise them for better models."""
 
     out: str = "runs/quickstart"
-    n_images: int = 96
+    n_images: int = 64
     image_size: int = 256
     img_size: int = 128
     epochs: int = 4
     samples_per_epoch: int = 192
     batch_size: int = 8
     prune_ratio: float = 0.5
-    finetune_epochs: int = 3
-    bench_seconds: float = 1.0
+    finetune_epochs: int = 2
+    bench_seconds: float = 0.5
+    int8_search_seconds: float = 15.0
     seed: int = 0
     progress: bool = True
 
@@ -71,13 +72,14 @@ def run_quickstart(settings: QuickstartSettings, report=print) -> dict:
                               img_size=settings.img_size, batch_size=settings.batch_size, samples_per_epoch=settings.samples_per_epoch,
                               seed=settings.seed, device="cpu", progress=settings.progress)
     facts["prune"] = pruned
-    before, after = pruned["before"], pruned["after"]
-    report(f"[3] prune     ratio {settings.prune_ratio}: {before['parameters'] / 1e6:.3f} M -> {after['parameters'] / 1e6:.3f} M parameters, "
-           f"{before['macs'] / 1e9:.3f} -> {after['macs'] / 1e9:.3f} GMACs; Dice {_fmt(pruned['dice']['before'])} -> "
-           f"{_fmt(pruned['dice']['after_pruning'])} (pruned) -> {_fmt(pruned['dice']['after_finetune'])} (fine-tuned)")
+    params, macs, dice = pruned["parameters"], pruned["macs"], pruned["dice"]
+    report(f"[3] prune     ratio {settings.prune_ratio}: {params['before'] / 1e6:.3f} M -> {params['after'] / 1e6:.3f} M parameters "
+           f"(-{params['reduction']:.0%}), {macs['before'] / 1e9:.3f} -> {macs['after'] / 1e9:.3f} GMACs at {pruned['img_size']} px; "
+           f"Dice {_fmt(dice['before'])} -> {_fmt(dice['pruned'])} pruned -> {_fmt(dice['finetuned'])} fine-tuned")
 
     export_dir = out / "export"
-    exported = export_model(prune_dir / "best.pt", export_dir, int8=True, calib=str(data_dir), calib_size=16, progress=settings.progress)
+    exported = export_model(prune_dir / "best.pt", export_dir, int8=True, calib=str(data_dir), calib_size=16,
+                            search_time=settings.int8_search_seconds, progress=settings.progress)
     facts["export"] = {"out": str(export_dir), "artifacts": exported.get("artifacts"), "verification": exported.get("verification")}
     for line in _export_lines(exported):
         report(f"[4] export    {line}")

@@ -1,11 +1,13 @@
 """Run by ``torchrun`` in tests/test_distributed.py: ``edgeunet.train.train`` as every rank runs it.
 
-Usage: ``torchrun --nproc_per_node=2 tests/ddp_worker.py OUT RECORD_DIR [--interrupt-at-epoch E]``.
+Usage: ``torchrun --nproc_per_node=2 tests/ddp_worker.py OUT RECORD_DIR [--first-train DIR] [--interrupt-at-epoch E]``.
 
 Each rank writes RECORD_DIR/rank<r>.json with SHA-256 digests of its model state before and
 after training and the checkpoint paths it saved, so the test can compare the ranks; nothing
 but the trainer writes under OUT. ``--interrupt-at-epoch`` stops every rank as that epoch
-begins (KeyboardInterrupt), as a killed job would, to test ``--resume``.
+begins (KeyboardInterrupt), as a killed job would, to test ``--resume``. ``--first-train DIR``
+trains one epoch into DIR first, so that the run in OUT is the second ``fit`` of the same
+processes (as ``edgeunet prune --steps`` makes them).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> int:
     parser.add_argument("out")
     parser.add_argument("record_dir", type=Path)
     parser.add_argument("--interrupt-at-epoch", type=int)
+    parser.add_argument("--first-train")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rank = int(os.environ["RANK"])
@@ -47,8 +50,8 @@ def main() -> int:
 
     real_fit, real_save, real_epoch = run.fit, loop.save_checkpoint, loop._train_epoch
 
-    def recording_fit(model, *rest, **kwargs):
-        record["before"] = state_digest(model)
+    def recording_fit(model, *rest, **kwargs):  # records the last fit of the process
+        record.update(before=state_digest(model), saved=[])
         result = real_fit(model, *rest, **kwargs)
         record["after"] = state_digest(model)
         return result
@@ -63,6 +66,8 @@ def main() -> int:
         return real_epoch(*rest)
 
     run.fit, loop.save_checkpoint, loop._train_epoch = recording_fit, recording_save, interruptible_epoch
+    if args.first_train:
+        run.train(TrainSettings(out=args.first_train, **{**SETTINGS, "epochs": 1}))
     code = 0
     try:
         run.train(TrainSettings(out=args.out, **SETTINGS))

@@ -43,9 +43,9 @@ def records(folder: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
-    """A finished two-process run: (completed process, run folder, per-rank records)."""
+    """A finished two-process run, the second in its processes: (completed process, run folder, per-rank records)."""
     root = tmp_path_factory.mktemp("ddp")
-    done = torchrun(str(WORKER), str(root / "run"), str(root / "records"))
+    done = torchrun(str(WORKER), str(root / "run"), str(root / "records"), "--first-train", str(root / "first"))
     assert done.returncode == 0, done.stderr[-3000:]
     return done, root / "run", records(root / "records")
 
@@ -55,6 +55,12 @@ def test_two_processes_complete_every_epoch(ddp_run):
     assert [r["world_size"] for r in recorded] == [2, 2]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [0, 1]
+
+
+def test_a_second_fit_in_the_same_processes_trains_too(ddp_run):
+    _, out, _ = ddp_run  # the run in `out` followed a one-epoch run in `first` in the same processes
+    assert len((out.parent / "first" / "metrics.jsonl").read_text().splitlines()) == 1
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
 
 
 def test_only_rank_zero_writes_and_each_checkpoint_once_per_epoch(ddp_run):
@@ -120,11 +126,11 @@ def test_batch_size_that_does_not_split_over_the_processes_names_the_fix():
         distributed.split_batch(6, distributed.DistContext(rank=0, world_size=4))
 
 
-def test_unwrap_turns_sync_batchnorm_back_into_batchnorm_with_the_same_tensors():
+def test_revert_sync_batchnorm_turns_sync_batchnorm_back_into_batchnorm_with_the_same_tensors():
     model = create_model("unet-ds", base_width=8, depth=2)
     before = dict(model.state_dict(keep_vars=True))
     torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    distributed.unwrap(model)
+    distributed.revert_sync_batchnorm(model)
     assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
     after = model.state_dict(keep_vars=True)
     assert list(after) == list(before) and all(after[key] is before[key] for key in before)

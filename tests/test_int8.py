@@ -46,7 +46,7 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cpu_export(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("cpu") / "export"
-    return out, export_model(trained, out, int8=True, calib_size=8, target="cpu", progress=False)
+    return out, export_model(trained, out, int8=True, calib_size=8, target="cpu", int8_search=False, progress=False)
 
 
 @pytest.fixture(scope="module")

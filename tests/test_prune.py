@@ -256,6 +256,13 @@ def test_pruned_checkpoint_rebuilds_from_config_and_records_pruning(run):
     assert ckpt["prune"]["ratio"] == 0.5 and ckpt["prune"]["parameters_before"] == report["parameters"]["before"]
 
 
+def test_steps_fine_tune_in_between_with_taylor_importance(checkpoint, tmp_path):
+    report = prune_checkpoint(checkpoint, tmp_path, ratio=0.5, importance="taylor", steps=2, finetune_epochs=1, min_channels=8,
+                              samples_per_epoch=8, batch_size=4, device="cpu", progress=False)
+    assert [row["ratio"] for row in report["steps"]] == [0.25, 0.5] and "dice_finetuned" in report["steps"][0]
+    assert (tmp_path / "step1" / "best.pt").is_file() and (tmp_path / "best.pt").is_file()
+
+
 def test_sensitivity_reports_every_stage(checkpoint, tmp_path):
     rows = sensitivity(checkpoint, "synthetic", 0.5, out=tmp_path, min_channels=8, samples_per_epoch=8, device="cpu")
     assert [r["stage"] for r in rows] == ["enc0", "enc1", "enc2", "dec0", "dec1"]

@@ -3,7 +3,6 @@
 import argparse
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -83,14 +82,6 @@ def test_more_classes_add_elongated_and_mitotic_nuclei():
 def test_unsupported_class_count_names_the_range():
     with pytest.raises(UserError, match="synthetic data has 2 to 4 classes, not 5: pick --num-classes between 2 and 4"):
         synthetic_sample(0, num_classes=5)
-
-
-def test_generation_is_fast_enough_to_run_while_training():
-    synthetic_sample(0, size=256)
-    start = time.perf_counter_ns()
-    for index in range(10):
-        synthetic_sample(index, size=256)
-    assert (time.perf_counter_ns() - start) / 10 / 1e6 < 40  # ms; ~8 ms on an idle core
 
 
 def test_splits_use_distinct_images():

@@ -48,11 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe) if args.recipe else {}
     given = {k: getattr(args, k) for k in ("int8", "fp16", "calib", "calib_size", "calib_method", "target", "reduce_range",
-                                           "opset", "img_size", "engine", "max_dice_drop")}
+                                           "opset", "img_size", "engine", "max_dice_drop", "int8_search", "search_time", "search_size")}
     options = check_recipe(merge_options(recipe, given), "options")
-    search = {k: getattr(args, k) for k in ("int8_search", "search_time", "search_size") if getattr(args, k) is not None}
     try:
-        report = export_model(args.checkpoint, args.out, progress=not args.no_progress, **options, **search)
+        report = export_model(args.checkpoint, args.out, progress=not args.no_progress, **options)
     except ExportCheckError as exc:
         print(f"edgeunet export: check failed: {exc} ({args.out} left as it was)", file=sys.stderr)
         return 1

@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr, seed=args.seed, device=args.device,
         progress=args.progress,
     )
+    from ..train.distributed import DistContext
+
+    if not DistContext.from_env().is_main:
+        return 0
     params, macs, dice = report["parameters"], report["macs"], report["dice"]
     print(f"pruned {report['model']} at ratio {report['ratio']:.3f} in {len(report['steps'])} step(s)")
     print(f"parameters {params['before']:,} -> {params['after']:,} (-{params['reduction']:.1%}); "

@@ -28,6 +28,9 @@ RECIPE_KEYS: dict[str, tuple[type, ...]] = {
     "img_size": (int,),
     "engine": (bool,),
     "max_dice_drop": (float, int),
+    "int8_search": (bool,),
+    "search_time": (float, int),
+    "search_size": (int,),
 }
 
 

@@ -13,6 +13,7 @@ import torch
 from .. import __version__
 from . import MIN_CHANNELS
 from ..checkpoint import make_checkpoint, save_checkpoint
+from ..train.distributed import DistContext
 from .pruner import check_importance, check_ratio, count_macs_params, planned_widths, prune_to_widths
 from .session import PruneSession, open_session, write_json
 from .target import find_ratio, parse_count
@@ -63,7 +64,10 @@ def _finetune(session: PruneSession, out: Path, epochs: int, options: dict, fact
 def _save_unfinetuned(session: PruneSession, out: Path, dice: float | None, facts: dict) -> dict:
     """best.pt and last.pt of the pruned model as is (``finetune_epochs=0``)."""
     ckpt = make_checkpoint(session.model, session.preprocessing, session.class_names, {"mean_dice": dice}, epoch=-1, prune=facts)
-    best, last = save_checkpoint(ckpt, out / "best.pt"), save_checkpoint(ckpt, out / "last.pt")
+    best, last = out / "best.pt", out / "last.pt"
+    if DistContext.from_env().is_main:  # under torchrun only rank 0 writes
+        save_checkpoint(ckpt, best)
+        save_checkpoint(ckpt, last)
     return {"best_dice": dice, "best_path": str(best), "last_path": str(last)}
 
 

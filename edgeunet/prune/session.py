@@ -80,8 +80,12 @@ def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike =
 
 
 def write_json(path: str | os.PathLike, doc: dict) -> Path:
-    """Writes ``doc`` as indented JSON atomically (temporary file, then rename)."""
+    """Writes ``doc`` as indented JSON atomically (temporary file, then rename); only rank 0 under torchrun."""
+    from ..train.distributed import DistContext
+
     path = Path(path)
+    if not DistContext.from_env().is_main:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:

@@ -8,11 +8,10 @@ through the process group.
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,29 +51,30 @@ def rank_device(device: str, ctx: DistContext) -> str:
     count = torch.cuda.device_count()
     if ctx.local_rank >= count:
         raise UserError(f"process {ctx.local_rank} on this machine has no GPU of its own ({count} visible): "
-                        f"use torchrun --nproc_per_node={count} or fewer")
+                        f"use torchrun --nproc-per-node={count} or fewer")
     return f"cuda:{ctx.local_rank}"
 
 
-@contextmanager
-def process_group(device: str) -> Iterator[DistContext]:
-    """Joins the group started by torchrun for the block and leaves it afterwards, errors included.
+def join(device: str) -> DistContext:
+    """Joins the group started by torchrun, once per process (``nccl`` for CUDA, ``gloo`` for the CPU).
 
-    The backend is ``nccl`` for CUDA devices and ``gloo`` for the CPU. A group that was already
-    joined (by the caller, or an enclosing block) is used and left as it is.
+    Later calls (a second ``fit``, as ``edgeunet prune --steps`` makes) reuse the group: under
+    torchrun a process cannot leave the default group and join it again. The group is left when
+    the interpreter exits.
     """
     ctx = DistContext.from_env()
-    joined = ctx.enabled and not dist.is_initialized()
-    if joined:
+    if ctx.enabled and not dist.is_initialized():
         if device.startswith("cuda"):
             torch.cuda.set_device(torch.device(device))
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        atexit.register(_leave)
         log.info("rank %d of %d joined the %s process group", ctx.rank, ctx.world_size, dist.get_backend())
-    try:
-        yield ctx
-    finally:
-        if joined:
-            dist.destroy_process_group()
+    return ctx
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def split_batch(batch_size: int, ctx: DistContext) -> int:
@@ -89,7 +89,8 @@ def wrap(model: torch.nn.Module, ctx: DistContext, device: str, sync_bn: bool) -
     """The module to train: ``model`` itself in one process, else DistributedDataParallel around it.
 
     With ``sync_bn`` the BatchNorm layers of ``model`` become SyncBatchNorm in place (same
-    parameters and buffers, so an optimizer built before keeps working); ``unwrap`` undoes it.
+    parameters and buffers, so an optimizer built before keeps working);
+    ``revert_sync_batchnorm`` undoes that.
     """
     if not ctx.enabled:
         if sync_bn:
@@ -104,14 +105,14 @@ def wrap(model: torch.nn.Module, ctx: DistContext, device: str, sync_bn: bool) -
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device)] if on_gpu else None)
 
 
-def unwrap(model: torch.nn.Module) -> None:
+def revert_sync_batchnorm(model: torch.nn.Module) -> None:
     """Turns SyncBatchNorm layers back into BatchNorm2d, sharing their parameters and buffers.
 
     edgeunet models only hold 2-d BatchNorm, so every SyncBatchNorm here was a BatchNorm2d.
     """
     for name, child in model.named_children():
         if not isinstance(child, torch.nn.SyncBatchNorm):
-            unwrap(child)
+            revert_sync_batchnorm(child)
             continue
         norm = torch.nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
         for key, value in [*child.named_parameters(recurse=False), *child.named_buffers(recurse=False)]:

@@ -95,11 +95,11 @@ def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: di
         ``{"best_dice", "best_epoch", "last_metrics", "best_path", "last_path", "epochs_run"}``.
     """
     device = distributed.rank_device(resolve_device(settings.device), distributed.DistContext.from_env())
-    with distributed.process_group(device) as ctx:
-        try:
-            return _fit(model, train_ds, val_samples, settings, preprocessing, class_names, extra, ctx, device)
-        finally:
-            distributed.unwrap(model)
+    ctx = distributed.join(device)
+    try:
+        return _fit(model, train_ds, val_samples, settings, preprocessing, class_names, extra, ctx, device)
+    finally:
+        distributed.revert_sync_batchnorm(model)
 
 
 def _fit(model, train_ds, val_samples, settings, preprocessing, class_names, extra, ctx, device) -> dict:

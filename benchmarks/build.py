@@ -1,0 +1,95 @@
+"""Train, prune and export one variant of the zoo into WORKDIR/<label>/, as a user would.
+
+WORKDIR/<label>/train (best.pt), prune (best.pt of the pruned model), export (model.onnx,
+model.int8.onnx) and export-pruned (model.int8.onnx). A stage that fails is recorded with its
+reason and the stages that need its output are skipped; the other variants go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .zoo import Budget, Variant
+
+logger = logging.getLogger(__name__)
+
+# Kinds of benchmarked file, in table order; the bench rows are matched to them by path.
+KINDS = ("torch-fp32", "onnx-fp32", "onnx-int8", "pruned-int8")
+
+
+def run_stage(record: dict, name: str, fn: Callable[[], dict]) -> dict | None:
+    """Runs one stage, timing it; an exception is recorded as the stage's error instead of raised."""
+    t0 = time.perf_counter()
+    try:
+        return fn()
+    except Exception as exc:  # one variant's failure must not cost the whole run
+        logger.exception("%s: %s failed", record["label"], name)
+        record["errors"][name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        return None
+    finally:
+        record["time_s"][name] = round(time.perf_counter() - t0, 1)
+
+
+def _train(variant: Variant, folder: Path, budget: Budget, progress: bool) -> dict:
+    from edgeunet.train import TrainSettings, train
+
+    settings = TrainSettings(
+        data="synthetic", model=variant.model, out=str(folder / "train"), model_options={**budget.model_options, **variant.model_options},
+        epochs=budget.train_epochs, batch_size=budget.batch_size, img_size=budget.img_size, samples_per_epoch=budget.samples_per_epoch,
+        val_samples=budget.val_samples, device="cpu", progress=progress)
+    return train(settings)
+
+
+def _prune(checkpoint: str, folder: Path, budget: Budget, progress: bool) -> dict:
+    from edgeunet.prune import prune_checkpoint
+
+    return prune_checkpoint(checkpoint, folder / "prune", data="synthetic", ratio=budget.prune_ratio, finetune_epochs=budget.finetune_epochs,
+                            img_size=budget.img_size, batch_size=budget.batch_size, samples_per_epoch=budget.samples_per_epoch,
+                            device="cpu", progress=progress)
+
+
+def _export(checkpoint: str, out: Path, budget: Budget, progress: bool) -> dict:
+    from edgeunet.export import export_model
+
+    return export_model(checkpoint, out, int8=True, calib="synthetic", calib_size=budget.calib_size, int8_search=budget.int8_search,
+                        search_time=budget.search_time, progress=progress)
+
+
+def build_variant(variant: Variant, workdir: str | Path, budget: Budget, progress: bool = False) -> dict:
+    """Trains, prunes and exports ``variant``; returns what happened.
+
+    Args:
+        variant: The zoo entry.
+        workdir: Parent of the variant's folder (checkpoints and ONNX files).
+        budget: Shared settings.
+        progress: Progress bars of training and export on stderr.
+
+    Returns:
+        ``{"label", "model", "model_options", "note", "files": {kind: path}, "train": {...},
+        "prune": {...}, "errors": {stage: reason}, "time_s": {stage: s}}``; ``files`` holds the
+        kinds of ``KINDS`` that were written.
+    """
+    folder = Path(workdir) / variant.label
+    record = {"label": variant.label, "model": variant.model, "model_options": {**budget.model_options, **variant.model_options},
+              "note": variant.note, "files": {}, "train": None, "prune": None, "errors": {}, "time_s": {}}
+    trained = run_stage(record, "train", lambda: _train(variant, folder, budget, progress))
+    if trained is None:
+        return record
+    best = trained["best_path"]
+    record["train"] = {"best_dice": trained["best_dice"], "parameters": trained["parameters"], "checkpoint": best,
+                       "samples": budget.train_samples, "img_size": budget.img_size}
+    record["files"]["torch-fp32"] = best
+    if run_stage(record, "export", lambda: _export(best, folder / "export", budget, progress)) is not None:
+        record["files"]["onnx-fp32"] = str(folder / "export" / "model.onnx")
+        record["files"]["onnx-int8"] = str(folder / "export" / "model.int8.onnx")
+    pruned = run_stage(record, "prune", lambda: _prune(best, folder, budget, progress))
+    if pruned is None:
+        return record
+    record["prune"] = {"ratio": pruned["ratio"], "parameters": pruned["parameters"], "macs": pruned["macs"], "dice": pruned["dice"],
+                       "checkpoint": pruned["outputs"]["best"]}
+    if run_stage(record, "export-pruned", lambda: _export(pruned["outputs"]["best"], folder / "export-pruned", budget, progress)) is not None:
+        record["files"]["pruned-int8"] = str(folder / "export-pruned" / "model.int8.onnx")
+    return record
