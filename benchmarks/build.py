@@ -2,7 +2,8 @@
 
 WORKDIR/<label>/train (best.pt), prune (best.pt of the pruned model), export (model.onnx,
 model.int8.onnx) and export-pruned (model.int8.onnx). A stage that fails is recorded with its
-reason and the stages that need its output are skipped; the other variants go on.
+reason and the stages that need its output are skipped; the other variants go on. When the
+INT8 export fails its check, the FP32 file is exported alone so that its rows are still measured.
 """
 
 from __future__ import annotations
@@ -51,9 +52,11 @@ def _prune(checkpoint: str, folder: Path, budget: Budget, progress: bool) -> dic
                             device="cpu", progress=progress)
 
 
-def _export(checkpoint: str, out: Path, budget: Budget, progress: bool) -> dict:
+def _export(checkpoint: str, out: Path, budget: Budget, progress: bool, int8: bool = True) -> dict:
     from edgeunet.export import export_model
 
+    if not int8:
+        return export_model(checkpoint, out, calib="synthetic", calib_size=budget.calib_size, progress=progress)
     return export_model(checkpoint, out, int8=True, calib="synthetic", calib_size=budget.calib_size, int8_search=budget.int8_search,
                         search_time=budget.search_time, progress=progress)
 
@@ -85,6 +88,8 @@ def build_variant(variant: Variant, workdir: str | Path, budget: Budget, progres
     if run_stage(record, "export", lambda: _export(best, folder / "export", budget, progress)) is not None:
         record["files"]["onnx-fp32"] = str(folder / "export" / "model.onnx")
         record["files"]["onnx-int8"] = str(folder / "export" / "model.int8.onnx")
+    elif run_stage(record, "export-fp32", lambda: _export(best, folder / "export", budget, progress, int8=False)) is not None:
+        record["files"]["onnx-fp32"] = str(folder / "export" / "model.onnx")  # a failed INT8 check still leaves the FP32 row
     pruned = run_stage(record, "prune", lambda: _prune(best, folder, budget, progress))
     if pruned is None:
         return record

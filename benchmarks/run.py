@@ -112,18 +112,33 @@ def write_results(result: dict, summary: str, out: Path, stem: str) -> dict[str,
     return paths
 
 
+def sizes(text: str) -> tuple[int, ...]:
+    """``"256,512"`` -> (256, 512)."""
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def day(text: str) -> str:
+    """A ``YYYY-MM-DD`` date, checked (it becomes part of file names)."""
+    return datetime.date.fromisoformat(text).isoformat()
+
+
+def variant_labels(text: str) -> list[str]:
+    """``"unet,unet-ds"`` -> ["unet", "unet-ds"]."""
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(HERE / "results"), help="folder of the result files (default: benchmarks/results)")
     p.add_argument("--workdir", default=str(HERE.parent / "runs" / "benchmarks"), help="folder of checkpoints and ONNX files (default: runs/benchmarks)")
     p.add_argument("--quick", action="store_true", help="tiny models, one small size, short timings: checks the suite end to end in about a minute")
-    p.add_argument("--variants", type=lambda s: [v for v in s.split(",") if v], help="comma-separated zoo labels (default: all)")
+    p.add_argument("--variants", type=variant_labels, help="comma-separated zoo labels (default: all)")
     p.add_argument("--train-epochs", type=int, help="training epochs of every variant (default: the budget's)")
-    p.add_argument("--sizes", type=lambda s: tuple(int(v) for v in s.split(",") if v), help="timed square sizes in px, e.g. 256,512")
+    p.add_argument("--sizes", type=sizes, help="timed square sizes in px, e.g. 256,512")
     p.add_argument("--min-time", type=float, help="seconds each bench row is timed for at least")
     p.add_argument("--search-time", type=float, help="seconds the INT8 search may spend per export")
     p.add_argument("--no-monai", action="store_true", help="leave out the MONAI BasicUNet reference")
-    p.add_argument("--date", help="YYYY-MM-DD in the result file names (default: today)")
+    p.add_argument("--date", type=day, help="YYYY-MM-DD in the result file names (default: today)")
     return p.parse_args(argv)
 
 

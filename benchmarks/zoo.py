@@ -63,10 +63,10 @@ class Budget:
     int8_search: bool | None = None
     search_time: float = 30.0
     sizes: tuple[int, ...] = (256, 512)
-    warmup: int = 3
+    warmup: int = 2
     min_time: float = 2.0
-    min_iters: int = 5
-    n_images: int = 8
+    min_iters: int = 3
+    n_images: int = 4
     model_options: dict = field(default_factory=dict)
     monai_features: tuple[int, ...] = (32, 32, 64, 128, 256, 32)
 
@@ -102,7 +102,7 @@ def registered_variants() -> list[Variant]:
 # on the same machine in the same run ("before" rows of issue 7).
 BEFORE_DEFAULTS = (
     Variant("unet-ds-transpose", "unet-ds", {"upsample": "transpose"},
-            "unet-ds before the edge default of bilinear up-sampling (2x2 transposed convs)"),
+            "unet-ds with 2x2 transposed-conv up-sampling instead of its bilinear default"),
 )
 
 

@@ -112,6 +112,31 @@ def test_run_stage_records_the_error_and_returns_none():
     assert record["errors"] == {"export": "RuntimeError: calibration images are missing"} and "export" in record["time_s"]
 
 
+def test_failed_int8_export_is_recorded_and_the_fp32_file_still_exported(tmp_path, monkeypatch):
+    from benchmarks import build
+    from edgeunet.export import DiceDropError
+
+    calls = []
+
+    def export(checkpoint, out, budget, progress, int8=True):
+        calls.append(int8)
+        if int8:
+            raise DiceDropError("INT8 mean Dice 0.50 is 0.40 below FP32 (max 0.01)")
+        return {}
+
+    def prune(checkpoint, folder, budget, progress):
+        raise RuntimeError("pruning stopped")
+
+    monkeypatch.setattr(build, "_train", lambda *a: {"best_path": "w/best.pt", "best_dice": 0.9, "parameters": 10})
+    monkeypatch.setattr(build, "_export", export)
+    monkeypatch.setattr(build, "_prune", prune)
+    record = build.build_variant(Variant("a", "unet-ds"), tmp_path, QUICK)
+    assert calls == [True, False]
+    assert record["files"] == {"torch-fp32": "w/best.pt", "onnx-fp32": str(tmp_path / "a" / "export" / "model.onnx")}
+    assert record["errors"] == {"export": "DiceDropError: INT8 mean Dice 0.50 is 0.40 below FP32 (max 0.01)",
+                                "prune": "RuntimeError: pruning stopped"}
+
+
 def test_quick_suite_writes_results_named_by_machine_and_date(tmp_path):
     from edgeunet.env import machine_name
 

@@ -94,6 +94,14 @@ def test_init_starts_from_another_runs_weights(trained, tmp_path):
     assert result["best_dice"] > 0.75  # starts trained: one tiny epoch at a low rate cannot get there from scratch
 
 
+def test_resume_with_other_epochs_names_the_fix(trained, tmp_path):
+    import shutil
+
+    out = shutil.copytree(trained[1], tmp_path / "run")
+    with pytest.raises(UserError, match=r"--resume continues .*with epochs 3 \(now 5\).*--init"):
+        train(TrainSettings(out=str(out), epochs=5, resume=True, **TINY))
+
+
 def test_resume_without_a_run_names_the_fix(tmp_path):
     with pytest.raises(UserError, match="--resume needs .*last.pt.*drop --resume"):
         train(TrainSettings(out=str(tmp_path / "none"), epochs=1, resume=True, **TINY))

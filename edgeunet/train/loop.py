@@ -115,6 +115,7 @@ def _fit(model, train_ds, val_samples, settings, preprocessing, class_names, ext
     start_epoch, best = 0, {"dice": -1.0, "epoch": -1}
     if settings.resume:  # rank 0 reads last.pt; every rank restores the same states from it
         ckpt = distributed.share_from_main(lambda: _read_last(out / "last.pt"), ctx, device)
+        _check_same_plan(ckpt, settings, out / "last.pt")
         start_epoch, best = _restore(ckpt, out / "last.pt", model, optimizer, scheduler, scaler)
     history = _History(out / "metrics.jsonl", start_epoch - 1 if settings.resume else None) if ctx.is_main else None
     train_model = distributed.wrap(model, ctx, device, settings.sync_bn)
@@ -186,6 +187,17 @@ def _read_last(path: Path) -> dict:
     if "optimizer" not in ckpt:
         raise UserError(f"{path} has no optimizer state: resume from a last.pt, not a best.pt")
     return ckpt
+
+
+def _check_same_plan(ckpt: dict, settings: TrainSettings, path: Path) -> None:
+    """The learning-rate schedule spans the planned steps, so a resumed run keeps its plan."""
+    before = ckpt.get("train_args", {})
+    for key in ("epochs", "batch_size", "samples_per_epoch", "schedule"):
+        if key in before and before[key] != getattr(settings, key):
+            raise UserError(
+                f"--resume continues {path} as planned, with {key.replace('_', '-')} {before[key]} (now {getattr(settings, key)}): "
+                f"use the same value, or start a new run with --init {path.with_name('best.pt')} to train further"
+            )
 
 
 def _restore(ckpt: dict, path: Path, model, optimizer, scheduler, scaler) -> tuple[int, dict]:
