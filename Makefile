@@ -11,7 +11,7 @@ setup: $(STAMP)
 # Reinstalls only when the dependency list or the pins change.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[train,dev]'
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[train,dev]'
 	@touch $(STAMP)
 
 demo: setup
@@ -25,7 +25,7 @@ test-fast: setup
 
 # The suite also benchmarks MONAI's BasicUNet (the `bench` extra) as the reference users know.
 bench: setup
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[train,dev,bench]'
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[train,dev,bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:

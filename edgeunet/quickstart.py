@@ -22,8 +22,8 @@ class QuickstartSettings:
     n_images: int = 64
     image_size: int = 256
     img_size: int = 128
-    epochs: int = 4
-    samples_per_epoch: int = 192
+    epochs: int = 6
+    samples_per_epoch: int = 256
     batch_size: int = 8
     prune_ratio: float = 0.5
     finetune_epochs: int = 2

@@ -1,4 +1,5 @@
-"""Shared fixtures. Runtime section: a small trained U-Net exported to ONNX with edgeunet metadata."""
+"""Shared fixtures: small U-Nets trained briefly on synthetic nuclei, as a checkpoint (export tests)
+and exported to ONNX with edgeunet metadata (runtime tests)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,18 @@ import numpy as np
 import pytest
 
 RUNTIME_CLASS_NAMES = ["background", "nucleus"]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Training tests run torch on one thread: thread counts change float summation order, and
+    one thread keeps a shared 2-core CI machine responsive."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _train_tiny_unet(steps: int = 80):
@@ -60,6 +73,38 @@ def _export(model, path, size: int | None, with_metadata: bool = True) -> None:
                              model_config=cfg.to_dict())
         onnx.helper.set_model_props(proto, meta.to_props())
     onnx.save(proto, str(path))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """(best.pt path, model): a unet-ds (base width 8, depth 2) trained for 60 steps on 32 synthetic
+    64 px images (mean Dice about 0.9), for the export tests."""
+    torch = pytest.importorskip("torch", reason="training needs the train extra")
+    from edgeunet.checkpoint import make_checkpoint, save_checkpoint
+    from edgeunet.data.sources import load_samples
+    from edgeunet.models import create_model
+    from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny batches: one thread is as fast and immune to a busy machine
+    samples = load_samples("synthetic", n=32, size=64, split="train")
+    x = torch.from_numpy(np.stack([preprocess(image, DEFAULT_PREPROCESSING) for _, image, _ in samples]))
+    y = torch.from_numpy(np.stack([mask for _, _, mask in samples]))
+    model = create_model("unet-ds", base_width=8, depth=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    try:
+        for _ in range(60):
+            idx = torch.randint(0, len(x), (8,))
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
+    save_checkpoint(make_checkpoint(model.eval(), DEFAULT_PREPROCESSING, ["background", "cell"], train_args={"img_size": 64}), path)
+    return path, model
 
 
 @pytest.fixture(scope="session")

@@ -6,41 +6,18 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import torch
 from onnx import numpy_helper
 
-from edgeunet.checkpoint import make_checkpoint, save_checkpoint
-from edgeunet.data.sources import load_samples
 from edgeunet.export import DiceDropError, export_model, read_metadata
 from edgeunet.export.debug import worst_tensors
 from edgeunet.export.int8 import cpu_lacks_vnni, quant_settings
-from edgeunet.models import create_model
-from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny unet-ds trained for 60 steps on 64 px synthetic cells (mean Dice about 0.9, 3-6 s)."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny batches: one thread is as fast and immune to a busy machine
-    samples = load_samples("synthetic", n=32, size=64, split="train")
-    x = torch.from_numpy(np.stack([preprocess(image, DEFAULT_PREPROCESSING) for _, image, _ in samples]))
-    y = torch.from_numpy(np.stack([mask for _, _, mask in samples]))
-    model = create_model("unet-ds", base_width=8, depth=2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(60):
-        idx = torch.randint(0, len(x), (8,))
-        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    torch.set_num_threads(threads)
-    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint(make_checkpoint(model.eval(), DEFAULT_PREPROCESSING, ["background", "cell"], train_args={"img_size": 64}), path)
-    return path
+def trained(tiny_checkpoint):
+    return tiny_checkpoint[0]
 
 
 @pytest.fixture(scope="module")

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import onnx
 import pytest
-import torch
 
-from edgeunet.checkpoint import make_checkpoint, save_checkpoint
 from edgeunet.cli import main
-from edgeunet.data.sources import load_samples
 from edgeunet.export import export_model
 from edgeunet.export import int8_search as search_module
 from edgeunet.export.int8 import prepare, quantize_int8
 from edgeunet.export.int8_candidates import layer_groups
 from edgeunet.export.onnx import export_onnx
 from edgeunet.export.samples import load_inputs
-from edgeunet.models import create_model
-from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
+from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
 pytestmark = pytest.mark.slow
 
@@ -27,26 +22,8 @@ FAST = {"calib_size": 4, "search_size": 64, "progress": False}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny unet-ds (depth 2) trained for 40 steps on 64 px synthetic cells."""
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    samples = load_samples("synthetic", n=16, size=64, split="train")
-    x = torch.from_numpy(np.stack([preprocess(image, DEFAULT_PREPROCESSING) for _, image, _ in samples]))
-    y = torch.from_numpy(np.stack([mask for _, _, mask in samples]))
-    model = create_model("unet-ds", base_width=8, depth=2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(40):
-        idx = torch.randint(0, len(x), (8,))
-        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    torch.set_num_threads(threads)
-    path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint(make_checkpoint(model.eval(), DEFAULT_PREPROCESSING, ["background", "cell"], train_args={"img_size": 64}), path)
-    return path, model.eval()
+def trained(tiny_checkpoint):
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

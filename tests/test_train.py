@@ -15,13 +15,7 @@ TINY = dict(data="synthetic", model="unet-ds", model_options={"base_width": 8, "
             samples_per_epoch=128, val_samples=8, lr=5e-3, progress=False, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Thread counts change float summation order; one thread also keeps the shared CI box responsive.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -108,14 +108,18 @@ def _new_row(base: dict, size: int, batch: int) -> dict:
             **({"_group": base["_group"]} if "_group" in base else {})}
 
 
+def _time_row(runner: Runner, batch: int, size: int, settings: dict) -> tuple[dict, int]:
+    """Latency statistics of ``runner`` on one prepared input; the input is freed on return."""
+    x = runner.prepare(batch, size)
+    return time_callable(lambda: runner.run(x), settings["warmup"], settings["min_time"], settings["min_iters"])
+
+
 def _measure(runner: Runner, row: dict, settings: dict, rss_before: float | None) -> None:
     """Times one (size, batch) and fills latency, throughput, memory and cost in ``row``."""
     size, batch = row["size"], row["batch"]
     runner.reset_gpu_peak()
     with RssPeak() as probe:
-        x = runner.prepare(batch, size)
-        stats, iterations = time_callable(lambda: runner.run(x), settings["warmup"], settings["min_time"], settings["min_iters"])
-    del x
+        stats, iterations = _time_row(runner, batch, size, settings)
     row.update(latency_ms=stats, iterations=iterations, throughput_ips=batch * 1000.0 / stats["mean"], gpu_mem_mb=runner.gpu_peak_mb())
     if probe.peak_mb is not None and rss_before is not None:
         row["peak_rss_mb"] = max(0.0, probe.peak_mb - rss_before)

@@ -9,7 +9,7 @@ import json
 def add_parser(sub) -> None:
     p = sub.add_parser("quickstart", help="run the whole pipeline on built-in synthetic data (a few minutes on 2 CPU cores)")
     p.add_argument("--out", default="runs/quickstart", help="folder for everything it writes (default runs/quickstart)")
-    p.add_argument("--epochs", type=int, default=4, help="training epochs (default 4)")
+    p.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--json", help="also write the facts of every stage to this JSON file")
