@@ -283,7 +283,7 @@ def test_engine_profile_bounds_the_tiles_batches_and_padding(monkeypatch):
     metadata = ModelMetadata(in_channels=1, num_classes=3, size_multiple=8, preprocessing={"mode": "scale"}, class_names=["a", "b", "c"])
     backend = ProfileBackend(metadata)
     monkeypatch.setattr("edgeunet.runtime.segmenter.open_backend", lambda *args, **kwargs: backend)
-    seg = Segmenter("model.engine")
+    seg = Segmenter("model.engine", tile_batch=4)  # more than the engine's profile allows (2)
     assert (seg.tile, seg.tile_batch) == (128, 2)
     images = [np.linspace(-1, 1, h * w, dtype=np.float32).reshape(h, w) for h, w in [(20, 30), (20, 30), (20, 30), (300, 200)]]
     for image, mask in zip(images, seg.predict(images)):

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files (.png .jpg .tif .npy) or folders of them")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png: classes colored over the image")
-    p.add_argument("--tile", type=int, default=None, help="tile side for large images, a multiple of the model's size multiple (default 1024)")
+    p.add_argument("--tile", type=int, default=None, help="tile side for large images, a multiple of the model's size multiple (default 512)")
     p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction in [0, 1) (default 0.25)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: ONNX Runtime's choice)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="default auto: TensorRT for .engine, else ONNX Runtime")

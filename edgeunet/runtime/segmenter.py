@@ -20,7 +20,7 @@ from .backends import open_backend
 from .preprocess import check_image, preprocess
 from .tiling import crop, pad_to, round_up, run_tiled, run_whole, softmax
 
-DEFAULT_TILE = 1024
+DEFAULT_TILE = 512
 DEFAULT_BATCH = 8
 
 
@@ -38,9 +38,9 @@ class Segmenter:
         providers: ONNX Runtime execution providers, best first; None picks CUDA when
             available, else CPU.
         tile: Side of the square tiles (pixels, a multiple of the model's size multiple) for
-            images larger than one tile; None: 1024, or what the model's fixed shape allows.
+            images larger than one tile; None: 512, or what the model's fixed shape allows.
         overlap: Fraction of a tile shared with each neighbour, in [0, 1).
-        tile_batch: Tiles per model call.
+        tile_batch: Tiles per model call (1 keeps peak memory at one tile's; more can help GPUs).
 
     Attributes:
         metadata: ``ModelMetadata`` of the model (classes, preprocessing, size multiple).
@@ -49,7 +49,7 @@ class Segmenter:
 
     def __init__(self, model_path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
                  providers: list[str] | None = None, tile: int | None = None, overlap: float = 0.25,
-                 tile_batch: int = 4):
+                 tile_batch: int = 1):
         self._backend = open_backend(model_path, backend, threads=threads, providers=providers)
         self.metadata = self._backend.metadata
         if not 0.0 <= float(overlap) < 1.0:
