@@ -6,11 +6,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import torch
 from onnx import numpy_helper
 
+from edgeunet.data.sources import load_samples
 from edgeunet.export import DiceDropError, export_model, read_metadata
 from edgeunet.export.debug import worst_tensors
 from edgeunet.export.int8 import cpu_lacks_vnni, quant_settings
+from edgeunet.models import create_model, list_models
+from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
 
 pytestmark = pytest.mark.slow
 
@@ -121,3 +125,29 @@ def test_unknown_target_names_the_choices(trained, tmp_path):
 def test_worst_tensors_ranks_lowest_sqnr_first():
     rows = [{"tensor": "a", "sqnr_db": 30.0}, {"tensor": "b", "sqnr_db": None}, {"tensor": "c", "sqnr_db": 5.0}]
     assert [r["tensor"] for r in worst_tensors(rows, top=3)] == ["c", "a", "b"]
+
+
+@pytest.mark.parametrize("target", ["cpu", "tensorrt"])
+@pytest.mark.parametrize("name", list_models())
+def test_every_variant_quantizes_its_convs(name, target, tmp_path):
+    """Registry-driven: Q/DQ feed at least 90% of the Conv nodes of every variant; TensorRT zero points are 0."""
+    from edgeunet.export.int8 import prepare, quantize_int8
+    from edgeunet.export.onnx import export_onnx
+    from edgeunet.runtime.metadata import ModelMetadata
+
+    torch.manual_seed(0)
+    model = create_model(name, base_width=8, depth=2).eval()
+    fp32 = export_onnx(model, tmp_path / "model.onnx", DEFAULT_PREPROCESSING, ["background", "cell"])
+    inputs = [preprocess(image, DEFAULT_PREPROCESSING) for _, image, _ in load_samples("synthetic", n=4, size=32, split="calib")]
+    props = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
+    quantize_int8(prepare(fp32, tmp_path / "prepared.onnx"), tmp_path / "model.int8.onnx", inputs, {**props, "precision": "int8"}, target=target)
+    graph = onnx.load(str(tmp_path / "model.int8.onnx")).graph
+    producers = _producers(graph)
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    quantized = [n for n in convs if all(getattr(producers.get(i), "op_type", "") == "DequantizeLinear" for i in n.input[:2])]
+    assert convs and len(quantized) >= 0.9 * len(convs)
+    assert ModelMetadata.from_props({p.key: p.value for p in onnx.load(str(tmp_path / "model.int8.onnx")).metadata_props}).precision == "int8"
+    if target == "tensorrt":
+        inits = {t.name: t for t in graph.initializer}
+        zero_points = [n.input[2] for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
+        assert zero_points and not any(numpy_helper.to_array(inits[z]).any() for z in zero_points)
