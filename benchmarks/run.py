@@ -38,7 +38,7 @@ def check_sizes(variants: list[Variant], budget: Budget, with_monai: bool) -> No
     multiple = max(multiples + ([monai_reference.SIZE_MULTIPLE] if with_monai else []))
     bad = [s for s in budget.sizes if s < multiple or s % multiple]
     if bad:
-        raise ValueError(f"--sizes {','.join(map(str, bad))}: every size must be a multiple of {multiple} (2**depth of the zoo), e.g. 256,512")
+        raise ValueError(f"--sizes {','.join(map(str, bad))}: every size must be a multiple of {multiple} (the largest size multiple in the zoo), e.g. 256,512")
 
 
 def build_all(variants: list[Variant], workdir: Path, budget: Budget, with_monai: bool) -> list[dict]:

@@ -99,8 +99,14 @@ def registered_variants() -> list[Variant]:
 
 
 # Earlier architecture defaults, kept in the table so that the effect of changing them is measured
-# on the same machine in the same run ("before" rows of issue 7).
+# on the same machine in the same run (the "before" rows): the edge variants of edgeunet 0.1, plain
+# U-Nets at full resolution, and transposed-conv up-sampling on today's layout.
+_PLAIN = {"fused_levels": 0, "space_to_depth": 1}
 BEFORE_DEFAULTS = (
+    Variant("unet-ds-0.1", "unet-ds", {**_PLAIN, "widths": (16, 32, 64, 128, 256)},
+            "unet-ds as edgeunet 0.1 built it: depthwise-separable at every level, full resolution, 16-256 wide"),
+    Variant("unet-mobile-0.1", "unet-mobile", {**_PLAIN, "widths": (16, 24, 32, 64, 128)},
+            "unet-mobile as edgeunet 0.1 built it: inverted residuals at every level, full resolution, 16-128 wide"),
     Variant("unet-ds-transpose", "unet-ds", {"upsample": "transpose"},
             "unet-ds with 2x2 transposed-conv up-sampling instead of its bilinear default"),
 )

@@ -97,5 +97,7 @@ def describe_variants(img_size: int = 256) -> list[dict]:
     rows = []
     for name in list_models():
         model = create_model(name)
-        rows.append({"name": name, "block": model.cfg.block, "widths": list(model.cfg.widths), "upsample": model.cfg.upsample, "attention": model.cfg.attention, **model_cost(model, img_size)})
+        cfg = model.cfg
+        rows.append({"name": name, "block": cfg.block, "widths": list(cfg.widths), "fused_levels": cfg.fused_levels, "space_to_depth": cfg.space_to_depth,
+                     "upsample": cfg.upsample, "attention": cfg.attention, **model_cost(model, img_size)})
     return rows

@@ -26,7 +26,7 @@ class QuickstartSettings:
     samples_per_epoch: int = 256
     batch_size: int = 8
     prune_ratio: float = 0.5
-    finetune_epochs: int = 2
+    finetune_epochs: int = 4
     bench_seconds: float = 0.5
     int8_search_seconds: float = 15.0
     seed: int = 0

@@ -82,7 +82,7 @@ def test_checkpoint_and_its_onnx_export_score_the_same(result):
 def test_size_that_is_not_a_multiple_fails_with_the_fix(result):
     rows = _rows(result, "model.onnx", size=30)
     assert [r["status"] for r in rows] == ["failed", "failed"]
-    assert "not a multiple of 4" in rows[0]["reason"] and "use 28 or 32" in rows[0]["reason"]
+    assert "not a multiple of 8" in rows[0]["reason"] and "use 24 or 32" in rows[0]["reason"]
 
 
 def test_unreadable_model_fails_with_reason_while_others_run(result):

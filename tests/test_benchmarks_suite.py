@@ -98,7 +98,7 @@ def test_sizes_must_fit_every_model():
 
 def test_cli_rejects_bad_sizes_before_building(tmp_path, capsys):
     assert main(["--quick", "--sizes", "62", "--out", str(tmp_path / "r"), "--workdir", str(tmp_path / "w"), "--no-monai"]) == 2
-    assert "every size must be a multiple of 4" in capsys.readouterr().err
+    assert "every size must be a multiple of 8" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
 
 

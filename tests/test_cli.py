@@ -28,13 +28,14 @@ def test_help_lists_every_command():
 
 def test_train_then_info_through_subprocesses(tmp_path):
     out = tmp_path / "run"
-    trained = run_cli("train", "--data", "synthetic", *TINY_TRAIN, "--out", str(out))
+    trained = run_cli("train", "--data", "synthetic", *TINY_TRAIN, "--fused-levels", "1", "--space-to-depth", "1", "--out", str(out))
     assert trained.returncode == 0, trained.stderr
     assert "best validation Dice" in trained.stdout and (out / "best.pt").is_file()
     info = run_cli("info", str(out / "best.pt"), "--json")
     assert info.returncode == 0, info.stderr
     facts = json.loads(info.stdout)
     assert facts["model_config"]["name"] == "unet-ds" and facts["parameters"] > 0 and facts["macs"] > 0
+    assert (facts["model_config"]["fused_levels"], facts["model_config"]["space_to_depth"]) == (1, 1)
 
 
 def test_checks_prints_versions(capsys):

@@ -98,8 +98,8 @@ def test_static_img_size_fixes_height_and_width(tmp_path):
 
 
 def test_img_size_not_a_multiple_names_valid_sizes(tmp_path):
-    with pytest.raises(ValueError, match="not a multiple of 4.*use 32 or 36"):
-        export_onnx(tiny("unet-ds"), tmp_path / "m.onnx", DEFAULT_PREPROCESSING, CLASSES, img_size=34)
+    with pytest.raises(ValueError, match="not a multiple of 8.*use 32 or 40"):
+        export_onnx(tiny("unet-ds"), tmp_path / "m.onnx", DEFAULT_PREPROCESSING, CLASSES, img_size=35)
 
 
 def test_fp16_file_has_fp16_weights_and_float32_io(exported, images, tmp_path):

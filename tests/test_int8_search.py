@@ -11,7 +11,7 @@ from edgeunet.cli import main
 from edgeunet.export import export_model
 from edgeunet.export import int8_search as search_module
 from edgeunet.export.int8 import prepare, quantize_int8
-from edgeunet.export.int8_candidates import layer_groups
+from edgeunet.export.int8_candidates import layer_groups, node_level
 from edgeunet.export.onnx import export_onnx
 from edgeunet.export.samples import load_inputs
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
@@ -42,14 +42,16 @@ def prepared(trained, tmp_path_factory):
 def test_layer_groups_follow_module_names(prepared):
     groups = layer_groups(onnx.load(str(prepared[1])))
     assert groups["head"] == {"/head/Conv"}
-    assert "/encoder/stages.0/unit1/depthwise/conv/Conv" in groups["depthwise.0"]
+    # Levels 0 and 1 are fused (plain convs): every depthwise conv sits at level 2.
+    assert "/encoder/stages.2/unit1/depthwise/conv/Conv" in groups["depthwise"]
+    assert all(node_level(name, 2) == 2 for name in groups["depthwise"])
     assert "/decoder/stages.1/up/Resize" in groups["up.0"]  # decoder stage 1 of 2 ends at full resolution
     assert "/encoder/stages.2/unit2/pointwise/conv/Conv" in groups["level.2"]
 
 
 def test_float_group_keeps_float_weights(prepared, tmp_path):
     calib = load_inputs("synthetic", 2, 64, "calib", DEFAULT_PREPROCESSING, 1, 4).images
-    float_nodes = layer_groups(onnx.load(str(prepared[1])))["depthwise.0"]
+    float_nodes = layer_groups(onnx.load(str(prepared[1])))["depthwise"]
     path = tmp_path / "m.int8.onnx"
     quantize_int8(prepared[1], path, calib, {}, nodes_to_exclude=sorted(float_nodes))
     graph = onnx.load(str(path)).graph
@@ -59,7 +61,7 @@ def test_float_group_keeps_float_weights(prepared, tmp_path):
     for name in float_nodes:  # float weights straight from an initializer: ONNX Runtime runs a float Conv
         weight = initializers[convs[name].input[1]]
         assert weight.data_type == onnx.TensorProto.FLOAT and convs[name].input[1] not in producers, name
-    quantized = convs["/encoder/stages.0/unit1/pointwise/conv/Conv"]
+    quantized = convs["/encoder/stages.2/unit1/pointwise/conv/Conv"]
     assert producers[quantized.input[1]] == "DequantizeLinear"
 
 
@@ -100,7 +102,7 @@ def test_slower_int8_is_flagged_by_the_cli(trained, tmp_path, monkeypatch, capsy
 
 
 def test_search_size_not_a_multiple_names_valid_sizes(trained, tmp_path):
-    with pytest.raises(ValueError, match="--search-size 70 is not a multiple of 4.*use 68 or 72"):
+    with pytest.raises(ValueError, match="--search-size 70 is not a multiple of 8.*use 64 or 72"):
         export_model(trained[0], tmp_path / "out", int8=True, search_size=70, progress=False)
 
 

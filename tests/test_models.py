@@ -16,9 +16,10 @@ def small(name: str, **kw):
 
 
 @pytest.mark.parametrize("name", list_models())
-@pytest.mark.parametrize("size", [(32, 32), (40, 56), (64, 24)])
-def test_forward_shape_over_sizes(name, size):
+@pytest.mark.parametrize("units", [(4, 4), (5, 7), (8, 3)])
+def test_forward_shape_over_sizes(name, units):
     model = small(name, in_channels=3, num_classes=4).eval()
+    size = tuple(u * model.cfg.size_multiple for u in units)
     with torch.no_grad():
         out = model(torch.randn(2, 3, *size))
     assert out.shape == (2, 4, *size)
@@ -26,8 +27,11 @@ def test_forward_shape_over_sizes(name, size):
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_parameter_gets_a_gradient(name):
-    model = small(name)
-    model(torch.randn(2, 1, 32, 32)).logsumexp(1).mean().backward()
+    # Three input channels: with one, the first depthwise BatchNorm's scale is cancelled by the
+    # BatchNorm after the pointwise conv (scale invariance), so its gradient is zero up to rounding.
+    torch.manual_seed(0)
+    model = small(name, in_channels=3)
+    model(torch.randn(2, 3, 32, 32)).logsumexp(1).mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
     assert not missing
 
@@ -47,9 +51,10 @@ def test_config_round_trip_rebuilds_identical_model(name):
 
 @pytest.mark.parametrize("name", list_models())
 def test_size_not_multiple_names_nearest_valid_size(name):
-    model = small(name)  # depth 3 -> multiple of 8
-    with pytest.raises(ValueError, match=r"not a multiple of 8.*pad or resize to 32x48"):
-        model(torch.randn(1, 1, 30, 45))
+    model = small(name)
+    m = model.cfg.size_multiple  # 8 or more
+    with pytest.raises(ValueError, match=rf"not a multiple of {m}.*pad or resize to {4 * m}x{6 * m}"):
+        model(torch.randn(1, 1, 4 * m - 2, 6 * m - 3))
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -58,13 +63,14 @@ def test_wrong_channel_count_is_named(name):
         small(name)(torch.randn(1, 3, 32, 32))
 
 
-@pytest.mark.parametrize("upsample", ["transpose", "bilinear"])
+@pytest.mark.parametrize("upsample", ["transpose", "bilinear", "nearest"])
 @pytest.mark.parametrize("attention", [False, True])
 def test_knobs_combine_on_every_block(upsample, attention):
     for name in list_models():
         model = small(name, upsample=upsample, attention=attention)
         assert model.cfg.upsample == upsample and model.cfg.attention == attention
-        assert model(torch.randn(1, 1, 16, 16)).shape == (1, 2, 16, 16)
+        side = 2 * model.cfg.size_multiple
+        assert model(torch.randn(1, 1, side, side)).shape == (1, 2, side, side)
 
 
 def test_classic_unet_has_the_quoted_31m_parameters():
@@ -112,3 +118,59 @@ def test_layer_widths_override_the_plan():
     plan = model.width_plan()
     assert plan["enc1.mid"] == 8 and plan["dec0.out"] == 8
     assert model.current_config() == cfg
+
+
+def test_fused_levels_use_plain_convs_at_the_highest_resolutions():
+    model = create_model("unet-ds", base_width=8, depth=3, fused_levels=2)
+    blocks = [s.block for s in model.encoder.stages] + [s.block.block for s in model.decoder.stages]
+    # Encoder levels 0..3, then decoder stages at levels 2, 1, 0.
+    assert blocks == ["conv", "conv", "ds", "ds", "ds", "conv", "conv"]
+    assert not any(m.groups > 1 for m in model.encoder.stages[0].modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_fused_inverted_residual_levels_have_no_hidden_widths():
+    plan = get_config("unet-mobile", fused_levels=1).width_plan()
+    assert "enc0.hidden1" not in plan and "dec2.hidden1" not in plan and "enc1.hidden1" in plan
+
+
+def test_space_to_depth_scales_the_size_multiple_and_keeps_full_resolution_output():
+    model = small("unet-ds", space_to_depth=2, num_classes=3).eval()
+    assert model.cfg.size_multiple == 2**3 * 2
+    assert model.encoder.stages[0].unit1.conv.in_channels == 4  # 1 channel x 2 x 2
+    assert model.head.out_channels == 3 * 4
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, 32, 48)).shape == (1, 3, 32, 48)
+
+
+def test_space_to_depth_output_pixels_come_from_their_own_block():
+    """Each 2x2 output block is predicted from the features at its position: changing the input far
+    away (beyond the receptive field) leaves a block unchanged, and its 4 pixels may differ."""
+    torch.manual_seed(0)
+    model = create_model("unet-ds", widths=(8, 8), fused_levels=1, space_to_depth=2).eval()
+    x = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        out = model(x)
+        far = x.clone()
+        far[..., 48:, 48:] = 0
+        changed = model(far)
+    assert torch.equal(out[..., :8, :8], changed[..., :8, :8])
+    assert not torch.equal(out[..., 0::2, 0::2], out[..., 1::2, 1::2])
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"fused_levels": 6}, "fused_levels must be between 0 and 5"),
+    ({"fused_levels": -1}, "fused_levels must be between 0 and"),
+    ({"space_to_depth": 0}, "space_to_depth must be a positive factor"),
+])
+def test_bad_layout_knobs_are_rejected(options, message):
+    with pytest.raises(ValueError, match=message):
+        get_config("unet-ds", base_width=8, depth=4, **options)
+
+
+def test_configs_without_the_new_knobs_rebuild_the_earlier_layout():
+    """Checkpoints written before fused_levels/space_to_depth existed load as plain U-Nets."""
+    old = {"name": "unet-ds", "block": "ds", "in_channels": 1, "num_classes": 2, "widths": [16, 32, 64, 128, 256],
+           "upsample": "bilinear", "attention": False, "expand_ratio": 4, "gate_ratio": 0.5, "layer_widths": []}
+    cfg = ModelConfig.from_dict(old)
+    assert (cfg.fused_levels, cfg.space_to_depth, cfg.size_multiple) == (0, 1, 16)
+    assert count_parameters(build_model(cfg)) == 258_637  # the unet-ds default of edgeunet 0.1

@@ -35,7 +35,7 @@ def test_importing_the_runtime_imports_neither_torch_nor_onnx():
 
 def test_metadata_comes_from_the_onnx_file(seg):
     assert seg.class_names == ["background", "nucleus"]
-    assert (seg.num_classes, seg.in_channels, seg.metadata.size_multiple) == (2, 1, 8)
+    assert (seg.num_classes, seg.in_channels, seg.metadata.size_multiple) == (2, 1, 16)
     assert seg.backend == "onnxruntime" and "CPUExecutionProvider" in seg.providers
 
 
@@ -171,7 +171,7 @@ def test_a_file_that_is_not_onnx_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(tile=100), "tile 100 is not a multiple of 8 .*: use 96 or 104"),
+    (dict(tile=100), "tile 100 is not a multiple of 16 .*: use 96 or 112"),
     (dict(overlap=1.0), r"overlap must be in \[0, 1\)"),
     (dict(threads=0), "threads must be >= 1"),
     (dict(backend="openvino"), "unknown backend 'openvino': use one of auto, onnxruntime, tensorrt"),

@@ -43,7 +43,7 @@ def check_size(size: int, meta: ModelMetadata, static_hw: tuple[int, int] | None
     multiple = meta.size_multiple
     if size < multiple or size % multiple:
         lower = max(multiple, size // multiple * multiple)
-        raise ValueError(f"size {size} is not a multiple of {multiple} (2**depth of this model): use {lower} or {lower + multiple}")
+        raise ValueError(f"size {size} is not a multiple of {multiple} (this model's size multiple): use {lower} or {lower + multiple}")
     if static_hw and static_hw != (size, size):
         raise ValueError(f"the model was exported for {static_hw[0]}x{static_hw[1]} images only: bench it with --sizes {static_hw[0]}")
 

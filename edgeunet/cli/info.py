@@ -23,9 +23,10 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0
-        print(f"{'model':<16}{'block':<7}{'upsample':<10}{'attn':<6}{'params (M)':>11}{f'GMACs@{args.img_size}':>12}  widths")
+        print(f"{'model':<16}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<10}{'attn':<6}{'params (M)':>11}{f'GMACs@{args.img_size}':>12}  widths")
         for r in rows:
-            print(f"{r['name']:<16}{r['block']:<7}{r['upsample']:<10}{str(r['attention']):<6}{r['parameters'] / 1e6:>11.3f}{r['gmacs']:>12.3f}  {r['widths']}")
+            print(f"{r['name']:<16}{r['block']:<7}{r['fused_levels']:>6}{r['space_to_depth']:>5}  {r['upsample']:<10}{str(r['attention']):<6}"
+                  f"{r['parameters'] / 1e6:>11.3f}{r['gmacs']:>12.3f}  {r['widths']}")
         return 0
     info = describe(args.path, args.img_size)
     if args.json:
@@ -39,7 +40,8 @@ def _print_info(info: dict) -> None:
     cfg = info.get("model_config", {})
     print(f"{info['kind']}: {info['path']}")
     if cfg:
-        print(f"  model       {cfg.get('name')} (block {cfg.get('block')}, widths {cfg.get('widths')}, upsample {cfg.get('upsample')}, attention {cfg.get('attention')})")
+        print(f"  model       {cfg.get('name')} (block {cfg.get('block')}, widths {cfg.get('widths')}, fused levels {cfg.get('fused_levels', 0)}, "
+              f"space-to-depth {cfg.get('space_to_depth', 1)}, upsample {cfg.get('upsample')}, attention {cfg.get('attention')})")
         if cfg.get("layer_widths"):
             print(f"  pruned      {len(cfg['layer_widths'])} layer widths differ from the design")
     if "parameters" in info:

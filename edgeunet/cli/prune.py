@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--img-size", type=int, help="training crop and MAC-counting size (default: the checkpoint's, else 256)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--samples-per-epoch", type=int, help="random crops per fine-tuning epoch")
-    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (default 1e-3, cosine decay)")
+    p.add_argument("--lr", type=float, default=3e-3, help="fine-tuning learning rate (default 3e-3, as for training; cosine decay)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
     p.add_argument("--sensitivity", action="store_true", help="only report the Dice drop when each stage alone is pruned by --ratio")

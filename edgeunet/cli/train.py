@@ -10,12 +10,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="unet-ds", help="variant (see `edgeunet info --models`); default unet-ds")
     p.add_argument("--base-width", type=int, help="channels of the first stage (doubles per stage)")
     p.add_argument("--depth", type=int, help="number of 2x down-samplings")
-    p.add_argument("--upsample", choices=["transpose", "bilinear"], help="decoder up-sampling")
+    p.add_argument("--upsample", choices=["transpose", "bilinear", "nearest"], help="decoder up-sampling")
     p.add_argument("--attention", action=argparse.BooleanOptionalAction, default=None, help="attention gates on the skips")
+    p.add_argument("--fused-levels", type=int, help="highest-resolution levels built from plain 3x3 convs (0: none)")
+    p.add_argument("--space-to-depth", type=int, help="stem factor: 2 runs the network at half resolution, losslessly (1: off)")
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    keys = ("base_width", "depth", "upsample", "attention")
+    keys = ("base_width", "depth", "upsample", "attention", "fused_levels", "space_to_depth")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 

@@ -73,7 +73,7 @@ def check_img_size(img_size: int, size_multiple: int) -> None:
     if img_size < size_multiple or img_size % size_multiple:
         lower = max(size_multiple, img_size // size_multiple * size_multiple)
         raise UserError(
-            f"--img-size {img_size} is not a multiple of {size_multiple} (2**depth of this model): use {lower} or {lower + size_multiple}"
+            f"--img-size {img_size} is not a multiple of {size_multiple} (this model's size multiple): use {lower} or {lower + size_multiple}"
         )
 
 

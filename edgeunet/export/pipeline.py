@@ -70,7 +70,7 @@ def check_search_size(size: int, multiple: int, img_size: int | None) -> None:
         raise UserError(f"--search-size {size} differs from --img-size {img_size} (the graph takes only that size): drop --search-size")
     if size % multiple:
         lower = max(multiple, size // multiple * multiple)
-        raise UserError(f"--search-size {size} is not a multiple of {multiple} (2**depth of this model): use {lower} or {lower + multiple}")
+        raise UserError(f"--search-size {size} is not a multiple of {multiple} (this model's size multiple): use {lower} or {lower + multiple}")
 
 
 def check_out_dir(out_dir: Path) -> None:

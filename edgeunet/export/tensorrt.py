@@ -53,7 +53,7 @@ def check_shapes(shapes: tuple[Shape, Shape, Shape], in_channels: int, size_mult
         if c != in_channels:
             raise UserError(f"profile shape {'x'.join(map(str, shape))} has {c} channels but the model takes {in_channels}")
         if h % size_multiple or w % size_multiple:
-            raise UserError(f"profile shape {'x'.join(map(str, shape))}: H and W must be multiples of {size_multiple} (2**depth)")
+            raise UserError(f"profile shape {'x'.join(map(str, shape))}: H and W must be multiples of {size_multiple} (the model's size multiple)")
         if static_hw and (h, w) != tuple(static_hw):
             raise UserError(f"the model was exported for {static_hw[0]}x{static_hw[1]} images: use H x W = {static_hw[0]}x{static_hw[1]} in every shape")
     lo, opt, hi = shapes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import DecoderStage, DoubleBlock
@@ -24,10 +25,10 @@ class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig, plan: dict[str, int]):
         super().__init__()
         self.pool = nn.MaxPool2d(2)
-        stages, in_channels = [], cfg.in_channels
+        stages, in_channels = [], cfg.stem_channels
         for i in range(cfg.depth + 1):
             widths = _stage_widths(plan, f"enc{i}")
-            stages.append(DoubleBlock(cfg.block, in_channels, widths))
+            stages.append(DoubleBlock(cfg.stage_block(i), in_channels, widths))
             in_channels = widths["out"]
         self.stages = nn.ModuleList(stages)
 
@@ -48,7 +49,7 @@ class Decoder(nn.Module):
         stages, in_channels = [], skip_widths[-1]
         for j in range(cfg.depth):
             widths = _stage_widths(plan, f"dec{j}")
-            stages.append(DecoderStage(cfg.block, in_channels, skip_widths[cfg.depth - 1 - j], widths, cfg.upsample, cfg.attention))
+            stages.append(DecoderStage(cfg.stage_block(cfg.depth - 1 - j), in_channels, skip_widths[cfg.depth - 1 - j], widths, cfg.upsample, cfg.attention))
             in_channels = widths["out"]
         self.stages = nn.ModuleList(stages)
         self.out_channels = in_channels
@@ -72,14 +73,15 @@ class UNet(nn.Module):
         plan = cfg.width_plan()
         self.encoder = Encoder(cfg, plan)
         self.decoder = Decoder(cfg, plan, self.encoder)
-        self.head = nn.Conv2d(self.decoder.out_channels, cfg.num_classes, 1)
+        self.head = nn.Conv2d(self.decoder.out_channels, cfg.num_classes * cfg.space_to_depth**2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()):
             self.check_input(x)
-        skips = self.encoder(x)
-        x = self.decoder(skips)
-        return self.head(x)
+        s = self.cfg.space_to_depth
+        skips = self.encoder(F.pixel_unshuffle(x, s) if s > 1 else x)
+        x = self.head(self.decoder(skips))
+        return F.pixel_shuffle(x, s) if s > 1 else x
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raises ValueError naming the fix when ``x`` has the wrong rank, channels or size."""
@@ -91,7 +93,7 @@ class UNet(nn.Module):
         h, w = int(x.shape[2]), int(x.shape[3])
         if h % m or w % m:
             raise ValueError(
-                f"input size {h}x{w} is not a multiple of {m} (2**depth): pad or resize to "
+                f"input size {h}x{w} is not a multiple of {m} (the model's size multiple): pad or resize to "
                 f"{nearest_valid_size(h, m)}x{nearest_valid_size(w, m)}"
             )
 

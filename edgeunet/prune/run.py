@@ -124,7 +124,7 @@ def prune_checkpoint(checkpoint: str | os.PathLike | dict, out: str | os.PathLik
                      ratio: float = 0.5, target_macs: int | str | None = None, target_params: int | str | None = None,
                      importance: str = "l1", steps: int = 1, finetune_epochs: int = 3, round_to: int = 8,
                      min_channels: int = MIN_CHANNELS, img_size: int | None = None, batch_size: int = 8, samples_per_epoch: int | None = None,
-                     lr: float = 1e-3, seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
+                     lr: float = 3e-3, seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
     """Prunes a checkpoint, fine-tunes it and writes RUN_DIR/{best.pt, last.pt, metrics.jsonl, prune.json}.
 
     Args:

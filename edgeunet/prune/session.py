@@ -53,7 +53,7 @@ def resolve_img_size(img_size: int | None, checkpoint: dict, size_multiple: int)
     size = int(img_size or checkpoint.get("train_args", {}).get("img_size") or 256)
     if size < size_multiple or size % size_multiple:
         lower = max(size_multiple, size // size_multiple * size_multiple)
-        raise UserError(f"--img-size {size} is not a multiple of {size_multiple} (2**depth of this model): "
+        raise UserError(f"--img-size {size} is not a multiple of {size_multiple} (this model's size multiple): "
                         f"use {lower} or {lower + size_multiple}")
     return size
 
