@@ -219,7 +219,7 @@ def run_bench(models: Sequence[str | os.PathLike], *, data: str | os.PathLike = 
 
     rows: list[dict] = []
     total = len(chosen) * len(settings["sizes"]) * len(settings["batches"])
-    with _torch_threads(threads, needs_torch), tqdm(total=total, desc="bench", unit="row", disable=not progress) as bar:
+    with _torch_threads(threads, needs_torch), tqdm(total=total, desc="bench", unit="row", disable=None if progress else True) as bar:
         for label, path in chosen:
             rows += _bench_model(label, path, settings, samples_for, bar)
     apply_sibling_checks(rows, max_dice_drop)

@@ -64,7 +64,7 @@ class Stages:
         from tqdm import tqdm
 
         steps = 2 + int(fp16) + int(int8) + int(engine)
-        with tqdm(total=steps, desc="export", unit="step", disable=not self.progress, leave=False) as self._bar:
+        with tqdm(total=steps, desc="export", unit="step", disable=None if self.progress else True, leave=False) as self._bar:
             self._step("fp32 onnx")
             fp32 = export_onnx(self.model, self.out / "model.onnx", self.preprocessing, self.class_names, opset, img_size)
             val = self.inputs(calib, calib_size, "val", img_size)

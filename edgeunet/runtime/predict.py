@@ -139,7 +139,7 @@ def predict_files(segmenter, inputs: list[str | os.PathLike], out_dir: str | os.
     targets = output_paths(paths, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     total_ns = 0
-    for path, target in tqdm(list(zip(paths, targets)), desc="predict", unit="image", disable=not progress):
+    for path, target in tqdm(list(zip(paths, targets)), desc="predict", unit="image", disable=None if progress else True):
         image = read_image(path)
         start = time.perf_counter_ns()
         try:

@@ -152,7 +152,7 @@ def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, u
 
     model.train()
     total, count = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not (settings.progress and ctx.is_main), leave=False, dynamic_ncols=True)
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=None if settings.progress and ctx.is_main else True, leave=False, dynamic_ncols=True)
     for x, y in bar:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device_type="cuda", enabled=use_amp):
