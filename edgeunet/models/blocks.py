@@ -113,9 +113,8 @@ class Up(nn.Module):
         if self.mode == "transpose":
             return self.conv(x)
         # 1x1 conv before the resize: same result, four times fewer MACs.
-        if self.mode == "nearest":
-            return F.interpolate(self.conv(x), scale_factor=2.0, mode="nearest")
-        return F.interpolate(self.conv(x), scale_factor=2.0, mode="bilinear", align_corners=False)
+        align_corners = False if self.mode == "bilinear" else None
+        return F.interpolate(self.conv(x), scale_factor=2.0, mode=self.mode, align_corners=align_corners)
 
 
 class DecoderStage(nn.Module):

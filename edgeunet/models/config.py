@@ -133,11 +133,11 @@ def _widths(base: int, depth: int) -> tuple[int, ...]:
     return tuple(base * 2**i for i in range(depth + 1))
 
 
-# The registry. The edge variants are laid out for INT8 on CPUs (measured side by side with their
-# earlier layout in benchmarks/): a space-to-depth stem and pixel-shuffle head keep the full-resolution work out of
-# the network, the two highest-resolution levels use plain 3x3 convs (fused) because depthwise
-# int8 kernels run no faster than float ones there, and up-sampling is bilinear resize + 1x1 conv
-# (transposed convs stay float in ONNX Runtime's int8 graphs). Widths are multiples of 16.
+# The registry. The edge variants are laid out for INT8 on CPUs (measured against their earlier
+# layout in benchmarks/): a space-to-depth stem and pixel-shuffle head keep the full-resolution
+# work out of the network, the two highest-resolution levels use plain 3x3 convs (fused) because
+# depthwise int8 kernels run no faster than float ones there, and up-sampling is bilinear resize
+# + 1x1 conv (transposed convs stay float in ONNX Runtime's int8 graphs). Widths are multiples of 16.
 _EDGE = dict(upsample="bilinear", fused_levels=2, space_to_depth=2)
 _REGISTRY: dict[str, ModelConfig] = {
     "unet": ModelConfig(name="unet", block="conv", widths=_widths(64, 4), upsample="transpose"),

@@ -49,7 +49,8 @@ class Decoder(nn.Module):
         stages, in_channels = [], skip_widths[-1]
         for j in range(cfg.depth):
             widths = _stage_widths(plan, f"dec{j}")
-            stages.append(DecoderStage(cfg.stage_block(cfg.depth - 1 - j), in_channels, skip_widths[cfg.depth - 1 - j], widths, cfg.upsample, cfg.attention))
+            level = cfg.depth - 1 - j
+            stages.append(DecoderStage(cfg.stage_block(level), in_channels, skip_widths[level], widths, cfg.upsample, cfg.attention))
             in_channels = widths["out"]
         self.stages = nn.ModuleList(stages)
         self.out_channels = in_channels
