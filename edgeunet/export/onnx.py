@@ -2,7 +2,7 @@
 
 The graph has one input ``images`` (B, C, H, W) float32 and one output ``logits``
 (B, K, H, W) float32. Batch, height and width are dynamic unless ``img_size`` fixes H and W;
-H and W must be multiples of the model's size multiple (2 ** depth) either way.
+H and W must be multiples of the model's size multiple (2 ** depth x space_to_depth) either way.
 """
 
 from __future__ import annotations

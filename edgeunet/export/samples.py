@@ -65,7 +65,7 @@ def load_inputs(data: str, n: int, size: int, split: str, preprocessing: dict, i
         split: ``"calib"`` or ``"val"``.
         preprocessing: Preprocessing spec of the model.
         in_channels: Channels the model takes.
-        multiple: The model's size multiple (2 ** depth).
+        multiple: The model's size multiple (2 ** depth x space_to_depth).
         exact: Crop or pad every image to exactly this size (static-shape exports).
         num_classes: Classes of synthetic masks (the built-in data has 2 to 4); ignored for folders.
     """

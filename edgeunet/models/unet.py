@@ -65,7 +65,7 @@ class Decoder(nn.Module):
 class UNet(nn.Module):
     """U-Net built from a ModelConfig. (B, in_channels, H, W) -> (B, num_classes, H, W) logits.
 
-    H and W must be multiples of ``cfg.size_multiple`` (2 ** depth).
+    H and W must be multiples of ``cfg.size_multiple`` (2 ** depth x space_to_depth).
     """
 
     def __init__(self, cfg: ModelConfig):

@@ -128,7 +128,7 @@ def run_tiled(
         num_classes: K.
         tile: Tile side in pixels, a multiple of ``multiple``.
         overlap: Fraction of a tile shared with its neighbour, in [0, 1).
-        multiple: The model's size multiple (2 ** depth).
+        multiple: The model's size multiple (2 ** depth x space_to_depth).
         tile_batch: Tiles per model call.
         normalize: Divide by the accumulated weight so the result sums to 1 over K; the argmax
             is the same either way, so mask-only callers skip it.
