@@ -9,7 +9,17 @@ import importlib.metadata
 import os
 import platform
 import sys
+import subprocess
 from functools import lru_cache
+from pathlib import Path
+
+# The ISA features that decide INT8 and bfloat16 speed: x86 (AVX2, AVX-512, VNNI, BF16, AMX) and ARM
+# (NEON/ASIMD, dot-product, i8mm, bf16).
+ISA_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+             "amx_bf16", "neon", "asimd", "asimddp", "i8mm", "bf16")
+INT8_DOT_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"}
+LIBRARIES = ("numpy", "torch", "onnxruntime", "onnx", "onnxslim", "torch-pruning", "tensorrt", "openvino", "nncf",
+             "executorch", "ai-edge-litert", "monai", "nibabel")
 
 
 def package_version(name: str) -> str:
@@ -34,7 +44,7 @@ def cpu_info() -> dict:
                     flags = set(value.split())
     except OSError:
         pass
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "neon", "asimd", "asimddp", "i8mm")
+    wanted = ISA_FLAGS
     return {
         "model": model,
         "arch": platform.machine(),
@@ -46,8 +56,39 @@ def cpu_info() -> dict:
 
 def has_vnni() -> bool:
     """Whether the CPU has int8 dot-product instructions (VNNI on x86, dot-product on ARM)."""
-    flags = set(cpu_info()["flags"])
-    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"})
+    return bool(set(cpu_info()["flags"]) & INT8_DOT_FLAGS)
+
+
+def has_bf16() -> bool:
+    """Whether the CPU has bfloat16 arithmetic (AVX512-BF16 or AMX-BF16 on x86, BF16 on ARM)."""
+    return bool(set(cpu_info()["flags"]) & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the checkout edgeunet is imported from (``+dirty`` when it has changes), else None."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def provenance(threads: int | None = None) -> dict:
+    """What every result file records: edgeunet version (as imported) and commit, CPU with its ISA
+    features, threads, Python and library versions."""
+    from . import __version__
+
+    return {"edgeunet": __version__, "commit": git_commit(), "python": platform.python_version(),
+            "platform": platform.platform(), "cpu": cpu_info(), "threads": threads,
+            "versions": {name: package_version(name) for name in LIBRARIES}}
 
 
 def gpu_info() -> dict | None:
@@ -71,14 +112,7 @@ def environment(with_gpu: bool = True) -> dict:
         providers = onnxruntime.get_available_providers()
     except ImportError:
         pass
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu_info(),
-        "gpu": gpu_info() if with_gpu else None,
-        "versions": {name: package_version(name) for name in ("edgeunet", "numpy", "torch", "onnxruntime", "onnx", "onnxslim", "torch-pruning", "tensorrt")},
-        "onnxruntime_providers": providers,
-    }
+    return {**provenance(), "gpu": gpu_info() if with_gpu else None, "onnxruntime_providers": providers}
 
 
 def machine_name() -> str:

@@ -1,4 +1,5 @@
-"""Errors that the CLI turns into a one-line message and exit code 2."""
+"""Whose fault an error is: the CLI prints a ``UserError`` as one line with exit code 2; any other
+exception is a bug or a device failure (exit 1, the traceback under ``-v``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ from types import ModuleType
 
 
 class UserError(ValueError):
-    """Bad input from the user (path, data, option). The message names the fix."""
+    """Bad input from the user (path, data, option) or the environment. The message names the fix."""
 
 
-class MissingExtraError(ImportError):
+class MissingFileError(UserError, FileNotFoundError):
+    """A path the user gave does not exist."""
+
+
+class MissingExtraError(UserError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class DeviceError(RuntimeError):
+    """A device (GPU, TensorRT, CUDA driver) failed at run time: not the user's input (exit 1)."""
 
 
 def require(module: str, extra: str, package: str | None = None) -> ModuleType:

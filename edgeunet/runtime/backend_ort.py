@@ -7,35 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 from .metadata import ModelMetadata
+from .session import ort_session
 
 logger = logging.getLogger(__name__)
 
-# Execution providers tried by default, best first. ONNX Runtime's TensorRT provider is left
-# out: it builds a new engine for every new input shape, which stalls a runtime fed images
-# of varying sizes; use a TensorRT ``.engine`` (backend "tensorrt") for TensorRT, or name
-# the provider explicitly.
-DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
-
-
-def default_providers() -> list[str]:
-    """The DEFAULT_PROVIDERS this onnxruntime build has (CPU always)."""
-    import onnxruntime as ort
-
-    available = set(ort.get_available_providers())
-    return [p for p in DEFAULT_PROVIDERS if p in available] or ["CPUExecutionProvider"]
-
-
-def _check_providers(providers: list[str]) -> list[str]:
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    missing = [p for p in providers if p not in available]
-    if missing:
-        raise ValueError(f"execution provider(s) {', '.join(missing)} are not in this onnxruntime build: "
-                         f"use some of {', '.join(available)} (or install onnxruntime-gpu for CUDA)")
-    return list(providers)
 
 
 def _fixed(dim) -> int | None:
@@ -58,27 +36,15 @@ class OrtBackend:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None):
-        import onnxruntime as ort
-
         path = Path(path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            if int(threads) < 1:
-                raise ValueError(f"threads must be >= 1, got {threads}: or leave it unset for the ONNX Runtime default")
-            options.intra_op_num_threads = int(threads)
-        providers = _check_providers(providers) if providers else default_providers()
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ValueError(f"{path} is not a loadable ONNX model ({reason}): give an .onnx file written by `edgeunet export`") from None
+        self.session = ort_session(path, threads=threads, providers=providers)
         props = self.session.get_modelmeta().custom_metadata_map
         self.metadata = ModelMetadata.from_props(props, source=str(path))
         self.providers = self.session.get_providers()
         inputs = {i.name: i for i in self.session.get_inputs()}
         if self.metadata.input_name not in inputs:
-            raise ValueError(f"{path} has no input {self.metadata.input_name!r} (it has {', '.join(inputs)}): re-export it with `edgeunet export`")
+            raise UserError(f"{path} has no input {self.metadata.input_name!r} (it has {', '.join(inputs)}): "
+                            "re-export it with `edgeunet export`")
         graph_input = inputs[self.metadata.input_name]
         self.input_dtype = _NUMPY_TYPES.get(graph_input.type, np.float32)
         batch, _, height, width = (list(graph_input.shape) + [None] * 4)[:4]

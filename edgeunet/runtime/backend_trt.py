@@ -43,14 +43,14 @@ def read_sidecar(engine_path: str | Path) -> ModelMetadata:
     sidecar = sidecar_path(engine_path)
     fix = "rebuild the engine with `edgeunet build-engine`, which writes it"
     if not sidecar.is_file():
-        raise ValueError(f"{engine_path} has no metadata sidecar {sidecar.name}: {fix}")
+        raise UserError(f"{engine_path} has no metadata sidecar {sidecar.name}: {fix}")
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{sidecar} is not readable JSON ({exc}): {fix}") from None
+        raise UserError(f"{sidecar} is not readable JSON ({exc}): {fix}") from None
     props = data.get("metadata") if isinstance(data, dict) else None
     if not isinstance(props, dict):
-        raise ValueError(f"{sidecar} has no \"metadata\" object: {fix}")
+        raise UserError(f"{sidecar} has no \"metadata\" object: {fix}")
     return ModelMetadata.from_props({str(k): str(v) for k, v in props.items()}, source=str(engine_path))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+from ..errors import MissingFileError, UserError
 
 
 def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
@@ -24,14 +25,14 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
         ValueError: Unknown backend, or a backend that cannot read this kind of file.
     """
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        raise UserError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     is_engine = Path(path).suffix.lower() in ENGINE_SUFFIXES
     if backend == "auto":
         return "tensorrt" if is_engine else "onnxruntime"
     if backend == "onnxruntime" and is_engine:
-        raise ValueError(f"{path} is a TensorRT engine: run it with backend 'tensorrt' (or 'auto'), or give the .onnx model")
+        raise UserError(f"{path} is a TensorRT engine: run it with backend 'tensorrt' (or 'auto'), or give the .onnx model")
     if backend == "tensorrt" and not is_engine:
-        raise ValueError(f"{path} is not a TensorRT engine: build one with `edgeunet build-engine`, "
+        raise UserError(f"{path} is not a TensorRT engine: build one with `edgeunet build-engine`, "
                          "or run the .onnx file with backend 'onnxruntime'")
     return backend
 
@@ -55,12 +56,12 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: give an .onnx model from `edgeunet export` "
+        raise MissingFileError(f"{path} does not exist: give an .onnx model from `edgeunet export` "
                                 "or an .engine from `edgeunet build-engine`")
     chosen = choose_backend(path, backend)
     if chosen == "tensorrt":
         if providers:
-            raise ValueError("providers apply to ONNX Runtime only: leave them unset for a TensorRT engine")
+            raise UserError("providers apply to ONNX Runtime only: leave them unset for a TensorRT engine")
         from .backend_trt import TrtBackend
 
         return TrtBackend(path)

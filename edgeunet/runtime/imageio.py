@@ -19,9 +19,10 @@ import numpy as np
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 _TIFF_SUFFIXES = (".tif", ".tiff")
+from ..errors import MissingFileError, UserError
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError):
     """A file could not be read as an image or mask; ``reason`` is the message without the path."""
 
     def __init__(self, path: Path, reason: str):
@@ -72,7 +73,7 @@ def _load(path: Path, as_mask: bool) -> np.ndarray:
     if suffix not in allowed:
         raise ImageReadError(path, f"unsupported file type {suffix!r}: use one of {', '.join(allowed)}")
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: check the path")
+        raise MissingFileError(f"{path} does not exist: check the path")
     try:
         if suffix == ".npy":
             array = np.load(path, allow_pickle=False)
@@ -144,12 +145,12 @@ def mask_to_uint(mask: np.ndarray) -> np.ndarray:
     """Checks an (H, W) array of class ids and gives it the smallest fitting dtype (uint8 or uint16)."""
     mask = np.asarray(mask)
     if mask.ndim != 2 or mask.dtype.kind not in "uib":
-        raise ValueError(f"a mask must be an (H, W) integer array, got {mask.dtype} {mask.shape}: pass class ids")
+        raise UserError(f"a mask must be an (H, W) integer array, got {mask.dtype} {mask.shape}: pass class ids")
     if mask.size and int(mask.min()) < 0:
-        raise ValueError("a mask cannot hold negative class ids: use 0..num_classes-1")
+        raise UserError("a mask cannot hold negative class ids: use 0..num_classes-1")
     top = int(mask.max()) if mask.size else 0
     if top > 65535:
-        raise ValueError(f"class id {top} does not fit a 16-bit mask: use fewer than 65536 classes")
+        raise UserError(f"class id {top} does not fit a 16-bit mask: use fewer than 65536 classes")
     return mask.astype(np.uint8 if top <= 255 else np.uint16)
 
 
@@ -173,5 +174,5 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     """Writes an (H, W, 3) uint8 picture as a PNG, atomically."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 picture, got {rgb.dtype} {rgb.shape}")
+        raise UserError(f"expected an (H, W, 3) uint8 picture, got {rgb.dtype} {rgb.shape}")
     return _atomic_png(path, rgb)

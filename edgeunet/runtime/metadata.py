@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 FORMAT = "1"
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class ModelMetadata:
     def from_props(cls, props: dict[str, str], source: str = "the model") -> "ModelMetadata":
         """Parses ``metadata_props``; raises ValueError when the file was not exported by edgeunet."""
         if props.get("edgeunet_format") != FORMAT:
-            raise ValueError(f"{source} is not an edgeunet model (no edgeunet metadata): export it with `edgeunet export`")
+            raise UserError(f"{source} is not an edgeunet model (no edgeunet metadata): export it with `edgeunet export`")
         try:
             return cls(
                 in_channels=int(props["in_channels"]),
@@ -69,4 +70,4 @@ class ModelMetadata:
                 model_config=json.loads(props.get("model_config", "{}")),
             )
         except (KeyError, ValueError) as exc:
-            raise ValueError(f"{source} has broken edgeunet metadata ({exc}): re-export it with `edgeunet export`") from None
+            raise UserError(f"{source} has broken edgeunet metadata ({exc}): re-export it with `edgeunet export`") from None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MissingFileError, UserError
 from .imageio import IMAGE_SUFFIXES, read_image, write_mask, write_rgb
 
 logger = logging.getLogger(__name__)
@@ -46,16 +47,16 @@ def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
             images = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
                             and p.suffix.lower() in IMAGE_SUFFIXES)
             if not images:
-                raise ValueError(f"{path} holds no images: put {', '.join(IMAGE_SUFFIXES)} files there")
+                raise UserError(f"{path} holds no images: put {', '.join(IMAGE_SUFFIXES)} files there")
             found.extend(images)
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_SUFFIXES:
-                raise ValueError(f"{path} is not an image file: give {', '.join(IMAGE_SUFFIXES)} files or folders")
+                raise UserError(f"{path} is not an image file: give {', '.join(IMAGE_SUFFIXES)} files or folders")
             found.append(path)
         else:
-            raise FileNotFoundError(f"{path} does not exist: check the path")
+            raise MissingFileError(f"{path} does not exist: check the path")
     if not found:
-        raise ValueError("no input images: give image files or folders")
+        raise UserError("no input images: give image files or folders")
     return found
 
 
@@ -65,12 +66,12 @@ def output_paths(inputs: list[Path], out_dir: Path) -> list[Path]:
     seen: dict[Path, Path] = {}
     for source, target in zip(inputs, outputs):
         if target in seen:
-            raise ValueError(f"{seen[target]} and {source} would both be written to {target}: predict them into separate --out folders")
+            raise UserError(f"{seen[target]} and {source} would both be written to {target}: predict them into separate --out folders")
         seen[target] = source
     resolved_inputs = {p.resolve() for p in inputs}
     for target in outputs:
         if target.resolve() in resolved_inputs or target.with_name(f"{target.stem}_overlay.png").resolve() in resolved_inputs:
-            raise ValueError(f"writing {target} would overwrite an input image: choose another --out folder")
+            raise UserError(f"writing {target} would overwrite an input image: choose another --out folder")
     return outputs
 
 
@@ -145,7 +146,7 @@ def predict_files(segmenter, inputs: list[str | os.PathLike], out_dir: str | os.
         try:
             mask = segmenter(image)
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            raise UserError(f"{path}: {exc}") from None
         total_ns += time.perf_counter_ns() - start
         write_mask(target, mask)
         if overlays:

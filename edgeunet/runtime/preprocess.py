@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 DEFAULT_PREPROCESSING = {"mode": "percentile", "low": 1.0, "high": 99.8}
+from ..errors import UserError
 
 
 def image_channels(image: np.ndarray) -> int:
@@ -25,19 +26,19 @@ def image_channels(image: np.ndarray) -> int:
 def check_image(image: np.ndarray, in_channels: int) -> None:
     """Raises ValueError, naming the fix, when ``image`` cannot be fed to a model."""
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"expected a numpy array, got {type(image).__name__}: convert with np.asarray(image)")
+        raise UserError(f"expected a numpy array, got {type(image).__name__}: convert with np.asarray(image)")
     if image.size == 0:
-        raise ValueError(f"the image is empty (shape {image.shape}): pass an (H, W) or (H, W, C) array")
+        raise UserError(f"the image is empty (shape {image.shape}): pass an (H, W) or (H, W, C) array")
     if image.ndim not in (2, 3):
-        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
+        raise UserError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
     if image.dtype.kind not in "uif" and image.dtype != bool:
-        raise ValueError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float")
+        raise UserError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float")
     channels = image_channels(image)
     if channels != in_channels:
         hint = "convert it to grayscale" if in_channels == 1 else f"give it {in_channels} channels"
-        raise ValueError(f"the image has {channels} channel(s) but the model takes {in_channels}: {hint}")
+        raise UserError(f"the image has {channels} channel(s) but the model takes {in_channels}: {hint}")
     if image.dtype.kind == "f" and not np.isfinite(image).all():
-        raise ValueError("the image contains NaN or infinite values: replace them (e.g. np.nan_to_num) first")
+        raise UserError("the image contains NaN or infinite values: replace them (e.g. np.nan_to_num) first")
 
 
 def dtype_max(dtype: np.dtype) -> float:
@@ -76,5 +77,5 @@ def preprocess(image: np.ndarray, spec: dict | None = None, in_channels: int | N
         std = np.asarray(spec.get("std", [1.0]), dtype=np.float32)
         x = (x - mean) / std
     else:
-        raise ValueError(f"unknown preprocessing mode {mode!r}: use 'percentile' or 'scale'")
+        raise UserError(f"unknown preprocessing mode {mode!r}: use 'percentile' or 'scale'")
     return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)

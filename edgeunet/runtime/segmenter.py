@@ -16,9 +16,11 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..errors import UserError
+from ..sizes import check_multiple, round_up
 from .backends import open_backend
 from .preprocess import check_image, preprocess
-from .tiling import crop, pad_to, round_up, run_tiled, run_whole, softmax
+from .tiling import crop, pad_to, run_tiled, run_whole, softmax
 
 DEFAULT_TILE = 512
 DEFAULT_BATCH = 8
@@ -53,9 +55,9 @@ class Segmenter:
         self._backend = open_backend(model_path, backend, threads=threads, providers=providers)
         self.metadata = self._backend.metadata
         if not 0.0 <= float(overlap) < 1.0:
-            raise ValueError(f"overlap must be in [0, 1), got {overlap}: 0.25 is a good default")
+            raise UserError(f"overlap must be in [0, 1), got {overlap}: 0.25 is a good default")
         if int(tile_batch) < 1:
-            raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
+            raise UserError(f"tile_batch must be >= 1, got {tile_batch}")
         self.overlap = float(overlap)
         max_batch = self._backend.max_batch
         self.tile_batch = min(int(tile_batch), max_batch) if max_batch else int(tile_batch)
@@ -68,7 +70,7 @@ class Segmenter:
         multiple = self.metadata.size_multiple
         fixed = self._backend.fixed_size
         if fixed and fixed[0] != fixed[1]:
-            raise ValueError(f"the model fixes a non-square input {fixed}: export it with square or dynamic sizes")
+            raise UserError(f"the model fixes a non-square input {fixed}: export it with square or dynamic sizes")
         bounds = fixed or getattr(self._backend, "max_size", None)  # TensorRT profiles bound H and W
         largest = min(bounds) if bounds else None
         smallest = max(getattr(self._backend, "min_size", None) or (1,))
@@ -78,13 +80,11 @@ class Segmenter:
             tile = DEFAULT_TILE if largest is None else min(DEFAULT_TILE, largest)
             return max(multiple, tile // multiple * multiple)
         tile = int(tile)
-        if tile < multiple or tile % multiple:
-            lower = max(multiple, tile // multiple * multiple)
-            raise ValueError(f"tile {tile} is not a multiple of {multiple} (the model's size multiple): use {lower} or {lower + multiple}")
+        check_multiple(tile, multiple, "tile")
         if fixed and tile != fixed[0]:
-            raise ValueError(f"the model only takes {fixed[0]}x{fixed[1]} inputs: use tile {fixed[0]} (or leave it unset)")
+            raise UserError(f"the model only takes {fixed[0]}x{fixed[1]} inputs: use tile {fixed[0]} (or leave it unset)")
         if largest is not None and not smallest <= tile <= largest:
-            raise ValueError(f"tile {tile} is outside the input sizes the engine takes ({smallest}..{largest}): "
+            raise UserError(f"tile {tile} is outside the input sizes the engine takes ({smallest}..{largest}): "
                              f"use a tile in that range or rebuild the engine with a wider profile")
         return tile
 
@@ -184,10 +184,10 @@ class Segmenter:
             A list of (H, W) masks, or ``(masks, probs)`` when ``return_probs``.
         """
         if isinstance(images, np.ndarray):
-            raise ValueError("predict takes a list of images: use list(stack) for an (N, H, W) stack, or seg(image) for one image")
+            raise UserError("predict takes a list of images: use list(stack) for an (N, H, W) stack, or seg(image) for one image")
         images = list(images)
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UserError(f"batch_size must be >= 1, got {batch_size}")
         for image in images:  # every image is checked before any work is done
             check_image(image, self.in_channels)
         probs: list[np.ndarray | None] = [None] * len(images)

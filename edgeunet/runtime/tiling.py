@@ -21,11 +21,8 @@ SIGMA_SCALE = 0.125
 MIN_WEIGHT = 1e-3
 
 RunFn = Callable[[np.ndarray], np.ndarray]  # (B, C, h, w) float32 -> (B, K, h, w) float32 logits
-
-
-def round_up(value: int, multiple: int) -> int:
-    """The smallest multiple of ``multiple`` that is >= ``value``."""
-    return -(-int(value) // int(multiple)) * int(multiple)
+from ..errors import UserError
+from ..sizes import round_up
 
 
 def pad_to(x: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -44,7 +41,7 @@ def pad_to(x: np.ndarray, height: int, width: int) -> np.ndarray:
     """
     pad_h, pad_w = height - x.shape[1], width - x.shape[2]
     if pad_h < 0 or pad_w < 0:
-        raise ValueError(f"cannot pad shape {x.shape[1:]} down to ({height}, {width}): crop instead")
+        raise UserError(f"cannot pad shape {x.shape[1:]} down to ({height}, {width}): crop instead")
     if pad_h == 0 and pad_w == 0:
         return x
     return np.pad(x, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")

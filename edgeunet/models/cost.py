@@ -1,0 +1,44 @@
+"""The one MAC counter: parameters and multiply-accumulates of one forward, counted by Torch-Pruning.
+
+``describe``, the pruner's targets, the bench and the benchmark suite all count here, so a
+figure of 1.113 GMACs means the same thing in every table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Of one (1, C, size, size) forward: ``parameters``, ``macs`` and the side ``size`` (px) counted at."""
+
+    parameters: int
+    macs: int
+    size: int
+
+    @property
+    def gmacs(self) -> float:
+        return round(self.macs / 1e9, 4)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "gmacs": self.gmacs}
+
+
+def count_cost(model, size: int = 256) -> Cost:
+    """Counts ``model`` (an edgeunet U-Net, or any module with ``cfg.in_channels``) at ``size`` px.
+
+    ``size`` is rounded down to the model's size multiple (at least one multiple) when the model
+    has one. The model's train/eval mode is restored afterwards.
+    """
+    import torch
+    import torch_pruning as tp
+
+    cfg = model.cfg
+    multiple = getattr(cfg, "size_multiple", 1)
+    size = max(multiple, int(size) // multiple * multiple)
+    example = torch.zeros(1, cfg.in_channels, size, size)
+    was_training = model.training
+    macs, params = tp.utils.count_ops_and_params(model.eval(), example)
+    model.train(was_training)
+    return Cost(parameters=int(params), macs=int(macs), size=size)
