@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import MissingFileError, UserError
 
 CPU = "CPUExecutionProvider"
 # Execution providers tried by default, best first. ONNX Runtime's TensorRT provider is left
@@ -84,7 +84,7 @@ def ort_session(model: str | os.PathLike | bytes, *, threads: int | None = None,
         spinning: Let intra-op threads busy-wait between calls (ONNX Runtime's default).
 
     Raises:
-        FileNotFoundError: ``model`` is a path that does not exist.
+        MissingFileError: ``model`` is a path that does not exist.
         UserError: The file is not a loadable ONNX model, or a provider is missing.
     """
     import onnxruntime as ort
@@ -94,7 +94,7 @@ def ort_session(model: str | os.PathLike | bytes, *, threads: int | None = None,
     if not isinstance(model, bytes):
         path = Path(model)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: give an .onnx model from `edgeunet export`")
+            raise MissingFileError(f"{path} does not exist: give an .onnx model from `edgeunet export`")
         model = str(path)
     try:
         return ort.InferenceSession(model, sess_options=options, providers=providers)
