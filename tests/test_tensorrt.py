@@ -5,10 +5,15 @@ from __future__ import annotations
 import importlib.util
 import json
 
+import numpy as np
 import pytest
+from tiny_onnx import tiny_onnx
 
+from edgeunet.errors import UserError
 from edgeunet.export import build_engine, export_onnx
-from edgeunet.export.tensorrt import build_mode, check_shapes, default_shapes, parse_shapes, trtexec_command
+from edgeunet.export.trt_facts import graph_flavour, int8_flavour, read_onnx_facts
+from edgeunet.export.trt_plan import build_mode, trtexec_command
+from edgeunet.export.trt_shapes import check_shapes, default_shapes, parse_shapes
 from edgeunet.models import create_model
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
@@ -18,11 +23,13 @@ HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory):
     model = create_model("unet-ds", base_width=8, depth=2)
-    return export_onnx(model, tmp_path_factory.mktemp("trt") / "model.onnx", DEFAULT_PREPROCESSING, ["background", "cell"])
+    path = tmp_path_factory.mktemp("trt") / "model.onnx"
+    return export_onnx(model, path, DEFAULT_PREPROCESSING, ["background", "cell"])
 
 
 def test_parse_shapes_reads_min_opt_max():
-    assert parse_shapes("1x1x256x256,1x1x512x512,4x1x1024x1024") == ((1, 1, 256, 256), (1, 1, 512, 512), (4, 1, 1024, 1024))
+    assert parse_shapes("1x1x256x256,1x1x512x512,4x1x1024x1024") == ((1, 1, 256, 256), (1, 1, 512, 512),
+                                                                    (4, 1, 1024, 1024))
 
 
 def test_parse_shapes_rejects_two_shapes():
@@ -37,7 +44,7 @@ def test_parse_shapes_rejects_three_dims():
 
 def test_check_shapes_rejects_size_off_the_multiple():
     shapes = parse_shapes("1x1x250x256,1x1x512x512,1x1x512x512")
-    with pytest.raises(ValueError, match="multiples of 16"):
+    with pytest.raises(ValueError, match="250 is not a multiple of 16"):
         check_shapes(shapes, 1, 16)
 
 
@@ -112,9 +119,67 @@ def test_build_without_tensorrt_names_extra_and_keeps_trtexec_line(onnx_file, tm
 @pytest.mark.skipif(not HAS_TRT, reason="needs TensorRT and an NVIDIA GPU")
 def test_build_engine_writes_engine_and_sidecar(onnx_file, tmp_path):
     engine = tmp_path / "model.fp32.engine"
-    result = build_engine(onnx_file, engine, shapes="1x1x64x64,1x1x128x128,2x1x128x128", timing_cache=tmp_path / "cache.bin")
+    result = build_engine(onnx_file, engine, shapes="1x1x64x64,1x1x128x128,2x1x128x128",
+                          timing_cache=tmp_path / "cache.bin")
     facts = json.loads((tmp_path / "model.fp32.engine.json").read_text())
     assert engine.stat().st_size == result["size_bytes"] > 0
     assert facts["profile"]["images"]["max"] == [2, 1, 128, 128]
     assert facts["metadata"]["precision"] == "fp32" and facts["tensorrt_version"]
     assert (tmp_path / "cache.bin").is_file()
+
+
+def _ort_quantized(tmp_path, **settings):
+    """The tiny model quantized by ONNX Runtime's static quantizer with ``settings``."""
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    class Images(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.batches = iter([{"images": rng.random((1, 1, 16, 16), dtype=np.float32)} for _ in range(4)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    out = tmp_path / "quantized.onnx"
+    quantize_static(str(tiny_onnx(tmp_path / "model.onnx")), str(out), Images(), **settings)
+    return out
+
+
+def test_graph_flavour_reads_qdq_zero_points(tmp_path):
+    assert graph_flavour(tiny_onnx(tmp_path / "cpu.onnx", int8="cpu")) == "cpu"
+    assert graph_flavour(tiny_onnx(tmp_path / "trt.onnx", int8="tensorrt")) == "tensorrt"
+
+
+def test_graph_flavour_of_onnxruntime_quantized_files(tmp_path):
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    uint8 = _ort_quantized(tmp_path, quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8)
+    assert graph_flavour(uint8) == "cpu"
+    qoperator = _ort_quantized(tmp_path, quant_format=QuantFormat.QOperator)
+    assert graph_flavour(qoperator) == "cpu"
+    symmetric = _ort_quantized(tmp_path, quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                               weight_type=QuantType.QInt8, extra_options={"ActivationSymmetric": True,
+                                                                            "WeightSymmetric": True})
+    assert graph_flavour(symmetric) == "tensorrt"
+
+
+def test_declared_flavour_is_trusted_and_an_unknown_one_refused(tmp_path):
+    model = tiny_onnx(tmp_path / "model.int8.onnx", int8="tensorrt")
+    facts = read_onnx_facts(model)
+    assert int8_flavour(model, facts) == "tensorrt"
+    odd = type(facts)(facts.metadata, {**facts.props, "int8_flavour": "gpu"}, facts.static_hw)
+    with pytest.raises(UserError, match=r"int8_flavour='gpu', not one of cpu, tensorrt"):
+        int8_flavour(model, odd)
+
+
+def test_cpu_flavour_int8_is_refused_before_anything_is_written(tmp_path):
+    model = tiny_onnx(tmp_path / "model.int8.onnx", int8="cpu", declare_flavour=False)
+    with pytest.raises(UserError, match="edgeunet export --int8 --target tensorrt"):
+        build_engine(model, dry_run=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.int8.onnx"]
+
+
+def test_static_model_gets_its_size_in_every_profile_shape(tmp_path):
+    model = tiny_onnx(tmp_path / "model.onnx", static_hw=(16, 24))
+    result = build_engine(model, dry_run=True)
+    assert "--minShapes=images:1x1x16x24" in result["trtexec"] and "--maxShapes=images:4x1x16x24" in result["trtexec"]

@@ -1,10 +1,13 @@
-"""TensorRT backend: a serialized ``.engine`` (TensorRT 10+ name-based tensor API) on an NVIDIA GPU.
+"""TensorRT backend: a serialized ``.engine`` (TensorRT 10/11 name-based tensor API) on an NVIDIA GPU.
 
 An engine carries no metadata of its own, so ``edgeunet build-engine`` writes a sidecar
-``<engine>.json`` next to it whose ``"metadata"`` entry holds the same ``metadata_props``
-strings as the ONNX file it was built from. Device memory and the CUDA stream come from
-cuda-python (``cuda.bindings.runtime``, or ``cuda.cudart`` in older releases); both it and
-TensorRT are in the ``trt`` extra. ``tensorrt`` is imported only when an engine is opened.
+``<engine>.json`` next to it (``sidecar_path``) whose ``"metadata"`` entry holds the same
+``metadata_props`` strings as the ONNX file it was built from. Device memory and the CUDA stream
+come from cuda-python; both it and TensorRT are in the ``trt`` extra and imported only when an
+engine is opened.
+
+One call of ``run``: ``set_input_shape`` -> ``set_tensor_address`` (input, output) -> copy in ->
+``execute_async_v3(stream)`` -> copy out -> stream synchronize, all on one stream.
 """
 
 from __future__ import annotations
@@ -16,29 +19,26 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingExtraError, UserError, require
+from ..errors import DeviceError, UserError
 from .metadata import ModelMetadata
+from .trt_support import cuda_call, import_cudart, import_tensorrt
 
 logger = logging.getLogger(__name__)
 
+REBUILD = "rebuild the engine on this device with `edgeunet build-engine MODEL.onnx`"
+
 
 def sidecar_path(engine_path: str | Path) -> Path:
-    """``model.engine`` -> ``model.engine.json``."""
+    """``model.engine`` -> ``model.engine.json``: where ``build-engine`` writes an engine's facts."""
     engine_path = Path(engine_path)
     return engine_path.with_name(engine_path.name + ".json")
 
 
-def read_sidecar(engine_path: str | Path) -> ModelMetadata:
-    """Reads the edgeunet metadata of an engine from its sidecar JSON.
-
-    Args:
-        engine_path: The ``.engine`` file; its sidecar is ``<engine>.json``.
-
-    Returns:
-        The metadata, parsed by ``ModelMetadata.from_props``.
+def read_sidecar_facts(engine_path: str | Path) -> dict:
+    """The whole sidecar JSON of an engine (GPU, TensorRT version, profile, ``"metadata"``).
 
     Raises:
-        ValueError: The sidecar is missing, not JSON, or holds no edgeunet metadata.
+        UserError: The sidecar is missing, not JSON, or holds no ``"metadata"`` object.
     """
     sidecar = sidecar_path(engine_path)
     fix = "rebuild the engine with `edgeunet build-engine`, which writes it"
@@ -48,35 +48,15 @@ def read_sidecar(engine_path: str | Path) -> ModelMetadata:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{sidecar} is not readable JSON ({exc}): {fix}") from None
-    props = data.get("metadata") if isinstance(data, dict) else None
-    if not isinstance(props, dict):
+    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise UserError(f"{sidecar} has no \"metadata\" object: {fix}")
+    return data
+
+
+def read_sidecar(engine_path: str | Path, facts: dict | None = None) -> ModelMetadata:
+    """The edgeunet metadata of an engine, from its sidecar JSON (or its ``facts`` already read)."""
+    props = (facts or read_sidecar_facts(engine_path))["metadata"]
     return ModelMetadata.from_props({str(k): str(v) for k, v in props.items()}, source=str(engine_path))
-
-
-def _cudart():
-    """The CUDA runtime module of cuda-python (new and old import paths)."""
-    try:
-        from cuda.bindings import runtime
-
-        return runtime
-    except ImportError:
-        pass
-    try:
-        from cuda import cudart
-
-        return cudart
-    except ImportError as exc:
-        raise MissingExtraError(f"cuda-python is not installed: run `pip install 'edgeunet[trt]'` ({exc})") from exc
-
-
-def _check(result):
-    """Unpacks a cuda-python ``(error, *values)`` tuple; raises on a CUDA error."""
-    err, *values = result
-    if int(getattr(err, "value", err)) != 0:  # cudaSuccess is 0
-        raise UserError(f"CUDA call failed ({err}): check the GPU and driver with `nvidia-smi`, "
-                        "or run the .onnx model with backend='onnxruntime'")
-    return values[0] if len(values) == 1 else values
 
 
 class TrtBackend:
@@ -87,36 +67,58 @@ class TrtBackend:
 
     Attributes:
         metadata: From the sidecar JSON.
-        providers: ``["TensorRT"]``.
+        name: ``"tensorrt"``.   providers: ``["TensorRT"]``.
+        input_dtype: numpy dtype of the engine's input tensor.
         max_batch: Largest batch of the engine's optimization profile.
         fixed_size: (H, W) when the profile allows only one size, else None.
         min_size / max_size: (H, W) bounds of the profile.
+
+    Raises:
+        MissingExtraError: TensorRT or cuda-python is not installed.
+        UserError: No sidecar, a TensorRT outside the supported range, or an engine that is not edgeunet's.
+        DeviceError: The engine does not load on this GPU / TensorRT version, or a CUDA call fails.
     """
 
     name = "tensorrt"
     providers = ["TensorRT"]
 
     def __init__(self, path: str | Path):
-        trt = require("tensorrt", "trt")
-        self._cudart = _cudart()
+        trt = import_tensorrt()
+        self._cudart = import_cudart()
         path = Path(path)
-        self.metadata = read_sidecar(path)
+        facts = read_sidecar_facts(path)
+        self.metadata = read_sidecar(path, facts)
+        self._engine_bytes = path.stat().st_size
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
         if self._engine is None:
-            raise UserError(f"TensorRT could not load {path}: an engine runs only with the TensorRT version and GPU "
-                            "it was built for; rebuild it on this device with `edgeunet build-engine`")
+            built = facts.get("tensorrt_version") or "an unknown TensorRT"
+            raise DeviceError(f"TensorRT {trt.__version__} could not load {path} (built with TensorRT {built} on "
+                              f"{facts.get('gpu') or 'an unknown GPU'}): an engine runs only with the TensorRT version "
+                              f"and GPU it was built for; {REBUILD}")
         self._context = self._engine.create_execution_context()
+        if self._context is None:
+            raise DeviceError(f"TensorRT could not create an execution context for {path} (GPU out of memory?): "
+                              "free GPU memory, or rebuild the engine with smaller --shapes")
         self._names = (self.metadata.input_name, self.metadata.output_name)
-        present = {self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)}
-        if not set(self._names) <= present:
-            raise UserError(f"{path} has tensors {sorted(present)}, not {list(self._names)}: rebuild it from an edgeunet ONNX file")
-        self._dtypes = [np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in self._names]
+        self._check_tensors(trt, path)
+        dtypes = [np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in self._names]
+        self.input_dtype, self._output_dtype = dtypes
         self._read_profile()
-        self._stream = _check(self._cudart.cudaStreamCreate())
+        self._stream = cuda_call(self._cudart, self._cudart.cudaStreamCreate(), "cudaStreamCreate")
         self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device pointer, bytes)
         self._lock = threading.Lock()
         logger.info("loaded engine %s (batch <= %s, sizes %s..%s)", path, self.max_batch, self.min_size, self.max_size)
+
+    def _check_tensors(self, trt, path: Path) -> None:
+        present = {self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)}
+        if not set(self._names) <= present:
+            raise UserError(f"{path} has tensors {sorted(present)}, not {list(self._names)}: "
+                            "rebuild it from an edgeunet ONNX file")
+        modes = [self._engine.get_tensor_mode(n) for n in self._names]
+        if modes != [trt.TensorIOMode.INPUT, trt.TensorIOMode.OUTPUT]:
+            raise UserError(f"{path}: {self._names[0]!r} must be the input and {self._names[1]!r} the output: "
+                            "rebuild it from an edgeunet ONNX file")
 
     def _read_profile(self) -> None:
         name = self.metadata.input_name
@@ -125,39 +127,75 @@ class TrtBackend:
             low = high = shape
         else:
             low, _, high = (tuple(s) for s in self._engine.get_tensor_profile_shape(name, 0))
-        self.max_batch = int(high[0])
-        self.min_size, self.max_size = (int(low[2]), int(low[3])), (int(high[2]), int(high[3]))
+        self._low, self._high = tuple(int(d) for d in low), tuple(int(d) for d in high)
+        self.max_batch = self._high[0]
+        self.min_size, self.max_size = self._low[2:4], self._high[2:4]
         self.fixed_size = self.max_size if self.min_size == self.max_size else None
 
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        if len(shape) != 4 or shape[1] != self.metadata.in_channels:
+            raise UserError(f"input of shape {shape}: the engine takes (B, {self.metadata.in_channels}, H, W)")
+        if not all(lo <= s <= hi for lo, s, hi in zip(self._low, shape, self._high)):
+            raise UserError(f"input shape {shape} is outside the engine's profile {self._low}..{self._high} "
+                            f"(batch <= {self.max_batch}, sizes {self.min_size}..{self.max_size}): "
+                            "rebuild it with `edgeunet build-engine --shapes` covering it")
+
     def _device_buffer(self, name: str, nbytes: int) -> int:
+        """A device buffer of at least ``nbytes`` for tensor ``name``; buffers grow and are reused."""
         ptr, size = self._buffers.get(name, (0, 0))
         if size < nbytes:
             if ptr:
-                _check(self._cudart.cudaFree(ptr))
-            ptr = int(_check(self._cudart.cudaMalloc(nbytes)))
+                self._buffers.pop(name)
+                cuda_call(self._cudart, self._cudart.cudaFree(ptr), "cudaFree")
+            ptr = int(cuda_call(self._cudart, self._cudart.cudaMalloc(nbytes), f"cudaMalloc({nbytes} bytes)"))
             self._buffers[name] = (ptr, nbytes)
         return ptr
 
+    def _bind(self, name: str, ptr: int) -> None:
+        if not self._context.set_tensor_address(name, ptr):
+            raise DeviceError(f"TensorRT refused the device address of {name!r}: see the TensorRT log above")
+
     def run(self, x: np.ndarray) -> np.ndarray:
         """(B, C, H, W) float32 -> (B, K, H, W) float32 logits."""
-        cudart, kinds = self._cudart, self._cudart.cudaMemcpyKind
-        host_in = np.ascontiguousarray(x, dtype=self._dtypes[0])
+        cudart = self._cudart
+        kinds = cudart.cudaMemcpyKind
+        host_in = np.ascontiguousarray(x, dtype=self.input_dtype)
+        self._check_shape(host_in.shape)
         in_name, out_name = self._names
         with self._lock:
             if not self._context.set_input_shape(in_name, host_in.shape):
                 raise UserError(f"the engine does not take input shape {host_in.shape} (batch <= {self.max_batch}, "
                                 f"sizes {self.min_size}..{self.max_size}): rebuild it with a wider profile")
-            host_out = np.empty(tuple(self._context.get_tensor_shape(out_name)), self._dtypes[1])
+            host_out = np.empty(tuple(self._context.get_tensor_shape(out_name)), self._output_dtype)
             in_ptr = self._device_buffer(in_name, host_in.nbytes)
             out_ptr = self._device_buffer(out_name, host_out.nbytes)
-            self._context.set_tensor_address(in_name, in_ptr)
-            self._context.set_tensor_address(out_name, out_ptr)
-            _check(cudart.cudaMemcpyAsync(in_ptr, host_in.ctypes.data, host_in.nbytes, kinds.cudaMemcpyHostToDevice, self._stream))
-            if not self._context.execute_async_v3(stream_handle=int(self._stream)):
-                raise UserError("TensorRT failed to run the engine: see the TensorRT log above")
-            _check(cudart.cudaMemcpyAsync(host_out.ctypes.data, out_ptr, host_out.nbytes, kinds.cudaMemcpyDeviceToHost, self._stream))
-            _check(cudart.cudaStreamSynchronize(self._stream))
+            self._bind(in_name, in_ptr)
+            self._bind(out_name, out_ptr)
+            cuda_call(cudart, cudart.cudaMemcpyAsync(in_ptr, host_in.ctypes.data, host_in.nbytes,
+                                                     kinds.cudaMemcpyHostToDevice, self._stream), "copy to the GPU")
+            if not self._context.execute_async_v3(int(self._stream)):
+                raise DeviceError("TensorRT failed to enqueue the engine (execute_async_v3): "
+                                  "see the TensorRT log above")
+            cuda_call(cudart, cudart.cudaMemcpyAsync(host_out.ctypes.data, out_ptr, host_out.nbytes,
+                                                     kinds.cudaMemcpyDeviceToHost, self._stream), "copy from the GPU")
+            cuda_call(cudart, cudart.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
         return host_out.astype(np.float32, copy=False)
+
+    def gpu_peak_mb(self) -> float | None:
+        """GPU memory this engine holds at its peak (MB): weights + activations + I/O buffers; None when unknown.
+
+        An estimate from what TensorRT reports, not a measurement: the weights are counted as the
+        engine file's size, the activations as the execution context's device memory
+        (``device_memory_size_v2``, TensorRT 10.1+; ``device_memory_size`` before), the I/O buffers
+        exactly (they only grow, so what they hold now is their peak).
+        """
+        activations = getattr(self._engine, "device_memory_size_v2", None)
+        if activations is None:
+            activations = getattr(self._engine, "device_memory_size", None)
+        if activations is None:
+            return None
+        buffers = sum(size for _, size in self._buffers.values())
+        return (self._engine_bytes + int(activations) + buffers) / 2**20
 
     def close(self) -> None:
         """Frees the device buffers and the stream (also done when garbage-collected)."""
