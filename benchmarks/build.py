@@ -40,7 +40,7 @@ def _train(variant: Variant, folder: Path, budget: Budget, progress: bool) -> di
     settings = TrainSettings(
         data="synthetic", model=variant.model, out=str(folder / "train"), model_options={**budget.model_options, **variant.model_options},
         epochs=budget.train_epochs, batch_size=budget.batch_size, img_size=budget.img_size, samples_per_epoch=budget.samples_per_epoch,
-        val_samples=budget.val_samples, device="cpu", progress=progress)
+        val_samples=budget.val_samples, device="cpu", progress=progress, exist_ok=True)
     return train(settings)
 
 
@@ -49,7 +49,7 @@ def _prune(checkpoint: str, folder: Path, budget: Budget, progress: bool) -> dic
 
     return prune_checkpoint(checkpoint, folder / "prune", data="synthetic", ratio=budget.prune_ratio, finetune_epochs=budget.finetune_epochs,
                             img_size=budget.img_size, batch_size=budget.batch_size, samples_per_epoch=budget.samples_per_epoch,
-                            device="cpu", progress=progress)
+                            device="cpu", progress=progress, exist_ok=True)
 
 
 def _export(checkpoint: str, out: Path, budget: Budget, progress: bool, int8: bool = True) -> dict:

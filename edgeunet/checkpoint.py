@@ -2,8 +2,12 @@
 
 Keys: ``format`` ("edgeunet.checkpoint"), ``format_version``, ``edgeunet_version``,
 ``model_config`` (ModelConfig.to_dict()), ``state_dict``, ``preprocessing`` (spec of
-``edgeunet.runtime.preprocess``), ``class_names``, ``metrics`` (validation summary), ``epoch``;
-``last.pt`` adds ``optimizer``, ``scheduler``, ``scaler`` and ``rng`` for ``--resume``.
+``edgeunet.runtime.preprocess``), ``class_names``, ``metrics`` (validation summary), ``epoch``
+(the number of completed epochs, 1-based: 0 before any), ``epochs`` (planned); ``last.pt`` adds
+``optimizer``, ``scheduler``, ``scaler``, ``best_dice`` and ``best_epoch`` for ``--resume``.
+
+Format 1 stored ``epoch`` and ``best_epoch`` as 0-based indices; ``load_checkpoint`` reads such
+files as format 2 (completed epochs).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import os
 from pathlib import Path
 
 from . import __version__
+from .atomic import atomic_path
 from .errors import UserError, require
 
 FORMAT = "edgeunet.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def make_checkpoint(model, preprocessing: dict, class_names: list[str], metrics: dict | None = None, **extra) -> dict:
@@ -36,16 +41,11 @@ def make_checkpoint(model, preprocessing: dict, class_names: list[str], metrics:
 
 
 def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> Path:
-    """Writes atomically: a temporary file in the same folder, then a rename."""
+    """Writes atomically (``edgeunet.atomic``): a temporary file in the same folder, then a rename."""
     torch = require("torch", "train")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -58,11 +58,25 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise UserError(f"{path} is not a readable edgeunet checkpoint ({type(exc).__name__}): retrain or re-export it") from None
+        raise UserError(f"{path} is not a readable edgeunet checkpoint ({type(exc).__name__}): "
+                        "retrain or re-export it") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise UserError(f"{path} is not an edgeunet checkpoint (no 'format': {FORMAT!r}): train one with `edgeunet train`")
+        raise UserError(f"{path} is not an edgeunet checkpoint (no 'format': {FORMAT!r}): "
+                        "train one with `edgeunet train`")
     if ckpt.get("format_version", 0) > FORMAT_VERSION:
-        raise UserError(f"{path} has checkpoint format {ckpt['format_version']}, newer than this edgeunet reads: upgrade edgeunet")
+        raise UserError(f"{path} has checkpoint format {ckpt['format_version']}, newer than this edgeunet reads: "
+                        "upgrade edgeunet")
+    return _upgrade(ckpt)
+
+
+def _upgrade(ckpt: dict) -> dict:
+    """A format-1 checkpoint as format 2: ``epoch`` and ``best_epoch`` count completed epochs."""
+    if ckpt.get("format_version", 1) >= 2:
+        return ckpt
+    ckpt = dict(ckpt, format_version=FORMAT_VERSION)
+    for key in ("epoch", "best_epoch"):
+        if isinstance(ckpt.get(key), int):
+            ckpt[key] = max(0, ckpt[key] + 1)
     return ckpt
 
 

@@ -60,7 +60,7 @@ def run_quickstart(settings: QuickstartSettings, report=print) -> dict:
     result = train(TrainSettings(
         data=str(data_dir), model="unet-ds", out=str(train_dir), epochs=settings.epochs, batch_size=settings.batch_size,
         img_size=settings.img_size, samples_per_epoch=settings.samples_per_epoch, seed=settings.seed, device="cpu",
-        progress=settings.progress,
+        progress=settings.progress, exist_ok=True,  # a quickstart run again replaces its own run
     ))
     facts["train"] = {"best_dice": result["best_dice"], "checkpoint": result["best_path"], "parameters": result["parameters"]}
     report(f"[2] train     unet-ds, {result['parameters'] / 1e6:.3f} M parameters, {settings.epochs} epochs: "
@@ -70,7 +70,7 @@ def run_quickstart(settings: QuickstartSettings, report=print) -> dict:
     prune_dir = out / "prune"
     pruned = prune_checkpoint(best, prune_dir, data=str(data_dir), ratio=settings.prune_ratio, finetune_epochs=settings.finetune_epochs,
                               img_size=settings.img_size, batch_size=settings.batch_size, samples_per_epoch=settings.samples_per_epoch,
-                              seed=settings.seed, device="cpu", progress=settings.progress)
+                              seed=settings.seed, device="cpu", progress=settings.progress, exist_ok=True)
     facts["prune"] = pruned
     params, macs, dice = pruned["parameters"], pruned["macs"], pruned["dice"]
     report(f"[3] prune     ratio {settings.prune_ratio}: {params['before'] / 1e6:.3f} M -> {params['after'] / 1e6:.3f} M parameters "

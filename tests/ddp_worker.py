@@ -60,10 +60,10 @@ def main() -> int:
         record["saved"].append(Path(path).name)
         return real_save(ckpt, path)
 
-    def interruptible_epoch(*rest):
-        if rest[-1] == args.interrupt_at_epoch:  # the epoch number is the last argument
+    def interruptible_epoch(run_state, loader, epoch):
+        if epoch == args.interrupt_at_epoch:  # the 0-based index of the epoch that begins
             raise KeyboardInterrupt
-        return real_epoch(*rest)
+        return real_epoch(run_state, loader, epoch)
 
     run.fit, loop.save_checkpoint, loop._train_epoch = recording_fit, recording_save, interruptible_epoch
     if args.first_train:

@@ -39,3 +39,12 @@ def test_foreign_file_is_rejected(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(UserError, match="not an edgeunet checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_format_1_checkpoints_read_epochs_as_completed_counts(tmp_path):
+    ckpt = make_checkpoint(create_model("unet-ds", base_width=4, depth=2), {}, ["bg", "fg"], epoch=2, best_epoch=1)
+    torch.save({**ckpt, "format_version": 1}, tmp_path / "old.pt")  # format 1: 0-based epoch indices
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert (loaded["format_version"], loaded["epoch"], loaded["best_epoch"]) == (2, 3, 2)
+    save_checkpoint(ckpt, tmp_path / "new.pt")
+    assert load_checkpoint(tmp_path / "new.pt")["epoch"] == 2

@@ -149,3 +149,27 @@ def test_writes_leave_no_temporary_files(tmp_path):
     write_image(tmp_path / "a.png", np.zeros((4, 4), np.uint8))
     write_mask(tmp_path / "m.png", np.zeros((4, 4), np.uint8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "m.png"]
+
+
+def test_channel_first_npy_is_refused_with_the_fix(tmp_path):
+    np.save(tmp_path / "cf.npy", np.zeros((1, 32, 32), np.float32))
+    with pytest.raises(ImageReadError, match=r"shape \(1, 32, 32\) looks channel-first \(C, H, W\): save as"):
+        read_image(tmp_path / "cf.npy")
+
+
+def test_channel_first_array_is_not_written(tmp_path):
+    with pytest.raises(ValueError, match=r"looks channel-first"):
+        write_image(tmp_path / "a.tif", np.zeros((3, 16, 16), np.uint8))
+
+
+def test_written_files_get_the_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_image(tmp_path / "a.png", np.zeros((4, 4), np.uint8))
+        write_mask(tmp_path / "m.tif", np.zeros((4, 4), np.uint8))
+    finally:
+        os.umask(old)
+    assert {stat.S_IMODE((tmp_path / n).stat().st_mode) for n in ("a.png", "m.tif")} == {0o644}

@@ -161,10 +161,10 @@ def _run_cli(argv):
     return args.func(args)
 
 
-def test_cli_check_prints_every_problem_and_exits_2(tmp_path, capsys):
+def test_cli_check_prints_every_problem_and_exits_1(tmp_path, capsys):
     _pair(tmp_path, "a", mask=np.full((8, 8), 4, np.uint8))
     write_image(tmp_path / "images" / "b.png", np.zeros((8, 8), np.uint8))
-    assert _run_cli(["data", "check", str(tmp_path), "--num-classes", "2"]) == 2
+    assert _run_cli(["data", "check", str(tmp_path), "--num-classes", "2"]) == 1  # problems found: exit 1 (was 2)
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["images/b.png: no mask (add masks/b.png)",
                      "masks/a.png: class id 4 >= num_classes 2 (use --num-classes 5 or fix the mask)",
@@ -177,3 +177,74 @@ def test_cli_check_summarizes_a_clean_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{tmp_path}: 1 image/mask pairs, no problems" in out
     assert "sizes     8x8 (1)" in out and "classes   0 (87.5%), 1 (12.5%) of pixels; num_classes 2" in out
+
+
+def test_nan_and_inf_pixels_are_problems(tmp_path):
+    image = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    image[1, 1], image[2, 2] = np.nan, np.inf
+    _pair(tmp_path, "a", image=image, image_suffix=".npy")
+    assert _messages(tmp_path) == ["images/a.npy: 2 NaN/Inf pixel(s) of 64: replace them (e.g. np.nan_to_num) "
+                                   "or remove the image"]
+
+
+def test_constant_image_is_a_warning_not_a_problem(tmp_path):
+    _pair(tmp_path, "a")  # every pixel 50
+    report = validate_folder(tmp_path)
+    assert report.problems == []
+    assert [str(w) for w in report.warnings] == ["images/a.png: constant image (every pixel is 50): it shows "
+                                                 "nothing to segment; check the file or remove it"]
+
+
+def test_class_ids_that_skip_values_are_a_problem_without_classes_txt(tmp_path):
+    varied = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    _pair(tmp_path, "a", image=varied)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[0], mask[1] = 1, 7
+    _pair(tmp_path, "b", image=varied, mask=mask)
+    assert _messages(tmp_path) == ["masks/b.png: class id 7 (in 1 mask(s)) but no mask holds ids 2-6: renumber "
+                                   "the classes 0..2 without gaps, or list all 8 class names in classes.txt"]
+    (tmp_path / "classes.txt").write_text("\n".join(f"c{i}" for i in range(8)) + "\n")
+    assert _messages(tmp_path) == []  # the names fix the class count: absent classes are allowed
+
+
+def test_class_id_beyond_the_names_of_classes_txt(tmp_path):
+    _pair(tmp_path, "a", mask=np.full((8, 8), 2, np.uint8))
+    (tmp_path / "classes.txt").write_text("background\ncell\n")
+    assert _messages(tmp_path) == ["masks/a.png: class id 2 but classes.txt names only 2 classes (ids 0..1): "
+                                   "add the missing names to classes.txt or fix the mask"]
+
+
+def test_channel_first_arrays_are_named_as_such(tmp_path):
+    for name, shape in (("a", (1, 8, 8)), ("b", (3, 8, 8))):
+        _pair(tmp_path, name)
+        (tmp_path / "images" / f"{name}.png").unlink()
+        np.save(tmp_path / "images" / f"{name}.npy", np.zeros(shape, np.float32))  # write_image refuses this shape
+    fix = "looks channel-first (C, H, W): save as (H, W, C), e.g. np.moveaxis(image, 0, -1)"
+    assert _messages(tmp_path) == [f"images/a.npy: shape (1, 8, 8) {fix}", f"images/b.npy: shape (3, 8, 8) {fix}"]
+
+
+def test_truncated_png_is_a_problem(tmp_path):
+    _pair(tmp_path, "a", image=np.arange(64, dtype=np.uint8).reshape(8, 8) * 3)
+    data = (tmp_path / "images" / "a.png").read_bytes()
+    (tmp_path / "images" / "a.png").write_bytes(data[: len(data) // 2])
+    [message] = _messages(tmp_path)
+    assert message.startswith("images/a.png: not a valid .png file")
+
+
+def test_report_counts_pixels_and_images_per_class_and_the_size_range(tmp_path):
+    _pair(tmp_path, "a", image=np.zeros((8, 12), np.uint8), mask=np.zeros((8, 12), np.uint8))
+    _pair(tmp_path, "b", image=np.zeros((16, 4), np.uint8), mask=np.ones((16, 4), np.uint8))
+    _pair(tmp_path, "c")
+    report = validate_folder(tmp_path)
+    assert report.class_pixels == {0: 96 + 56, 1: 64 + 8} and report.class_images == {0: 2, 1: 2}
+    assert report.size_range == ((8, 4), (16, 12)) and len(report.sizes) == 3
+
+
+def test_cli_check_summary_lists_sizes_classes_and_warnings(tmp_path, capsys):
+    _pair(tmp_path, "a")
+    (tmp_path / "classes.txt").write_text("background\ncell\n")
+    assert _run_cli(["data", "check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "          height 8-8 px, width 8-8 px, 1 distinct size(s)" in out
+    assert "          1 cell: 8 pixels in 1 of 1 masks" in out
+    assert out[-1].startswith("warning   images/a.png: constant image")

@@ -60,12 +60,13 @@ def test_two_processes_complete_every_epoch(ddp_run):
 def test_a_second_fit_in_the_same_processes_trains_too(ddp_run):
     _, out, _ = ddp_run  # the run in `out` followed a one-epoch run in `first` in the same processes
     assert len((out.parent / "first" / "metrics.jsonl").read_text().splitlines()) == 1
-    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    assert load_checkpoint(out / "last.pt")["epoch"] == 2  # completed epochs
 
 
 def test_only_rank_zero_writes_and_each_checkpoint_once_per_epoch(ddp_run):
     _, out, (rank0, rank1) = ddp_run
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "config.json", "last.pt", "metrics.jsonl",
+                                                     "results.csv", "results.png"]
     assert rank1["saved"] == []
     assert rank0["saved"].count("last.pt") == 2 and set(rank0["saved"]) <= {"best.pt", "last.pt"}
 
@@ -106,7 +107,7 @@ def test_cli_resume_under_torchrun_reaches_the_uninterrupted_weights(ddp_run, tm
     _, full, _ = ddp_run
     part = tmp_path / "part"
     stopped = torchrun(str(WORKER), str(part), str(tmp_path / "records"), "--interrupt-at-epoch", "1")
-    assert stopped.returncode != 0 and load_checkpoint(part / "last.pt")["epoch"] == 0
+    assert stopped.returncode != 0 and load_checkpoint(part / "last.pt")["epoch"] == 1  # one epoch completed
     resumed = torchrun("-m", "edgeunet", "train", *CLI_OPTIONS, "--out", str(part), "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.count("trained unet-ds") == 1  # rank 0 alone prints

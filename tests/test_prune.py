@@ -17,7 +17,7 @@ from edgeunet.checkpoint import make_checkpoint, model_from_checkpoint, save_che
 from edgeunet.models import count_parameters, create_model, list_models
 from edgeunet.prune import prune_checkpoint, prune_model, sensitivity
 from edgeunet.prune import pruner
-from edgeunet.prune.pruner import kept_channels
+from edgeunet.prune.plan import kept_channels
 from edgeunet.prune.target import find_ratio, parse_count
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
@@ -310,3 +310,43 @@ def test_prune_command_runs_as_a_subprocess(checkpoint, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "prune.json").read_text())["ratio"] == 0.25
+
+
+def test_prune_refuses_an_out_holding_a_run_unless_exist_ok(checkpoint, run):
+    from edgeunet.errors import UserError
+
+    out, _ = run
+    before = (out / "best.pt").read_bytes()
+    options = dict(ratio=0.25, finetune_epochs=0, samples_per_epoch=8, batch_size=4, device="cpu", progress=False)
+    with pytest.raises(UserError, match=r"already holds a run .*: overwrite it with --exist-ok, or choose another"):
+        prune_checkpoint(checkpoint, out, **options)
+    assert (out / "best.pt").read_bytes() == before
+    report = prune_checkpoint(checkpoint, out, exist_ok=True, **options)
+    assert report["ratio"] == 0.25 and json.loads((out / "prune.json").read_text())["ratio"] == 0.25
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("ratio", 1.5, r"--ratio 1.5 .* \[0, 1\)"), ("ratio", -0.1, r"--ratio -0.1 .* \[0, 1\)"),
+    ("finetune_epochs", -1, "--finetune-epochs must be 0 or more"), ("steps", 0, "--steps must be at least 1"),
+    ("lr", float("nan"), "--lr must be a positive finite number"), ("importance", "l3", "use one of l1, l2"),
+    ("target_params", "lots", "--target-params 'lots' is not a count"),
+])
+def test_prune_settings_name_the_flag(field, value, message):
+    from edgeunet.errors import UserError
+    from edgeunet.prune import PruneSettings
+
+    with pytest.raises(UserError, match=message):
+        PruneSettings(**{field: value})
+
+
+def test_prune_package_reexports_the_real_functions():
+    import inspect
+
+    import edgeunet.prune as prune_package
+    from edgeunet.prune import run as run_module
+    from edgeunet.prune import stage_sensitivity
+
+    assert prune_package.prune_model is pruner.prune_model
+    assert prune_package.prune_checkpoint is run_module.prune_checkpoint
+    assert prune_package.sensitivity is stage_sensitivity.sensitivity
+    assert "min_channels" in inspect.signature(prune_package.prune_model).parameters

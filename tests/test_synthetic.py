@@ -125,3 +125,27 @@ def test_cli_synth_then_check_as_a_subprocess(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr
     assert "2 image/mask pairs, no problems" in check.stdout
+
+
+def test_write_synthetic_gives_files_and_folders_the_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = write_synthetic(tmp_path / "ds", n=2, size=16)
+    finally:
+        os.umask(old)
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)  # noqa: E731
+    assert [mode(out), mode(out / "images"), mode(out / "masks")] == [0o755, 0o755, 0o755]
+    files = [out / "classes.txt", *(out / "images").iterdir(), *(out / "masks").iterdir()]
+    assert len(files) == 5 and {mode(path) for path in files} == {0o644}
+
+
+def test_cli_synth_takes_num_images_and_img_size(tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="edgeunet")
+    data_cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", "synth", str(tmp_path / "d"), "--num-images", "3", "--img-size", "24"])
+    assert args.func(args) == 0
+    assert "wrote 3 synthetic 24x24 images" in capsys.readouterr().out
+    assert read_image(tmp_path / "d" / "images" / "synth_0002.png").shape == (24, 24)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from .options import deprecated_alias, positive_int
+
+SHOWN_SIZES = 5  # image sizes listed by count in the summary; the rest are counted
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("data", help="make synthetic data or check a data set folder",
@@ -14,15 +18,19 @@ def add_parser(sub) -> None:
     synth = actions.add_parser("synth", help="write a synthetic fluorescence-nuclei data set",
                                description="Writes OUT/images/*.png (16-bit), OUT/masks/*.png and OUT/classes.txt.")
     synth.add_argument("out", help="new or empty output folder")
-    synth.add_argument("--n", type=int, default=200, help="number of images (default 200)")
-    synth.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
+    synth.add_argument("--num-images", type=positive_int, default=200, help="number of images (default 200)")
+    deprecated_alias(synth, "--n", "--num-images", dest="num_images", type=positive_int)
+    synth.add_argument("--img-size", type=positive_int, default=256, help="image side in pixels (default 256)")
+    deprecated_alias(synth, "--size", "--img-size", dest="img_size", type=positive_int)
     synth.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     synth.add_argument("--num-classes", type=int, default=2,
                        help="2: background/nucleus; 3: + elongated; 4: + mitotic (default 2)")
     synth.set_defaults(func=run_synth)
-    check = actions.add_parser("check", help="list every problem of a data set folder (exit 2 if any)")
+    check = actions.add_parser("check", help="read every pixel of a data set folder and list every problem "
+                                             "(exit 1 if any)")
     check.add_argument("dir", help="data set folder with images/ and masks/")
-    check.add_argument("--num-classes", type=int, default=None, help="also check that class ids are below this")
+    check.add_argument("--num-classes", type=positive_int, default=None,
+                       help="also check that class ids are below this")
     check.set_defaults(func=run_check)
 
 
@@ -34,17 +42,37 @@ def _help(parser: argparse.ArgumentParser) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     from ..data.synthetic import synthetic_class_names, write_synthetic
 
-    out = write_synthetic(args.out, n=args.n, size=args.size, seed=args.seed, num_classes=args.num_classes)
-    print(f"wrote {args.n} synthetic {args.size}x{args.size} images and masks to {out} "
+    out = write_synthetic(args.out, n=args.num_images, size=args.img_size, seed=args.seed,
+                          num_classes=args.num_classes)
+    print(f"wrote {args.num_images} synthetic {args.img_size}x{args.img_size} images and masks to {out} "
           f"(classes: {', '.join(synthetic_class_names(args.num_classes))})")
     return 0
 
 
-def _counts(counter, fmt) -> str:
-    return ", ".join(f"{fmt(key)} ({count})" for key, count in counter.most_common())
+def _sizes(report) -> list[str]:
+    counts = report.sizes.most_common()
+    listed = ", ".join(f"{h}x{w} ({n})" for (h, w), n in counts[:SHOWN_SIZES])
+    more = f", +{len(counts) - SHOWN_SIZES} more" if len(counts) > SHOWN_SIZES else ""
+    (min_h, min_w), (max_h, max_w) = report.size_range
+    return [f"sizes     {listed}{more}",
+            f"          height {min_h}-{max_h} px, width {min_w}-{max_w} px, {len(counts)} distinct size(s)"]
+
+
+def _classes(report) -> list[str]:
+    total = sum(report.class_pixels.values()) or 1
+    shares = ", ".join(f"{cls} ({100.0 * n / total:.1f}%)" for cls, n in sorted(report.class_pixels.items()))
+    names = f" ({', '.join(report.class_names)})" if report.class_names else ""
+    lines = [f"classes   {shares} of pixels; num_classes {report.num_classes}{names}"]
+    for cls in range(report.num_classes):
+        named = report.class_names and cls < len(report.class_names)
+        name = report.class_names[cls] if named else ("background" if cls == 0 else f"class{cls}")
+        pixels, images = report.class_pixels.get(cls, 0), report.class_images.get(cls, 0)
+        lines.append(f"          {cls} {name}: {pixels:,} pixels in {images} of {len(report.pairs)} masks")
+    return lines
 
 
 def run_check(args: argparse.Namespace) -> int:
+    """Prints every problem (one line each, with its file) and exits 1 when there is any; else a summary."""
     from ..data.validate import validate_folder
 
     report = validate_folder(args.dir, args.num_classes)
@@ -52,13 +80,12 @@ def run_check(args: argparse.Namespace) -> int:
         print(problem)
     if report.problems:
         print(f"{len(report.problems)} problem(s) in {args.dir}")
-        return 2
-    total = sum(report.class_pixels.values()) or 1
-    classes = ", ".join(f"{cls} ({100.0 * n / total:.1f}%)" for cls, n in sorted(report.class_pixels.items()))
+        return 1
     print(f"{args.dir}: {len(report.pairs)} image/mask pairs, no problems")
-    print(f"sizes     {_counts(report.sizes, lambda hw: f'{hw[0]}x{hw[1]}')}")
-    print(f"channels  {_counts(report.channels, str)}")
-    print(f"dtypes    {_counts(report.dtypes, str)}")
-    print(f"classes   {classes} of pixels; num_classes {report.num_classes}"
-          + (f" ({', '.join(report.class_names)})" if report.class_names else ""))
+    lines = _sizes(report) + [
+        f"channels  {', '.join(f'{key} ({n})' for key, n in report.channels.most_common())}",
+        f"dtypes    {', '.join(f'{key} ({n})' for key, n in report.dtypes.most_common())}",
+    ] + _classes(report)
+    for line in lines + [f"warning   {warning}" for warning in report.warnings]:
+        print(line)
     return 0

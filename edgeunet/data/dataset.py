@@ -30,12 +30,11 @@ import torch
 from ..errors import UserError
 from ..runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
 from .io import read_image, read_mask
-from .sources import (SYNTHETIC, Sample, dataset_folder, default_class_names, is_synthetic, load_samples,
-                      read_pairs)
+from .sources import SYNTHETIC, Sample, dataset_folder, default_class_names, is_synthetic, load_samples, read_pairs
 from .synthetic import synthetic_class_names, synthetic_sample
 from .validate import check_folder
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 CACHE_LIMIT_BYTES = 1 << 30  # preprocessed full images stay in memory when all of them fit in this
 
 
@@ -109,7 +108,7 @@ class _CropDataset(torch.utils.data.Dataset):
             self._cache_decided = True
             total = (x.nbytes + mask.nbytes) * self._unique
             self._cache = {} if total <= CACHE_LIMIT_BYTES else None
-            log.info("data set of %d images, about %.0f MB preprocessed: %s", self._unique, total / 1e6,
+            logger.info("data set of %d images, about %.0f MB preprocessed: %s", self._unique, total / 1e6,
                      "cached in memory" if self._cache is not None else "read on every access")
         if self._cache is not None:
             self._cache[key] = (x, mask)
@@ -289,7 +288,7 @@ def build_datasets(data: str | os.PathLike, val: str | os.PathLike | None = None
         train_pairs, val_set = _folder_split(data, val, report, val_fraction, seed, val_samples, size, num_classes)
         train_ds = SegmentationDataset(train_pairs, img_size, preprocessing, in_channels, True, seed, samples_per_epoch)
         n_train = len(train_pairs)
-        log.info("training on %d pairs from %s, validating on %d", n_train, report.folder, len(val_set))
+        logger.info("training on %d pairs from %s, validating on %d", n_train, report.folder, len(val_set))
     info = {"num_classes": num_classes, "in_channels": in_channels, "class_names": list(class_names),
             "n_train": n_train, "n_val": len(val_set)}
     return train_ds, val_set, info

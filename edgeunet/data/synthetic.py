@@ -17,13 +17,12 @@ ellipses), with ``num_classes=4`` also 3 "mitotic" (small, very bright round nuc
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_dir
 from ..errors import UserError
 from .io import write_image, write_mask
 
@@ -159,12 +158,14 @@ def _illumination(rng: np.random.Generator, size: int) -> np.ndarray:
     column = 1.0 + gy * grid[:, None]
     row = gx * grid[None, :]
     # The spot is separable: exp(-(dy^2 + dx^2) / w) = exp(-dy^2 / w) * exp(-dx^2 / w).
-    spot = rng.uniform(0.0, 0.25) * np.exp(-((grid - cy) ** 2) / width)[:, None] * np.exp(-((grid - cx) ** 2) / width)[None, :]
+    spot = (rng.uniform(0.0, 0.25) * np.exp(-((grid - cy) ** 2) / width)[:, None]
+            * np.exp(-((grid - cx) ** 2) / width)[None, :])
     field = column + row + spot
     return np.clip(field * (1.1 / field.max()), 0.55, 1.15).astype(np.float32, copy=False)
 
 
-def synthetic_sample(index: int, size: int = 256, seed: int = 0, num_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_sample(index: int, size: int = 256, seed: int = 0,
+                     num_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic fluorescence image and its mask, the same for the same (seed, index).
 
     Args:
@@ -200,13 +201,14 @@ def write_synthetic(out_dir: str | os.PathLike, n: int = 200, size: int = 256, s
                     num_classes: int = 2) -> Path:
     """Writes a synthetic data set: ``out_dir/images/*.png`` (16-bit), ``masks/*.png`` (8-bit), ``classes.txt``.
 
-    The files are written into a temporary folder beside ``out_dir`` that is renamed at the end,
-    so an interrupted run leaves no partial data set.
+    The files are written into a staging folder beside ``out_dir`` that replaces it whole at the
+    end (``edgeunet.atomic.atomic_dir``), so an interrupted run leaves no partial data set; files
+    and folders get the permissions the umask gives (0644 and 0755 under umask 022).
 
     Args:
         out_dir: New (or empty) folder.
-        n: Number of samples.
-        size: Height and width in pixels.
+        n: Number of samples (``--num-images``).
+        size: Height and width in pixels (``--img-size``).
         seed: Data-set seed (sample i is ``synthetic_sample(i, size, seed, num_classes)``).
         num_classes: 2 to 4, see the module docstring.
 
@@ -215,23 +217,17 @@ def write_synthetic(out_dir: str | os.PathLike, n: int = 200, size: int = 256, s
     """
     out_dir = Path(out_dir)
     if int(n) < 1:
-        raise UserError(f"n={n}: ask for at least 1 sample")
+        raise UserError(f"--num-images {n}: ask for at least 1 image")
+    if int(size) < 8:
+        raise UserError(f"--img-size {size} is too small for synthetic images: use at least 8 pixels")
     names = synthetic_class_names(num_classes)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UserError(f"{out_dir} already exists and is not empty: choose another folder or remove it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
-        width = max(4, len(str(n - 1)))
+    width = max(4, len(str(n - 1)))
+    with atomic_dir(out_dir) as tmp:
         for i in range(int(n)):
             image, mask = synthetic_sample(i, size, seed, num_classes)
             write_image(tmp / "images" / f"synth_{i:0{width}d}.png", image)
             write_mask(tmp / "masks" / f"synth_{i:0{width}d}.png", mask)
         (tmp / "classes.txt").write_text("\n".join(names) + "\n")
-        if out_dir.exists():
-            out_dir.rmdir()  # empty, checked above
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

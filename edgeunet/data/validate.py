@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .io import IMAGE_SUFFIXES, MASK_SUFFIXES, ImageReadError, list_files, read_image, read_mask
+from .io import IMAGE_SUFFIXES, MASK_SUFFIXES, ImageReadError, channel_first_hint, list_files, read_image, read_mask
 
 CLASSES_FILE = "classes.txt"
 SHOWN_PROBLEMS = 5  # problems spelled out in a one-line error message
@@ -40,21 +40,26 @@ class DatasetReport:
         folder: The data set folder.
         pairs: (name, image_path, mask_path) of every complete pair, sorted by name.
         problems: Every problem found; empty when the data set is usable.
+        warnings: Things that train but are likely mistakes (constant images).
         sizes: Counter of image (H, W).
         channels: Counter of image channel counts.
         dtypes: Counter of image dtype names.
         class_pixels: Pixel count per class id over all readable masks.
+        class_images: Number of masks holding each class id.
         class_names: Names from classes.txt, or None.
     """
 
     folder: Path
     pairs: list[tuple[str, Path, Path]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     sizes: Counter = field(default_factory=Counter)
     channels: Counter = field(default_factory=Counter)
     dtypes: Counter = field(default_factory=Counter)
     class_pixels: dict[int, int] = field(default_factory=dict)
+    class_images: dict[int, int] = field(default_factory=dict)
     class_names: list[str] | None = None
+    _first_mask: dict[int, str] = field(default_factory=dict, repr=False)  # class id -> first mask holding it
 
     @property
     def in_channels(self) -> int:
@@ -67,6 +72,14 @@ class DatasetReport:
         if self.class_names:
             return len(self.class_names)
         return max([2] + [c + 1 for c in self.class_pixels])
+
+    @property
+    def size_range(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """((smallest H, smallest W), (largest H, largest W)) over the images, or None."""
+        if not self.sizes:
+            return None
+        heights, widths = [h for h, _ in self.sizes], [w for _, w in self.sizes]
+        return (min(heights), min(widths)), (max(heights), max(widths))
 
     def error_message(self) -> str:
         """The problems as one line (see ``problems_message``)."""
@@ -131,51 +144,116 @@ def scan_folder(folder: str | os.PathLike) -> DatasetReport:
             report.problems.append(Problem(f"images/{path.name}", f"no mask (add masks/{name}.png)"))
     for name, path in masks.items():
         if name not in images and images:
-            report.problems.append(Problem(f"masks/{path.name}", f"no image (add images/{name}.png or delete the mask)"))
+            report.problems.append(Problem(f"masks/{path.name}",
+                                           f"no image (add images/{name}.png or delete the mask)"))
     report.pairs = [(name, images[name], masks[name]) for name in sorted(images) if name in masks]
     return report
 
 
-def _check_pair(report: DatasetReport, image_path: Path, mask_path: Path, num_classes: int | None) -> int | None:
-    """Reads one pair, records its facts and problems; returns the image's channel count."""
-    image = mask = None
+def _check_image(report: DatasetReport, path: Path) -> tuple[int, tuple[int, int]] | None:
+    """Reads one image, records its facts and problems; returns (channels, (H, W)), or None if unusable."""
+    where = f"images/{path.name}"
     try:
-        image = read_image(image_path)
+        image = read_image(path)
     except ImageReadError as exc:
-        report.problems.append(Problem(f"images/{image_path.name}", exc.reason))
-    try:
-        mask = read_mask(mask_path)
-    except ImageReadError as exc:
-        report.problems.append(Problem(f"masks/{mask_path.name}", exc.reason))
-    if mask is not None:
-        low, high = int(mask.min()), int(mask.max())
-        if low < 0:
-            report.problems.append(Problem(f"masks/{mask_path.name}",
-                                           f"negative class id {low}: class ids must be 0..num_classes-1"))
-        elif num_classes is not None and high >= num_classes:
-            report.problems.append(Problem(f"masks/{mask_path.name}", f"class id {high} >= num_classes {num_classes} "
-                                           f"(use --num-classes {high + 1} or fix the mask)"))
-        if low >= 0:
-            for cls, count in enumerate(np.bincount(mask.ravel())):
-                if count:
-                    report.class_pixels[cls] = report.class_pixels.get(cls, 0) + int(count)
-    if image is None:
+        report.problems.append(Problem(where, exc.reason))
+        return None
+    hint = channel_first_hint(image.shape)
+    if hint:
+        report.problems.append(Problem(where, hint))
         return None
     report.sizes[image.shape[:2]] += 1
     report.dtypes[image.dtype.name] += 1
-    if mask is not None and mask.shape != image.shape[:2]:
-        (h, w), (mh, mw) = image.shape[:2], mask.shape
+    bad = int(image.size - np.count_nonzero(np.isfinite(image))) if image.dtype.kind == "f" else 0
+    if bad:
+        report.problems.append(Problem(where, f"{bad} NaN/Inf pixel(s) of {image.size}: replace them "
+                                       "(e.g. np.nan_to_num) or remove the image"))
+    elif image.size and image.min() == image.max():
+        report.warnings.append(Problem(where, f"constant image (every pixel is {image.flat[0]}): it shows nothing "
+                                       "to segment; check the file or remove it"))
+    return (1 if image.ndim == 2 else image.shape[2]), image.shape[:2]
+
+
+def _check_mask(report: DatasetReport, path: Path, num_classes: int | None, from_names: bool) -> tuple | None:
+    """Reads one mask, records its class histogram and problems; returns its (H, W) (None if unreadable)."""
+    where = f"masks/{path.name}"
+    try:
+        mask = read_mask(path)
+    except ImageReadError as exc:
+        report.problems.append(Problem(where, exc.reason))
+        return None
+    low, high = int(mask.min()), int(mask.max())
+    if low < 0:
+        report.problems.append(Problem(where, f"negative class id {low}: class ids must be 0..num_classes-1"))
+        return mask.shape
+    if num_classes is not None and high >= num_classes:
+        if from_names:
+            message = (f"class id {high} but {CLASSES_FILE} names only {num_classes} classes (ids 0.."
+                       f"{num_classes - 1}): add the missing names to {CLASSES_FILE} or fix the mask")
+        else:
+            message = f"class id {high} >= num_classes {num_classes} (use --num-classes {high + 1} or fix the mask)"
+        report.problems.append(Problem(where, message))
+    for cls, count in enumerate(np.bincount(mask.ravel())):
+        if count:
+            report.class_pixels[cls] = report.class_pixels.get(cls, 0) + int(count)
+            report.class_images[cls] = report.class_images.get(cls, 0) + 1
+            report._first_mask.setdefault(cls, where)
+    return mask.shape
+
+
+def _check_pair(report: DatasetReport, image_path: Path, mask_path: Path, num_classes: int | None,
+                from_names: bool = False) -> int | None:
+    """Reads one pair, records its facts and problems; returns the image's channel count."""
+    image = _check_image(report, image_path)
+    mask_shape = _check_mask(report, mask_path, num_classes, from_names)
+    if image is None:
+        return None
+    channels, (h, w) = image
+    if mask_shape is not None and mask_shape != (h, w):
+        mh, mw = mask_shape
         report.problems.append(Problem(f"images/{image_path.name}", f"image {h}x{w} vs mask {mh}x{mw} "
                                        f"(masks/{mask_path.name}): a mask must match its image's height and width"))
-    return 1 if image.ndim == 2 else image.shape[2]
+    return channels
+
+
+def _check_gaps(report: DatasetReport) -> None:
+    """Class ids that skip values (0, 1, 7) with nothing else fixing the class count would train 8 classes."""
+    if not report.class_pixels:
+        return
+    top = max(report.class_pixels)
+    missing = [c for c in range(1, top) if c not in report.class_pixels]
+    if not missing:
+        return
+    gap = _ranges(missing)
+    for cls in sorted(c for c in report.class_pixels if c > missing[0]):
+        report.problems.append(Problem(
+            report._first_mask[cls],
+            f"class id {cls} (in {report.class_images[cls]} mask(s)) but no mask holds {gap}: renumber the classes "
+            f"0..{len(report.class_pixels) - 1} without gaps, or list all {top + 1} class names in {CLASSES_FILE}"))
+
+
+def _ranges(ids: list[int]) -> str:
+    """[2, 3, 4, 6] -> "ids 2-4, 6"."""
+    spans, start, prev = [], ids[0], ids[0]
+    for cur in ids[1:]:
+        if cur != prev + 1:
+            spans.append((start, prev))
+            start = cur
+        prev = cur
+    spans.append((start, prev))
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+    return ("id " if len(ids) == 1 else "ids ") + text
 
 
 def validate_folder(folder: str | os.PathLike, num_classes: int | None = None) -> DatasetReport:
     """Reads every image and mask of a folder data set and lists every problem.
 
     Problems: missing folder or subfolders, no files, image without mask and mask without
-    image, duplicate names, unreadable files, image/mask size mismatch, negative class ids,
-    class ids >= num_classes, and images whose channel count differs from the majority.
+    image, duplicate names, unreadable (e.g. truncated) files, channel-first arrays, NaN/Inf
+    pixels, image/mask size mismatch, negative class ids, class ids >= num_classes (or beyond
+    the names of classes.txt), class ids that skip values when nothing fixes the class count
+    (0, 1, 7 would train 8 classes), and images whose channel count differs from the majority.
+    Warnings: constant images. Every pixel of every file is read.
 
     Args:
         folder: Data set folder (``images/``, ``masks/``, optional ``classes.txt``).
@@ -194,18 +272,21 @@ def validate_folder(folder: str | os.PathLike, num_classes: int | None = None) -
     if report.class_names and num_classes is not None and len(report.class_names) != num_classes:
         report.problems.append(Problem(CLASSES_FILE, f"lists {len(report.class_names)} classes but num_classes is "
                                        f"{num_classes}: make them agree"))
-    limit = num_classes if num_classes is not None else (len(report.class_names) if report.class_names else None)
+    from_names = num_classes is None and bool(report.class_names)
+    limit = len(report.class_names) if from_names else num_classes
     channels_by_file = {}
     for _, image_path, mask_path in report.pairs:
-        channels = _check_pair(report, image_path, mask_path, limit)
+        channels = _check_pair(report, image_path, mask_path, limit, from_names)
         if channels is not None:
             report.channels[channels] += 1
             channels_by_file[image_path.name] = channels
+    if limit is None:
+        _check_gaps(report)
     majority = report.in_channels
     for name, channels in channels_by_file.items():
         if channels != majority:
-            report.problems.append(Problem(f"images/{name}", f"{channels} channel(s) but most images have {majority}: "
-                                           "give all images the same channel count"))
+            report.problems.append(Problem(f"images/{name}", f"{channels} channel(s) but most images have "
+                                           f"{majority}: give all images the same channel count"))
     return report
 
 

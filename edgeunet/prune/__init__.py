@@ -1,38 +1,30 @@
 """Pruning stage: structured channel pruning with Torch-Pruning's dependency graph, then fine-tuning.
 
 ``prune_checkpoint`` (what ``edgeunet prune`` runs), ``prune_model`` (in-place, on a UNet),
-``sensitivity`` (per-stage Dice drop). Torch and Torch-Pruning are imported on first use.
+``sensitivity`` (per-stage Dice drop) and ``PruneSettings``. The constants and settings import
+light (the CLI reads them while building its parser); the functions are those of ``run``,
+``pruner`` and ``stage_sensitivity`` themselves, imported with torch and Torch-Pruning on first use.
 """
 
 from __future__ import annotations
 
-IMPORTANCES = ("l1", "l2", "taylor", "bn-scale")
-# Narrow layers are left alone: a U-Net's full-resolution stages (16 channels in unet-ds) hold under
-# 1% of its parameters but most of its spatial detail; halving them costs far more Dice than it saves
-# (see `edgeunet prune --sensitivity`).
-MIN_CHANNELS = 16
+import importlib
+
+from .importance import IMPORTANCES
+from .plan import MIN_CHANNELS
+from .settings import PruneSettings
+
+_LAZY = {"prune_checkpoint": ".run", "prune_model": ".pruner", "sensitivity": ".stage_sensitivity"}
 
 
-def prune_model(model, ratio: float, importance: str = "l1", round_to: int = 8, example_inputs=None, steps: int = 1,
-                calib_batches=None, stages: tuple[str, ...] | None = None, min_channels: int = MIN_CHANNELS):
-    """See ``edgeunet.prune.pruner.prune_model``."""
-    from .pruner import prune_model as _prune_model
-
-    return _prune_model(model, ratio, importance, round_to, example_inputs, steps, calib_batches, stages, min_channels)
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def prune_checkpoint(checkpoint, out, **options) -> dict:
-    """See ``edgeunet.prune.run.prune_checkpoint``."""
-    from .run import prune_checkpoint as _prune_checkpoint
-
-    return _prune_checkpoint(checkpoint, out, **options)
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
-def sensitivity(checkpoint, data="synthetic", ratio: float = 0.5, **options) -> list[dict]:
-    """See ``edgeunet.prune.sensitivity.sensitivity``."""
-    from .sensitivity import sensitivity as _sensitivity
-
-    return _sensitivity(checkpoint, data, ratio, **options)
-
-
-__all__ = ["IMPORTANCES", "MIN_CHANNELS", "prune_checkpoint", "prune_model", "sensitivity"]
+__all__ = ["IMPORTANCES", "MIN_CHANNELS", "PruneSettings", "prune_checkpoint", "prune_model", "sensitivity"]

@@ -13,39 +13,24 @@ concatenation and splits the kept channels between skip and up-sampling unevenly
 neither is a multiple of ``round_to``.
 
 ``--ratio`` is the fraction of channels removed from every width; kept counts are rounded to
-multiples of ``round_to`` and never go below ``min_channels`` (16 by default).
+multiples of ``round_to`` and never go below ``min_channels`` (16 by default; see ``plan``).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-import math
 
 import torch
 from torch import nn
 
-from ..errors import require
-from . import IMPORTANCES, MIN_CHANNELS
+from ..errors import UserError, require
+from ..models.cost import Cost, count_cost
+from .importance import check_importance, make_importance
+from .plan import MIN_CHANNELS, check_ratio, planned_widths
 
 tp = require("torch_pruning", "train", "torch-pruning")
-log = logging.getLogger(__name__)
-
-
-def check_importance(name: str) -> str:
-    """Returns ``name`` or raises ValueError naming the valid choices."""
-    if name not in IMPORTANCES:
-        raise ValueError(f"unknown importance {name!r}: use one of {', '.join(IMPORTANCES)}")
-    return name
-
-
-def make_importance(name: str):
-    """The Torch-Pruning importance criterion of ``name`` (``l1``, ``l2``, ``taylor``, ``bn-scale``)."""
-    check_importance(name)
-    if name == "taylor":
-        return tp.importance.GroupTaylorImportance()
-    if name == "bn-scale":
-        return tp.importance.BNScaleImportance()
-    return tp.importance.GroupMagnitudeImportance(p=1 if name == "l1" else 2)
+logger = logging.getLogger(__name__)
 
 
 def _block_owners(prefix: str, block) -> dict[str, nn.Module]:
@@ -72,28 +57,6 @@ def width_owners(model) -> dict[str, nn.Module]:
             owners[f"dec{j}.gate"] = stage.gate.skip.conv
         owners.update(_block_owners(f"dec{j}", stage.block))
     return owners
-
-
-def kept_channels(channels: int, ratio: float, round_to: int, min_channels: int = MIN_CHANNELS) -> int:
-    """Channels left when ``ratio`` of ``channels`` are removed, rounded to a multiple of ``round_to``.
-
-    Never below ``min_channels`` (rounded up to a multiple of ``round_to``): widths at or under that
-    floor are kept whole.
-    """
-    floor = max(round_to, math.ceil(min_channels / round_to) * round_to)
-    if ratio <= 0 or channels <= floor:
-        return channels
-    keep = math.floor(channels * (1.0 - ratio) / round_to + 0.5) * round_to
-    return min(channels, max(floor, keep))
-
-
-def planned_widths(plan: dict[str, int], ratio: float, round_to: int, min_channels: int = MIN_CHANNELS,
-                   prefixes: tuple[str, ...] | None = None) -> dict[str, int]:
-    """Target widths: ``kept_channels`` of every width of ``plan`` (only stages in ``prefixes`` if given)."""
-    return {
-        name: kept_channels(channels, ratio, round_to, min_channels) if prefixes is None or name.split(".")[0] in prefixes else channels
-        for name, channels in plan.items()
-    }
 
 
 class _GateSigmoid(tp.pruner.function.BasePruningFunc):
@@ -140,7 +103,8 @@ def _coupled_names(graph, owners: dict[str, nn.Module]) -> list[tuple[str, ...]]
     for name, module in owners.items():
         if name in seen:
             continue
-        group = graph.get_pruning_group(module, graph.get_pruner_of_module(module).prune_out_channels, list(range(module.out_channels)))
+        prune_fn = graph.get_pruner_of_module(module).prune_out_channels
+        group = graph.get_pruning_group(module, prune_fn, list(range(module.out_channels)))
         others = [by_module[d.target.module] for d, _ in group
                   if d.target.module in by_module and graph.is_out_channel_pruning_fn(d.handler)]
         names = [name] + [other for other in others if other != name]
@@ -152,7 +116,8 @@ def _coupled_names(graph, owners: dict[str, nn.Module]) -> list[tuple[str, ...]]
 def _unit_ends(model) -> list[tuple[int, tuple[str, ...], str, bool]]:
     """Every inverted residual as (fixed input channels, input width names, output width name, has residual)."""
     depth, ends = len(model.encoder.stages) - 1, []
-    blocks = [(f"enc{i}", s) for i, s in enumerate(model.encoder.stages)] + [(f"dec{j}", s.block) for j, s in enumerate(model.decoder.stages)]
+    blocks = ([(f"enc{i}", s) for i, s in enumerate(model.encoder.stages)]
+              + [(f"dec{j}", s.block) for j, s in enumerate(model.decoder.stages)])
     for prefix, block in blocks:
         if block.block != "ir":
             continue
@@ -181,7 +146,8 @@ def _keep_residuals(model, targets: dict[str, int], coupled: dict[str, tuple[str
         out = clash[2]
         moved = targets[out] + round_to if targets[out] + round_to <= current[out] else targets[out] - round_to
         if moved < 1:
-            raise ValueError(f"pruning {out} to {targets[out]} channels would change the block structure: use another --ratio or --round-to")
+            raise UserError(f"pruning {out} to {targets[out]} channels would change the block structure: "
+                            "use another --ratio or --round-to")
         for name in coupled[out]:
             targets[name] = moved
     raise RuntimeError("could not keep the residual structure of the inverted residual blocks")
@@ -192,7 +158,8 @@ def _accumulate_gradients(model, batches) -> None:
     from ..train.losses import SegmentationLoss
 
     if not batches:
-        raise ValueError("taylor importance needs calibration batches (x, y) for gradients: pass calib_batches or use l1")
+        raise UserError("taylor importance needs calibration batches (x, y) for gradients: "
+                        "pass calib_batches or use l1")
     was_training, device = model.training, next(model.parameters()).device
     model.eval()
     model.zero_grad(set_to_none=True)
@@ -210,8 +177,8 @@ def example_input(model, size: int | None = None) -> torch.Tensor:
     return torch.zeros(1, cfg.in_channels, size, size, device=next(model.parameters()).device)
 
 
-def prune_to_widths(model, widths: dict[str, int], importance: str = "l1", example_inputs: torch.Tensor | None = None,
-                    calib_batches=None, round_to: int = 1):
+def prune_to_widths(model, widths: dict[str, int], importance: str = "l1", *,
+                    example_inputs: torch.Tensor | None = None, calib_batches=None, round_to: int = 1):
     """Removes the least important channels so that each named width has the given channel count.
 
     Args:
@@ -229,7 +196,7 @@ def prune_to_widths(model, widths: dict[str, int], importance: str = "l1", examp
     owners = width_owners(model)
     unknown = sorted(set(widths) - set(owners))
     if unknown:
-        raise ValueError(f"unknown widths {unknown}: use names from model.width_plan(), e.g. {next(iter(owners))}")
+        raise UserError(f"unknown widths {unknown}: use names from model.width_plan(), e.g. {next(iter(owners))}")
     graph = build_graph(model, example_inputs if example_inputs is not None else example_input(model))
     current = {name: module.out_channels for name, module in owners.items()}
     sets = _coupled_names(graph, owners)
@@ -258,18 +225,13 @@ def prune_to_widths(model, widths: dict[str, int], importance: str = "l1", examp
             raise RuntimeError(f"Torch-Pruning refused to prune {len(idxs)} channels of {root}")
         group.prune()
     model.zero_grad(set_to_none=True)
-    log.info("pruned to %s", {n: c for n, c in model.width_plan().items() if c != current[n]})
+    logger.info("pruned to %s", {n: c for n, c in model.width_plan().items() if c != current[n]})
     return model
 
 
-def check_ratio(ratio: float) -> float:
-    if not 0.0 <= ratio < 1.0:
-        raise ValueError(f"--ratio {ratio} is not a fraction of channels to remove: use a value in [0, 1), e.g. 0.5")
-    return float(ratio)
-
-
-def prune_model(model, ratio: float, importance: str = "l1", round_to: int = 8, example_inputs: torch.Tensor | None = None,
-                steps: int = 1, calib_batches=None, stages: tuple[str, ...] | None = None, min_channels: int = MIN_CHANNELS):
+def prune_model(model, ratio: float, importance: str = "l1", round_to: int = 8, *,
+                example_inputs: torch.Tensor | None = None, steps: int = 1, calib_batches=None,
+                stages: tuple[str, ...] | None = None, min_channels: int = MIN_CHANNELS):
     """Removes ``ratio`` of the channels of every width (or of the ``stages`` given, e.g. ``("enc2",)``).
 
     Args:
@@ -289,15 +251,25 @@ def prune_model(model, ratio: float, importance: str = "l1", round_to: int = 8, 
     check_ratio(ratio)
     check_importance(importance)
     if round_to < 1 or steps < 1 or min_channels < 1:
-        raise ValueError(f"round_to ({round_to}), steps ({steps}) and min_channels ({min_channels}) must be at least 1")
+        raise UserError(f"round_to ({round_to}), steps ({steps}) and min_channels ({min_channels}) must be at least 1")
     original = model.width_plan()
     for step in range(1, steps + 1):
         widths = planned_widths(original, ratio * step / steps, round_to, min_channels, stages)
-        prune_to_widths(model, widths, importance, example_inputs, calib_batches, round_to)
+        prune_to_widths(model, widths, importance, example_inputs=example_inputs, calib_batches=calib_batches,
+                        round_to=round_to)
     return model
+
+
+def cost(model, img_size: int) -> Cost:
+    """Parameters and MACs of one (1, C, img_size, img_size) forward (``edgeunet.models.cost.count_cost``).
+
+    A model on a GPU is counted through a CPU copy: the counter traces on the CPU.
+    """
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    return count_cost(model if on_cpu else copy.deepcopy(model).cpu(), img_size)
 
 
 def count_macs_params(model, img_size: int) -> tuple[int, int]:
     """Multiply-accumulates of one (1, C, img_size, img_size) forward pass, and the parameter count."""
-    macs, params = tp.utils.count_ops_and_params(model, example_input(model, img_size))
-    return int(macs), int(params)
+    counted = cost(model, img_size)
+    return counted.macs, counted.parameters

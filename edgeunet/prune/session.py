@@ -3,16 +3,17 @@ which MACs are counted, and Dice on the validation samples."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from .. import atomic
 from ..checkpoint import model_from_checkpoint
 from ..errors import UserError
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
+from ..sizes import check_multiple
 
 
 @dataclass
@@ -34,12 +35,14 @@ class PruneSession:
         """Mean foreground Dice of ``model`` (default: the session's) on the validation samples."""
         from ..train.evaluate import evaluate
 
-        summary = evaluate(model if model is not None else self.model, self.val_samples, self.preprocessing, self.device)
+        model = model if model is not None else self.model
+        summary = evaluate(model, self.val_samples, self.preprocessing, self.device)
         return None if summary["mean_dice"] is None else round(float(summary["mean_dice"]), 6)
 
     def calibration_batches(self, batch_size: int, count: int = 4, seed: int = 0) -> list:
         """``count`` (x (B, C, S, S), y (B, S, S)) training batches, for Taylor importance."""
-        loader = torch.utils.data.DataLoader(self.train_ds, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+        loader = torch.utils.data.DataLoader(self.train_ds, batch_size=batch_size, shuffle=True,
+                                             generator=torch.Generator().manual_seed(seed))
         batches = []
         for batch in loader:
             batches.append(batch)
@@ -51,15 +54,12 @@ class PruneSession:
 def resolve_img_size(img_size: int | None, checkpoint: dict, size_multiple: int) -> int:
     """``img_size``, else the checkpoint's training crop, else 256; must be a multiple of ``size_multiple``."""
     size = int(img_size or checkpoint.get("train_args", {}).get("img_size") or 256)
-    if size < size_multiple or size % size_multiple:
-        lower = max(size_multiple, size // size_multiple * size_multiple)
-        raise UserError(f"--img-size {size} is not a multiple of {size_multiple} (this model's size multiple): "
-                        f"use {lower} or {lower + size_multiple}")
-    return size
+    return check_multiple(size, size_multiple, "--img-size")
 
 
-def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike = "synthetic", img_size: int | None = None,
-                 samples_per_epoch: int | None = None, seed: int = 0, device: str = "auto") -> PruneSession:
+def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike = "synthetic",
+                 img_size: int | None = None, samples_per_epoch: int | None = None, seed: int = 0,
+                 device: str = "auto") -> PruneSession:
     """Loads the checkpoint (rebuilt from config, strict) and the data it is fine-tuned and scored on."""
     from ..data.dataset import build_datasets
     from ..train.loop import resolve_device
@@ -68,29 +68,25 @@ def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike =
     cfg = model.cfg
     size = resolve_img_size(img_size, ckpt, cfg.size_multiple)
     preprocessing = dict(ckpt.get("preprocessing") or DEFAULT_PREPROCESSING)
-    train_ds, val_samples, info = build_datasets(data, val=None, val_fraction=0.1, img_size=size, num_classes=cfg.num_classes,
-                                                 preprocessing=preprocessing, seed=seed, samples_per_epoch=samples_per_epoch)
+    train_ds, val_samples, info = build_datasets(data, val=None, val_fraction=0.1, img_size=size,
+                                                 num_classes=cfg.num_classes, preprocessing=preprocessing, seed=seed,
+                                                 samples_per_epoch=samples_per_epoch)
     if info["in_channels"] != cfg.in_channels:
-        raise UserError(f"{data} has {info['in_channels']}-channel images but the checkpoint takes {cfg.in_channels}: "
-                        "prune with the data it was trained on")
+        raise UserError(f"{data} has {info['in_channels']}-channel images but the checkpoint takes "
+                        f"{cfg.in_channels}: prune with the data it was trained on")
     device = resolve_device(device)
     source = None if isinstance(checkpoint, dict) else str(checkpoint)
     class_names = list(ckpt.get("class_names") or info["class_names"])
-    return PruneSession(model.to(device).eval(), ckpt, source, preprocessing, class_names, train_ds, val_samples, size, device, info)
+    return PruneSession(model=model.to(device).eval(), checkpoint=ckpt, source=source, preprocessing=preprocessing,
+                        class_names=class_names, train_ds=train_ds, val_samples=val_samples, img_size=size,
+                        device=device, data_info=info)
 
 
 def write_json(path: str | os.PathLike, doc: dict) -> Path:
-    """Writes ``doc`` as indented JSON atomically (temporary file, then rename); only rank 0 under torchrun."""
+    """Writes ``doc`` as indented JSON with ``edgeunet.atomic``; only rank 0 under torchrun."""
     from ..train.distributed import DistContext
 
     path = Path(path)
-    if not DistContext.from_env().is_main:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if DistContext.from_env().is_main:
+        atomic.write_json(path, doc)
     return path

@@ -6,9 +6,10 @@ import copy
 import logging
 import re
 
-from . import MIN_CHANNELS
+from ..errors import UserError
+from .plan import MIN_CHANNELS
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
 _COUNT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d+))?\s*([kmg]?)\s*$", re.IGNORECASE)
@@ -22,19 +23,19 @@ def parse_count(text: str | int | float, option: str = "--target-params") -> int
     else:
         match = _COUNT.match(str(text))
         if not match:
-            raise ValueError(f"{option} {text!r} is not a count: write e.g. 150000, 150k, 1.5M or 0.2G")
+            raise UserError(f"{option} {text!r} is not a count: write e.g. 150000, 150k, 1.5M or 0.2G")
         number, exponent, suffix = match.groups()
         value = float(number) * 10 ** int(exponent or 0) * _SUFFIXES[suffix.lower()]
     if value < 1:
-        raise ValueError(f"{option} {text!r} must be a positive count, e.g. 150k")
+        raise UserError(f"{option} {text!r} must be a positive count, e.g. 150k")
     return int(round(value))
 
 
 def _counts(model, ratio: float, round_to: int, img_size: int, min_channels: int) -> tuple[int, int]:
-    from .pruner import count_macs_params, prune_model
+    from .pruner import cost, prune_model
 
-    trial = prune_model(copy.deepcopy(model), ratio, "l1", round_to, min_channels=min_channels)
-    return count_macs_params(trial, img_size)
+    counted = cost(prune_model(copy.deepcopy(model), ratio, "l1", round_to, min_channels=min_channels), img_size)
+    return counted.macs, counted.parameters
 
 
 def find_ratio(model, img_size: int, round_to: int, target_macs: int | None = None, target_params: int | None = None,
@@ -43,20 +44,25 @@ def find_ratio(model, img_size: int, round_to: int, target_macs: int | None = No
     ``target_params`` parameters, by bisection over deep copies (channel choice does not change counts).
 
     Raises:
-        ValueError: No target, both targets, a target the model already meets, or one that even
+        UserError: No target, both targets, a target the model already meets, or one that even
             ratio 0.95 misses (the message gives the reachable count).
     """
     if (target_macs is None) == (target_params is None):
-        raise ValueError("give exactly one of --target-macs and --target-params")
-    index, target, label = (0, target_macs, "--target-macs") if target_macs is not None else (1, target_params, "--target-params")
+        raise UserError("give exactly one of --target-macs and --target-params")
+    if target_macs is not None:
+        index, target, label = 0, target_macs, "--target-macs"
+    else:
+        index, target, label = 1, target_params, "--target-params"
     kind = "MACs" if index == 0 else "parameters"
     now = _counts(model, 0.0, round_to, img_size, min_channels)[index]
     if now <= target:
-        raise ValueError(f"{label} {target:,}: the model already has {now:,} {kind}; give a smaller target or use --ratio")
+        raise UserError(f"{label} {target:,}: the model already has {now:,} {kind}; "
+                        "give a smaller target or use --ratio")
     smallest = _counts(model, MAX_RATIO, round_to, img_size, min_channels)[index]
     if smallest > target:
-        raise ValueError(f"{label} {target:,} is out of reach: ratio {MAX_RATIO} leaves {smallest:,} {kind} "
-                         f"(round_to={round_to}, min_channels={min_channels}); raise the target or lower --round-to/--min-channels")
+        raise UserError(f"{label} {target:,} is out of reach: ratio {MAX_RATIO} leaves {smallest:,} {kind} "
+                        f"(round_to={round_to}, min_channels={min_channels}); raise the target or lower "
+                        "--round-to/--min-channels")
     low, high = 0.0, MAX_RATIO  # counts(low) > target >= counts(high)
     for _ in range(iterations):
         middle = (low + high) / 2
@@ -64,5 +70,5 @@ def find_ratio(model, img_size: int, round_to: int, target_macs: int | None = No
             high = middle
         else:
             low = middle
-    log.info("ratio %.4f reaches %s <= %s", high, kind, f"{target:,}")
+    logger.info("ratio %.4f reaches %s <= %s", high, kind, f"{target:,}")
     return high

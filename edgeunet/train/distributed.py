@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from ..errors import UserError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class DistContext:
 
     @classmethod
     def from_env(cls) -> "DistContext":
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
 
 
 def rank_device(device: str, ctx: DistContext) -> str:
@@ -68,7 +69,7 @@ def join(device: str) -> DistContext:
             torch.cuda.set_device(torch.device(device))
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
         atexit.register(_leave)
-        log.info("rank %d of %d joined the %s process group", ctx.rank, ctx.world_size, dist.get_backend())
+        logger.info("rank %d of %d joined the %s process group", ctx.rank, ctx.world_size, dist.get_backend())
     return ctx
 
 
@@ -80,8 +81,8 @@ def _leave() -> None:
 def split_batch(batch_size: int, ctx: DistContext) -> int:
     """The per-process batch: ``--batch-size`` is the total over all processes."""
     if batch_size % ctx.world_size:
-        raise UserError(f"--batch-size {batch_size} is the total over {ctx.world_size} processes and must split evenly: "
-                        f"use a multiple of {ctx.world_size}")
+        raise UserError(f"--batch-size {batch_size} is the total over {ctx.world_size} processes and must split "
+                        f"evenly: use a multiple of {ctx.world_size}")
     return batch_size // ctx.world_size
 
 
@@ -94,7 +95,7 @@ def wrap(model: torch.nn.Module, ctx: DistContext, device: str, sync_bn: bool) -
     """
     if not ctx.enabled:
         if sync_bn:
-            log.info("--sync-bn has no effect in a single process")
+            logger.info("--sync-bn has no effect in a single process")
         return model
     if sync_bn:
         if not device.startswith("cuda"):
@@ -114,7 +115,8 @@ def revert_sync_batchnorm(model: torch.nn.Module) -> None:
         if not isinstance(child, torch.nn.SyncBatchNorm):
             revert_sync_batchnorm(child)
             continue
-        norm = torch.nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+        norm = torch.nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
+                                    child.track_running_stats)
         for key, value in [*child.named_parameters(recurse=False), *child.named_buffers(recurse=False)]:
             setattr(norm, key, value)
         setattr(model, name, norm.train(child.training))

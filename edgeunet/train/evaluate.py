@@ -1,41 +1,33 @@
-"""Scores a PyTorch model on full raw images through the shared preprocessing and numpy metrics."""
+"""Scores a PyTorch model on full raw images through the shared preprocessing, padding and numpy metrics.
+
+Images are padded to the model's size multiple by ``edgeunet.runtime.tiling.pad_to_multiple``
+(reflection), the rule the runtime applies on the device, so validation scores what ships.
+Torch is imported on first use, so ``edgeunet.train`` imports light.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from ..metrics import ConfusionCounter
 from ..runtime.preprocess import preprocess
+from ..runtime.tiling import crop, pad_to_multiple
 
 
-def pad_to_multiple(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Reflect-pads a (C, H, W) array at the bottom and right to multiples of ``multiple``.
+def predict_logits(model, image: np.ndarray, preprocessing: dict, device: str = "cpu") -> np.ndarray:
+    """(H, W[, C]) raw image -> (K, H, W) float32 logits of a ``torch.nn.Module`` U-Net."""
+    import torch
 
-    Returns:
-        The padded array and the original (H, W), to crop back.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "edge"
-        x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode=mode)
-    return x, (h, w)
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, image: np.ndarray, preprocessing: dict, device: str = "cpu") -> np.ndarray:
-    """(H, W[, C]) raw image -> (K, H, W) float32 logits."""
     cfg = model.cfg
     x, (h, w) = pad_to_multiple(preprocess(image, preprocessing, cfg.in_channels), cfg.size_multiple)
-    logits = model(torch.from_numpy(x)[None].to(device))
-    return logits[0, :, :h, :w].float().cpu().numpy()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(np.ascontiguousarray(x))[None].to(device))
+    return crop(logits[0].float().cpu().numpy(), h, w)
 
 
-@torch.no_grad()
-def evaluate_counts(model: torch.nn.Module, samples: Sequence, preprocessing: dict, device: str = "cpu") -> np.ndarray:
+def evaluate_counts(model, samples: Sequence, preprocessing: dict, device: str = "cpu") -> np.ndarray:
     """(K, 3) true positive / false positive / false negative pixel counts over the samples.
 
     The model is put in eval mode and restored to its previous mode afterwards.
@@ -49,8 +41,9 @@ def evaluate_counts(model: torch.nn.Module, samples: Sequence, preprocessing: di
     return counter.counts
 
 
-def evaluate(model: torch.nn.Module, samples: Sequence[tuple[str, np.ndarray, np.ndarray]], preprocessing: dict, device: str = "cpu") -> dict:
-    """Per-class and mean Dice/IoU of ``model`` over (name, raw image, mask) samples."""
+def evaluate(model, samples: Sequence[tuple[str, np.ndarray, np.ndarray]], preprocessing: dict,
+             device: str = "cpu") -> dict:
+    """Per-class and mean Dice/IoU of ``model`` over (name, raw image (H, W[, C]), mask (H, W)) samples."""
     counter = ConfusionCounter(model.cfg.num_classes)
     counter.counts = evaluate_counts(model, samples, preprocessing, device)
     return counter.summary()

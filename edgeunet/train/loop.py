@@ -1,29 +1,36 @@
-"""The trainer: ``fit`` runs epochs of AdamW with a per-step schedule, validates, and writes
-best.pt, last.pt and metrics.jsonl. ``edgeunet train`` and ``edgeunet prune`` fine-tuning share it;
-under ``torchrun`` it trains with DistributedDataParallel."""
+"""The trainer: ``fit`` runs epochs of AdamW with a per-step schedule, validates, and writes best.pt,
+last.pt, metrics.jsonl, results.csv and results.png. ``edgeunet train`` and ``edgeunet prune``
+fine-tuning share it; under ``torchrun`` it trains with DistributedDataParallel.
+
+Checkpoints store ``epoch`` as the number of completed epochs (1-based): a last.pt with
+``epoch`` 3 resumes at the fourth epoch.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
+from ..atomic import ensure_dir
 from ..checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from ..errors import UserError
 from ..metrics import ConfusionCounter
+from ..sizes import check_multiple
 from . import distributed
 from .evaluate import evaluate_counts
+from .history import History, epoch_line
 from .losses import SegmentationLoss
 from .settings import TrainSettings
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def resolve_device(device: str) -> str:
@@ -36,14 +43,16 @@ def resolve_device(device: str) -> str:
 
 def _make_scheduler(optimizer, settings: TrainSettings, total_steps: int):
     if settings.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=total_steps, pct_start=0.15)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=total_steps,
+                                                   pct_start=0.15)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=settings.lr * 0.01)
 
 
 def _loader(train_ds, settings: TrainSettings, ctx: distributed.DistContext, epoch: int) -> DataLoader:
-    """A fresh loader per epoch, shuffled by ``seed + epoch`` so that a resumed run repeats exactly."""
+    """A fresh loader per epoch (0-based index), shuffled by ``seed + epoch`` so that a resumed run repeats exactly."""
     if ctx.enabled:
-        sampler = DistributedSampler(train_ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=settings.seed)
+        sampler = DistributedSampler(train_ds, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                     seed=settings.seed)
         sampler.set_epoch(epoch)
     else:
         sampler = RandomSampler(train_ds, generator=torch.Generator().manual_seed(settings.seed + epoch))
@@ -51,31 +60,51 @@ def _loader(train_ds, settings: TrainSettings, ctx: distributed.DistContext, epo
         train_ds.set_epoch(epoch)
     per_rank = distributed.split_batch(settings.batch_size, ctx)
     drop_last = len(train_ds) // ctx.world_size >= per_rank
-    return DataLoader(train_ds, batch_size=per_rank, sampler=sampler, num_workers=settings.workers, drop_last=drop_last, pin_memory=False)
+    return DataLoader(train_ds, batch_size=per_rank, sampler=sampler, num_workers=settings.workers,
+                      drop_last=drop_last, pin_memory=False)
 
 
-class _History:
-    """RUN_DIR/metrics.jsonl, one JSON line per epoch; on resume, later epochs are dropped."""
+@dataclass(frozen=True)
+class _Facts:
+    """What every checkpoint of the run carries besides the weights."""
 
-    def __init__(self, path: Path, keep_through_epoch: int | None):
-        self.path = path
-        lines = path.read_text().splitlines() if (keep_through_epoch is not None and path.exists()) else []
-        self.rows = [json.loads(line) for line in lines if line.strip()]
-        self.rows = [r for r in self.rows if r["epoch"] <= (keep_through_epoch if keep_through_epoch is not None else -1)]
-        self._write()
-
-    def append(self, row: dict) -> None:
-        self.rows.append(row)
-        self._write()
-
-    def _write(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
-        os.replace(tmp, self.path)
+    preprocessing: dict
+    class_names: list[str]
+    extra: dict
 
 
-def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: dict, class_names: list[str], extra: dict | None = None) -> dict:
-    """Trains ``model`` and writes RUN_DIR/best.pt, last.pt and metrics.jsonl (rank 0 only).
+@dataclass
+class _Run:
+    """Everything one training run carries from epoch to epoch.
+
+    ``model`` is the plain model (validated, saved); ``train_model`` is what the optimizer steps
+    through: ``model`` itself, or DistributedDataParallel around it under torchrun.
+    """
+
+    model: torch.nn.Module
+    settings: TrainSettings
+    ctx: distributed.DistContext
+    device: str
+    facts: _Facts
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    scaler: torch.amp.GradScaler
+    train_model: torch.nn.Module | None = None
+    loss_fn: torch.nn.Module = field(default_factory=SegmentationLoss)
+    best: dict = field(default_factory=lambda: {"dice": -1.0, "epoch": 0})  # epoch: completed epochs, 0 = none
+
+    @property
+    def use_amp(self) -> bool:
+        return self.device.startswith("cuda")
+
+    @property
+    def out(self) -> Path:
+        return Path(self.settings.out)
+
+
+def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: dict, class_names: list[str], *,
+        extra: dict | None = None, on_epoch: Callable[[str], None] | None = None) -> dict:
+    """Trains ``model`` and writes RUN_DIR/best.pt, last.pt, metrics.jsonl, results.csv, results.png (rank 0 only).
 
     Under ``torchrun`` every process calls this with the same arguments: each trains on its share
     of every epoch (``settings.batch_size`` is the total over the processes), DDP averages the
@@ -90,53 +119,71 @@ def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: di
         preprocessing: Spec stored in the checkpoints.
         class_names: Stored in the checkpoints.
         extra: More keys for the checkpoints (e.g. ``prune`` facts).
+        on_epoch: Called on rank 0 with a one-line summary after every epoch (the CLI prints it).
 
     Returns:
-        ``{"best_dice", "best_epoch", "last_metrics", "best_path", "last_path", "epochs_run"}``.
+        ``{"best_dice", "best_epoch", "last_metrics", "best_path", "last_path", "epochs_run", "epochs"}``;
+        ``best_epoch`` counts completed epochs (1-based; 0 when no epoch ran).
     """
+    check_multiple(settings.img_size, model.cfg.size_multiple, "--img-size")
     device = distributed.rank_device(resolve_device(settings.device), distributed.DistContext.from_env())
     ctx = distributed.join(device)
     try:
-        return _fit(model, train_ds, val_samples, settings, preprocessing, class_names, extra, ctx, device)
+        facts = _Facts(dict(preprocessing), list(class_names), dict(extra or {}))
+        return _fit(_start(model, train_ds, settings, ctx, device, facts), train_ds, val_samples, on_epoch)
     finally:
         distributed.revert_sync_batchnorm(model)
 
 
-def _fit(model, train_ds, val_samples, settings, preprocessing, class_names, extra, ctx, device) -> dict:
+def _start(model, train_ds, settings: TrainSettings, ctx, device: str, facts: _Facts) -> tuple[_Run, int]:
+    """The run's optimizer, schedule and scaler, restored from last.pt on ``--resume``; and the epochs done."""
     out = Path(settings.out)
     if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        ensure_dir(out, "--out folder")
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = len(_loader(train_ds, settings, ctx, 0))
     scheduler = _make_scheduler(optimizer, settings, settings.epochs * steps_per_epoch)
-    use_amp = device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start_epoch, best = 0, {"dice": -1.0, "epoch": -1}
+    scaler = torch.amp.GradScaler("cuda", enabled=device.startswith("cuda"))
+    run = _Run(model, settings, ctx, device, facts, optimizer, scheduler, scaler)
+    done = 0
     if settings.resume:  # rank 0 reads last.pt; every rank restores the same states from it
         ckpt = distributed.share_from_main(lambda: _read_last(out / "last.pt"), ctx, device)
         _check_same_plan(ckpt, settings, out / "last.pt")
-        start_epoch, best = _restore(ckpt, out / "last.pt", model, optimizer, scheduler, scaler)
-    history = _History(out / "metrics.jsonl", start_epoch - 1 if settings.resume else None) if ctx.is_main else None
-    train_model = distributed.wrap(model, ctx, device, settings.sync_bn)
-    loss_fn = SegmentationLoss()
+        done = _restore(ckpt, out / "last.pt", run)
+    run.train_model = distributed.wrap(model, ctx, device, settings.sync_bn)
+    return run, done
+
+
+def _fit(started: tuple[_Run, int], train_ds, val_samples, on_epoch) -> dict:
+    run, done = started
+    settings, ctx = run.settings, run.ctx
+    history = History(run.out, run.facts.class_names, done if settings.resume else None) if ctx.is_main else None
     summary = {}
-    for epoch in range(start_epoch, settings.epochs):
+    for epoch in range(done, settings.epochs):  # epoch: 0-based index; epoch + 1 epochs are done after it
         t0 = time.perf_counter()
-        train_loss = _train_epoch(train_model, _loader(train_ds, settings, ctx, epoch), loss_fn, optimizer, scheduler, scaler, device, use_amp, settings, ctx, epoch)
-        distributed.average_buffers(model, ctx)
-        summary = _validate(model, val_samples, preprocessing, device, ctx)
+        train_loss = _train_epoch(run, _loader(train_ds, settings, ctx, epoch), epoch)
+        distributed.average_buffers(run.model, ctx)
+        summary = _validate(run.model, val_samples, run.facts.preprocessing, run.device, ctx)
         dice = summary["mean_dice"] if summary["mean_dice"] is not None else 0.0
-        improved = dice > best["dice"]  # the summary is the same on every rank, and so is best
+        improved = dice > run.best["dice"]  # the summary is the same on every rank, and so is best
         if improved:
-            best = {"dice": dice, "epoch": epoch}
+            run.best = {"dice": dice, "epoch": epoch + 1}
         if ctx.is_main:
-            row = {"epoch": epoch, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0], **{f"val_{k}": v for k, v in summary.items()}, "time_s": round(time.perf_counter() - t0, 3)}
+            row = {"epoch": epoch, "train_loss": train_loss, "lr": run.scheduler.get_last_lr()[0],
+                   **{f"val_{k}": v for k, v in summary.items()}, "time_s": round(time.perf_counter() - t0, 3)}
             history.append(row)
-            _save(model, out, preprocessing, class_names, summary, epoch, settings, optimizer, scheduler, scaler, best, improved, extra)
-            log.info("epoch %d: loss %.4f, val dice %.4f", epoch, train_loss, dice)
+            _save(run, epoch + 1, summary, improved)
+            line = epoch_line(row, settings.epochs)
+            logger.info(line)
+            if on_epoch is not None:
+                on_epoch(line)
         distributed.barrier(ctx)  # the files of this epoch exist before any rank moves on
-    return {"best_dice": float(best["dice"]), "best_epoch": int(best["epoch"]), "last_metrics": summary, "best_path": str(out / "best.pt"), "last_path": str(out / "last.pt"), "epochs_run": settings.epochs - start_epoch}
+    if ctx.is_main:
+        history.plot()
+    return {"best_dice": float(run.best["dice"]), "best_epoch": int(run.best["epoch"]), "last_metrics": summary,
+            "best_path": str(run.out / "best.pt"), "last_path": str(run.out / "last.pt"),
+            "epochs_run": settings.epochs - done, "epochs": settings.epochs}
 
 
 def _validate(model, val_samples, preprocessing: dict, device: str, ctx: distributed.DistContext) -> dict:
@@ -147,37 +194,45 @@ def _validate(model, val_samples, preprocessing: dict, device: str, ctx: distrib
     return counter.summary()
 
 
-def _train_epoch(model, loader, loss_fn, optimizer, scheduler, scaler, device, use_amp, settings, ctx, epoch) -> float:
+def _train_epoch(run: _Run, loader: DataLoader, epoch: int) -> float:
+    """One pass over ``loader`` (``epoch`` is the 0-based index); returns the mean training loss."""
     from tqdm.auto import tqdm
 
+    settings, model = run.settings, run.train_model
     model.train()
     total, count = 0.0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=None if settings.progress and ctx.is_main else True, leave=False, dynamic_ncols=True)
+    show = None if settings.progress and run.ctx.is_main else True  # None: tqdm shows a bar on a terminal only
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=show, leave=False, dynamic_ncols=True)
     for x, y in bar:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device_type="cuda", enabled=use_amp):
-            loss = loss_fn(model(x), y)
+        x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+        with torch.autocast(device_type="cuda", enabled=run.use_amp):
+            loss = run.loss_fn(model(x), y)
         if not torch.isfinite(loss):
-            raise UserError(f"the loss became {loss.item()} at epoch {epoch}: lower --lr (now {settings.lr}) or check the data for NaN")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+            raise UserError(f"the loss became {loss.item()} in epoch {epoch + 1}: lower --lr (now {settings.lr}) "
+                            "or check the data with `edgeunet data check`")
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
         total += loss.item() * len(x)
         count += len(x)
         bar.set_postfix(loss=f"{total / count:.4f}")
-    total, count = distributed.all_reduce_sum(np.array([total, count], dtype=np.float64), ctx, device)
+    total, count = distributed.all_reduce_sum(np.array([total, count], dtype=np.float64), ctx=run.ctx,
+                                              device=run.device)
     return float(total / max(count, 1))
 
 
-def _save(model, out, preprocessing, class_names, summary, epoch, settings, optimizer, scheduler, scaler, best, improved, extra) -> None:
-    base = dict(epoch=epoch, train_args=settings.to_dict(), **(extra or {}))
-    ckpt = make_checkpoint(model, preprocessing, class_names, summary, **base)
+def _save(run: _Run, completed: int, summary: dict, improved: bool) -> None:
+    """best.pt (when ``improved``) and last.pt after ``completed`` epochs."""
+    facts = run.facts
+    base = dict(epoch=completed, epochs=run.settings.epochs, train_args=run.settings.to_dict(), **facts.extra)
+    ckpt = make_checkpoint(run.model, facts.preprocessing, facts.class_names, summary, **base)
     if improved:
-        save_checkpoint(ckpt, out / "best.pt")
-    state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "best_dice": best["dice"], "best_epoch": best["epoch"]}
-    save_checkpoint({**ckpt, **state}, out / "last.pt")
+        save_checkpoint(ckpt, run.out / "best.pt")
+    state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+             "scaler": run.scaler.state_dict(), "best_dice": run.best["dice"], "best_epoch": run.best["epoch"]}
+    save_checkpoint({**ckpt, **state}, run.out / "last.pt")
 
 
 def _read_last(path: Path) -> dict:
@@ -194,20 +249,22 @@ def _check_same_plan(ckpt: dict, settings: TrainSettings, path: Path) -> None:
     before = ckpt.get("train_args", {})
     for key in ("epochs", "batch_size", "samples_per_epoch", "schedule"):
         if key in before and before[key] != getattr(settings, key):
-            raise UserError(
-                f"--resume continues {path} as planned, with {key.replace('_', '-')} {before[key]} (now {getattr(settings, key)}): "
-                f"use the same value, or start a new run with --init {path.with_name('best.pt')} to train further"
-            )
+            flag, now = key.replace("_", "-"), getattr(settings, key)
+            raise UserError(f"--resume continues {path} as planned, with {flag} {before[key]} (now {now}): use the "
+                            f"same value, or start a new run with --init {path.with_name('best.pt')} to train further")
 
 
-def _restore(ckpt: dict, path: Path, model, optimizer, scheduler, scaler) -> tuple[int, dict]:
-    """Loads a last.pt's states; returns the epoch to start at and the best Dice so far."""
+def _restore(ckpt: dict, path: Path, run: _Run) -> int:
+    """Loads a last.pt's states into ``run``; returns the number of epochs it completed."""
     try:
-        model.load_state_dict(ckpt["state_dict"], strict=True)
+        run.model.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as exc:
-        raise UserError(f"{path} holds a different model than the one asked for ({str(exc).splitlines()[0]}): use the same --model options") from None
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    scaler.load_state_dict(ckpt["scaler"])
+        raise UserError(f"{path} holds a different model than the one asked for ({str(exc).splitlines()[0]}): "
+                        "use the same --model options") from None
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.scaler.load_state_dict(ckpt["scaler"])
     best_dice = ckpt.get("best_dice", -1.0)
-    return int(ckpt["epoch"]) + 1, {"dice": -1.0 if best_dice is None or math.isnan(best_dice) else best_dice, "epoch": ckpt.get("best_epoch", -1)}
+    best_dice = -1.0 if best_dice is None or math.isnan(best_dice) else best_dice
+    run.best = {"dice": best_dice, "epoch": int(ckpt.get("best_epoch", 0))}
+    return int(ckpt["epoch"])

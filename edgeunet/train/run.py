@@ -2,22 +2,55 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from ..atomic import ensure_dir, write_json
 from ..checkpoint import load_checkpoint
 from ..errors import UserError
-from ..models import count_parameters, create_model
+from ..models import ModelConfig, count_parameters, create_model
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
-from .distributed import DistContext
-from .loop import fit
+from ..sizes import check_multiple
+from . import distributed
+from .loop import fit, resolve_device
 from .settings import TrainSettings
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
+# Files that make a folder a run folder: writing a new run there would overwrite them.
+RUN_FILES = ("best.pt", "last.pt", "config.json", "metrics.jsonl", "prune.json")
+
+
+def check_out_folder(out: str | Path, resume: bool = False, exist_ok: bool = False, resumable: bool = True,
+                     files: tuple[str, ...] = RUN_FILES) -> Path:
+    """Refuses to overwrite a run silently: ``out`` must be new, hold no run, be resumed or overwritten on purpose.
+
+    Args:
+        out: The run folder (``--out``).
+        resume: ``--resume``: ``out/last.pt`` must exist.
+        exist_ok: ``--exist-ok``: a run in ``out`` may be overwritten.
+        resumable: Whether the command has ``--resume`` (``edgeunet prune`` has not), for the message.
+        files: Names that make ``out`` a run folder.
+
+    Raises:
+        UserError: ``out`` is a file, holds a run without ``resume``/``exist_ok``, or ``resume``
+            is asked for without ``out/last.pt``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: give a folder for the run")
+    if resume:
+        if not (out / "last.pt").is_file():
+            raise UserError(f"--resume needs {out / 'last.pt'}, which does not exist: drop --resume or point --out "
+                            "at an earlier run")
+        return out
+    found = [name for name in files if (out / name).exists()]
+    if found and not exist_ok:
+        fix = "continue it with --resume, overwrite it with --exist-ok" if resumable else "overwrite it with --exist-ok"
+        raise UserError(f"--out {out} already holds a run ({', '.join(found)}): {fix}, or choose another --out")
+    return out
 
 
 def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int):
@@ -25,7 +58,7 @@ def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int)
     if settings.init:
         from ..checkpoint import model_from_checkpoint
 
-        model, ckpt = model_from_checkpoint(settings.init)
+        model, _ = model_from_checkpoint(settings.init)
         if model.cfg.num_classes != num_classes or model.cfg.in_channels != in_channels:
             raise UserError(
                 f"--init {settings.init} has {model.cfg.in_channels} channel(s) and {model.cfg.num_classes} classes, "
@@ -36,40 +69,47 @@ def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int)
     return create_model(settings.model, in_channels=in_channels, num_classes=num_classes, **settings.model_options)
 
 
-def train(settings: TrainSettings) -> dict:
+def _init_preprocessing(settings: TrainSettings) -> dict:
+    """``--init``'s preprocessing (its image size multiple checked now), else the default."""
+    if not settings.init:
+        return dict(DEFAULT_PREPROCESSING)
+    if not Path(settings.init).is_file():
+        raise UserError(f"--init {settings.init} does not exist: give the best.pt of an earlier run, or drop --init")
+    ckpt = load_checkpoint(settings.init)
+    check_multiple(settings.img_size, ModelConfig.from_dict(ckpt["model_config"]).size_multiple, "--img-size")
+    return dict(ckpt.get("preprocessing") or DEFAULT_PREPROCESSING)
+
+
+def train(settings: TrainSettings, on_epoch: Callable[[str], None] | None = None) -> dict:
     """Trains as ``edgeunet train`` does and returns fit()'s summary plus the run facts.
 
-    Writes RUN_DIR/config.json (resolved settings, model config, data facts), best.pt, last.pt
-    and metrics.jsonl.
+    Writes RUN_DIR/config.json (resolved settings, model config, data facts), best.pt, last.pt,
+    metrics.jsonl, results.csv and results.png. ``on_epoch`` gets a one-line summary per epoch.
+
+    Raises:
+        UserError: ``settings.out`` holds a run (and neither ``resume`` nor ``exist_ok``), a path
+            is missing, or the data set has problems (every one listed, before training starts).
     """
     from ..data.dataset import build_datasets
 
+    # Every rank checks the folder before any rank writes to it; the barrier keeps it that way.
+    ctx = distributed.join(distributed.rank_device(resolve_device(settings.device), distributed.DistContext.from_env()))
+    check_out_folder(settings.out, settings.resume, settings.exist_ok)
+    distributed.barrier(ctx)
+    preprocessing = _init_preprocessing(settings)
+    if ctx.is_main:
+        ensure_dir(settings.out, "--out folder")
     torch.manual_seed(settings.seed)
-    preprocessing = dict(DEFAULT_PREPROCESSING)
-    if settings.init:
-        preprocessing = load_checkpoint(settings.init).get("preprocessing", preprocessing)
     train_ds, val_samples, info = build_datasets(
-        settings.data,
-        val=settings.val,
-        val_fraction=settings.val_fraction,
-        img_size=settings.img_size,
-        num_classes=settings.num_classes,
-        preprocessing=preprocessing,
-        seed=settings.seed,
-        samples_per_epoch=settings.samples_per_epoch,
-        val_samples=settings.val_samples,
+        settings.data, val=settings.val, val_fraction=settings.val_fraction, img_size=settings.img_size,
+        num_classes=settings.num_classes, preprocessing=preprocessing, seed=settings.seed,
+        samples_per_epoch=settings.samples_per_epoch, val_samples=settings.val_samples,
     )
     model = build_model_for(settings, info["in_channels"], info["num_classes"])
-    if DistContext.from_env().is_main:
-        _write_config(settings, model, info)
-    result = fit(model, train_ds, val_samples, settings, preprocessing, info["class_names"])
-    return {**result, "parameters": count_parameters(model), "data": info, "out": settings.out, "model_config": model.cfg.to_dict()}
-
-
-def _write_config(settings: TrainSettings, model, info: dict) -> None:
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {"settings": settings.to_dict(), "model_config": model.cfg.to_dict(), "parameters": count_parameters(model), "data": info}
-    tmp = out / ".config.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=2, default=str))
-    os.replace(tmp, out / "config.json")
+    if ctx.is_main:
+        doc = {"settings": settings.to_dict(), "model_config": model.cfg.to_dict(),
+               "parameters": count_parameters(model), "data": info}
+        write_json(Path(settings.out) / "config.json", doc)
+    result = fit(model, train_ds, val_samples, settings, preprocessing, info["class_names"], on_epoch=on_epoch)
+    return {**result, "parameters": count_parameters(model), "data": info, "out": settings.out,
+            "model_config": model.cfg.to_dict()}

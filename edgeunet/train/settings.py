@@ -1,27 +1,53 @@
-"""Training settings: one dataclass, written to RUN_DIR/config.json as resolved."""
+"""Training settings: one frozen dataclass, validated once where it is built, written to RUN_DIR/config.json.
+
+Every check names the command-line flag that sets the field and the fix, so a bad value is one
+line (exit 2) whether it came from ``edgeunet train`` or from Python.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
+from ..errors import UserError
+from ..sizes import check_multiple
 
-@dataclass
+SCHEDULES = ("onecycle", "cosine")
+DEVICES = ("cpu", "cuda", "auto")
+# Model options that are counts, with their flag and smallest value.
+_MODEL_COUNTS = {"base_width": ("--base-width", 1), "depth": ("--depth", 1), "fused_levels": ("--fused-levels", 0),
+                 "space_to_depth": ("--space-to-depth", 1)}
+
+
+@dataclass(frozen=True)
 class TrainSettings:
-    """What ``edgeunet train`` does; every CLI flag maps to a field.
+    """What ``edgeunet train`` does; every CLI flag maps to a field (and takes its default from here).
 
     Attributes:
         data: A folder dataset (DIR/images, DIR/masks) or ``"synthetic"``.
         model: Registered variant name (see ``edgeunet.models.list_models``).
+        out: The run folder.
         model_options: Overrides of the variant's config (``base_width``, ``depth``, ``upsample``, ``attention``...).
         val: A separate validation folder; otherwise ``val_fraction`` of ``data`` is held out.
+        val_fraction: Share of ``data`` held out for validation, in (0, 1).
+        epochs: Passes over the training set (>= 1).
+        batch_size: Images per optimizer step, over all processes under torchrun.
+        img_size: Side of the square training crop in px: a multiple of the model's size multiple.
+        num_classes: Classes incl. background; None reads them from the data.
         samples_per_epoch: Random crops per epoch (default: one per training image; 256 for synthetic).
+        val_samples: Synthetic validation images.
+        lr: Peak learning rate (> 0).
+        weight_decay: AdamW weight decay (>= 0).
         schedule: ``onecycle`` or ``cosine`` (per step).
         init: A checkpoint whose weights start the run (fine-tuning).
         resume: Continue ``out/last.pt``.
+        exist_ok: Overwrite a run already in ``out`` (otherwise that is an error naming --resume/--exist-ok).
+        seed: Seed of the model initialisation, the data split and the augmentation.
         device: ``cpu``, ``cuda`` or ``auto``.
         workers: DataLoader worker processes (0 = in the main process).
         sync_bn: SyncBatchNorm under torchrun.
+        progress: A progress bar on a terminal.
     """
 
     data: str = "synthetic"
@@ -41,6 +67,7 @@ class TrainSettings:
     schedule: str = "onecycle"
     init: str | None = None
     resume: bool = False
+    exist_ok: bool = False
     seed: int = 0
     device: str = "auto"
     workers: int = 0
@@ -49,19 +76,54 @@ class TrainSettings:
 
     def __post_init__(self):
         checks = [
-            (self.epochs >= 1, "--epochs must be at least 1"),
-            (self.batch_size >= 1, "--batch-size must be at least 1"),
-            (self.img_size >= 16, "--img-size must be at least 16"),
-            (self.lr > 0, "--lr must be positive"),
-            (0 < self.val_fraction < 1, "--val-fraction must be between 0 and 1 (e.g. 0.1)"),
-            (self.schedule in ("onecycle", "cosine"), "--schedule must be 'onecycle' or 'cosine'"),
-            (self.device in ("cpu", "cuda", "auto"), "--device must be cpu, cuda or auto"),
-            (self.num_classes is None or self.num_classes >= 2, "--num-classes must be at least 2 (background counts)"),
-            (self.samples_per_epoch is None or self.samples_per_epoch >= 1, "--samples-per-epoch must be at least 1"),
+            (_is_int(self.epochs) and self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
+            (_is_int(self.batch_size) and self.batch_size >= 1,
+             f"--batch-size must be at least 1 (got {self.batch_size})"),
+            (_is_int(self.workers) and self.workers >= 0,
+             f"--workers must be 0 or more (got {self.workers}; 0 loads data in the main process)"),
+            (_finite(self.lr) and self.lr > 0, f"--lr must be a positive finite number, e.g. 3e-3 (got {self.lr})"),
+            (_finite(self.weight_decay) and self.weight_decay >= 0,
+             f"weight_decay must be a finite number >= 0, e.g. 1e-4 (got {self.weight_decay})"),
+            (_finite(self.val_fraction) and 0 < self.val_fraction < 1,
+             f"--val-fraction must be between 0 and 1, e.g. 0.1 (got {self.val_fraction})"),
+            (self.schedule in SCHEDULES, f"--schedule must be 'onecycle' or 'cosine' (got {self.schedule!r})"),
+            (self.device in DEVICES, f"--device must be cpu, cuda or auto (got {self.device!r})"),
+            (self.num_classes is None or (_is_int(self.num_classes) and self.num_classes >= 2),
+             f"--num-classes must be at least 2, background counts (got {self.num_classes})"),
+            (self.samples_per_epoch is None or (_is_int(self.samples_per_epoch) and self.samples_per_epoch >= 1),
+             f"--samples-per-epoch must be at least 1 (got {self.samples_per_epoch})"),
+            (_is_int(self.val_samples) and self.val_samples >= 1,
+             f"val_samples must be at least 1 (got {self.val_samples})"),
+            (_is_int(self.img_size) and self.img_size >= 1,
+             f"--img-size must be a positive number of pixels, e.g. 256 (got {self.img_size})"),
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise UserError(message)
+        for key, (flag, lowest) in _MODEL_COUNTS.items():
+            value = self.model_options.get(key)
+            if value is not None and not (_is_int(value) and value >= lowest):
+                raise UserError(f"{flag} must be at least {lowest} (got {value})")
+        if self.init is None:  # a fresh model: its size multiple is known now (--init's is checked when loaded)
+            check_multiple(self.img_size, self.size_multiple(), "--img-size")
+
+    def size_multiple(self) -> int:
+        """The size multiple of the model these settings build (``--init`` aside)."""
+        from ..models.config import get_config
+
+        options = {"in_channels": 1, "num_classes": 2, **self.model_options}
+        try:
+            return get_config(self.model, **options).size_multiple
+        except ValueError as exc:  # an unknown variant or a bad option: the message names the choices
+            raise UserError(str(exc)) from None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,92 @@
+"""Pruning settings: one frozen dataclass, validated once where it is built (messages name the flags)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from ..errors import UserError
+from .importance import check_importance
+from .plan import MIN_CHANNELS, check_ratio
+from .target import parse_count
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """What ``edgeunet prune`` does besides the checkpoint and the run folder; every CLI flag maps to a field.
+
+    Attributes:
+        data: Fine-tuning data: a folder data set or ``"synthetic"``.
+        ratio: Fraction of channels removed from every width, in [0, 1).
+        target_macs: Instead of ``ratio``: MACs per (1, C, img_size, img_size) image to reach ("0.5G", 4e8...);
+            parsed to an int.
+        target_params: Instead of ``ratio``: parameter count to reach ("150k", "1.2M"...); parsed to an int.
+        importance: ``l1``, ``l2``, ``taylor`` or ``bn-scale``.
+        steps: Prune in this many steps, fine-tuning ``finetune_epochs`` between them (RUN_DIR/step<k>/).
+        finetune_epochs: Epochs of the final fine-tuning (0: save the pruned model as is, no metrics.jsonl).
+        round_to: Kept channel counts are multiples of this.
+        min_channels: No width is pruned below this; narrower widths are kept whole.
+        img_size: Training crop and MAC-counting size (default: the checkpoint's training size, else 256).
+        batch_size, samples_per_epoch, lr, seed, device, progress: As for ``edgeunet train``.
+        exist_ok: Overwrite a run already in the output folder.
+    """
+
+    data: str = "synthetic"
+    ratio: float = 0.5
+    target_macs: int | str | None = None
+    target_params: int | str | None = None
+    importance: str = "l1"
+    steps: int = 1
+    finetune_epochs: int = 3
+    round_to: int = 8
+    min_channels: int = MIN_CHANNELS
+    img_size: int | None = None
+    batch_size: int = 8
+    samples_per_epoch: int | None = None
+    lr: float = 3e-3
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+    exist_ok: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "data", str(self.data))
+        check_importance(self.importance)
+        if self.target_macs is not None and self.target_params is not None:
+            raise UserError("give one of --target-macs and --target-params, not both")
+        for name, flag in (("target_macs", "--target-macs"), ("target_params", "--target-params")):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, parse_count(getattr(self, name), flag))
+        if not self.has_target:
+            check_ratio(self.ratio)
+        checks = [
+            (_count(self.min_channels, 1), f"--min-channels must be at least 1 (got {self.min_channels})"),
+            (_count(self.steps, 1), f"--steps must be at least 1 (got {self.steps})"),
+            (_count(self.finetune_epochs, 0), f"--finetune-epochs must be 0 or more (got {self.finetune_epochs})"),
+            (_count(self.round_to, 1),
+             f"--round-to must be at least 1, 8 suits most accelerators (got {self.round_to})"),
+            (_count(self.batch_size, 1), f"--batch-size must be at least 1 (got {self.batch_size})"),
+            (self.img_size is None or _count(self.img_size, 1),
+             f"--img-size must be a positive number of pixels (got {self.img_size})"),
+            (self.samples_per_epoch is None or _count(self.samples_per_epoch, 1),
+             f"--samples-per-epoch must be at least 1 (got {self.samples_per_epoch})"),
+            (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
+             f"--lr must be a positive finite number, e.g. 3e-3 (got {self.lr})"),
+            (self.device in ("cpu", "cuda", "auto"), f"--device must be cpu, cuda or auto (got {self.device!r})"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    @property
+    def has_target(self) -> bool:
+        """True when a MAC or parameter budget, not ``ratio``, sets the amount."""
+        return self.target_macs is not None or self.target_params is not None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _count(value, lowest: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= lowest
