@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..runtime.imageio import (  # noqa: F401  (re-exported: one reader for training and devices)
     IMAGE_SUFFIXES,
     MASK_SUFFIXES,
     ImageReadError,
     _load,
     _TIFF_SUFFIXES,
-    atomic_write,
     mask_to_uint,
     read_image,
 )
@@ -55,8 +55,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def _write_array(path: Path, array: np.ndarray) -> None:
-    suffix = path.suffix.lower()
+def _write_array(path: Path, array: np.ndarray, suffix: str) -> None:
     if suffix == ".npy":
         with open(path, "wb") as f:
             np.save(f, array, allow_pickle=False)
@@ -93,7 +92,9 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
         if not (image.dtype == np.uint8 or (image.dtype == np.uint16 and image.ndim == 2)):
             raise ValueError(f"PNG holds uint8 gray/RGB/RGBA or uint16 gray, not {image.dtype} {image.shape}: "
                              "convert the image or write .tif/.npy")
-    return atomic_write(path, lambda tmp: _write_array(tmp, np.ascontiguousarray(image)))
+    with atomic_path(path) as tmp:  # the temporary name ends in .tmp: the format goes by the target's suffix
+        _write_array(tmp, np.ascontiguousarray(image), suffix)
+    return path
 
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
