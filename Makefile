@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgeunet-installed
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
-# Reinstalls only when the dependency list or the pins change.
-$(STAMP): pyproject.toml constraints.txt
+# Reinstalls when the dependency list, the pins or the version (edgeunet/__init__.py) change.
+$(STAMP): pyproject.toml constraints.txt edgeunet/__init__.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[train,dev]'
 	@touch $(STAMP)
@@ -22,6 +22,10 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+# Style and bug-pattern checks (rules in pyproject.toml [tool.ruff]).
+lint: setup
+	$(BIN)/python -m ruff check edgeunet tests benchmarks examples
 
 # The suite also benchmarks MONAI's BasicUNet (the `bench` extra) as the reference users know.
 bench: setup

@@ -1,5 +1,8 @@
+"""``python -m edgeunet``: the same command line as the ``edgeunet`` script."""
+
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,9 @@
-"""What an artifact is: ``describe(path)`` for checkpoints, ONNX files and TensorRT engines."""
+"""What an artifact is: ``describe(path)`` for checkpoints, ONNX files and TensorRT engines.
+
+Facts come from the file itself (config, metadata, opset, size); parameters and MACs come from
+the one MAC counter, ``edgeunet.models.cost.count_cost``. ONNX files and engines are described
+without torch; op counts and the opset need the ``onnx`` package (the ``train`` extra).
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,24 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from .errors import UserError
+from .errors import MissingFileError, UserError
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
-def model_cost(model, img_size: int = 256) -> dict:
-    """Parameters and multiply-accumulates of one (1, C, S, S) forward, counted by Torch-Pruning."""
-    import torch
-    import torch_pruning as tp
+def _cost(model, img_size: int) -> dict:
+    from .models.cost import count_cost
 
-    size = max(model.cfg.size_multiple, img_size // model.cfg.size_multiple * model.cfg.size_multiple)
-    example = torch.zeros(1, model.cfg.in_channels, size, size)
-    was_training = model.training
-    macs, params = tp.utils.count_ops_and_params(model.eval(), example)
-    model.train(was_training)
-    return {"parameters": int(params), "macs": int(macs), "gmacs": round(macs / 1e9, 4), "img_size": size}
+    cost = count_cost(model, img_size)
+    return {"parameters": cost.parameters, "macs": cost.macs, "gmacs": cost.gmacs, "img_size": cost.size}
 
 
 def describe_checkpoint(path: Path, img_size: int = 256) -> dict:
+    """Config, cost at ``img_size`` px, classes, preprocessing and training state of a ``.pt`` checkpoint.
+
+    ``epochs_completed`` is the checkpoint's ``epoch``: the number of epochs trained when it was saved.
+    """
     from .checkpoint import model_from_checkpoint
 
     model, ckpt = model_from_checkpoint(path)
@@ -31,63 +37,101 @@ def describe_checkpoint(path: Path, img_size: int = 256) -> dict:
         "path": str(path),
         "model_config": ckpt["model_config"],
         "width_plan": model.width_plan(),
-        **model_cost(model, img_size),
+        **_cost(model, img_size),
         "class_names": ckpt["class_names"],
         "preprocessing": ckpt["preprocessing"],
-        "epoch": ckpt.get("epoch"),
+        "epochs_completed": ckpt.get("epoch"),
         "metrics": ckpt.get("metrics", {}),
         "pruned": ckpt.get("prune", None) is not None,
         "edgeunet_version": ckpt.get("edgeunet_version"),
     }
 
 
-def describe_onnx(path: Path) -> dict:
-    """Metadata, opset, size and op counts of an ONNX file (needs the onnx package)."""
-    from .errors import require
-    from .runtime.metadata import ModelMetadata
-
-    onnx = require("onnx", "train")
+def _onnx_graph_facts(path: Path) -> dict | None:
+    """Metadata props, opset and op counts read with the onnx package; None when it is not installed."""
+    try:
+        import onnx
+    except ImportError:
+        return None
     try:
         proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
+    except Exception as exc:  # onnx raises DecodeError, ValueError, ... for a foreign file
         raise UserError(f"{path} is not a readable ONNX file ({type(exc).__name__}): re-export it") from None
-    meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props}, str(path))
     ops = Counter(n.op_type for n in proto.graph.node)
+    return {
+        "props": {p.key: p.value for p in proto.metadata_props},
+        "opset": max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=None),
+        "nodes": sum(ops.values()),
+        "ops": dict(ops.most_common()),
+    }
+
+
+def _onnx_props_from_runtime(path: Path) -> dict:
+    """Metadata props read through ONNX Runtime (torch-free, onnx-free)."""
+    from .runtime.session import ort_session
+
+    session = ort_session(path, providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def describe_onnx(path: Path) -> dict:
+    """Metadata, size and (with the onnx package) opset and op counts of an ONNX file."""
+    from .runtime.metadata import ModelMetadata
+
+    graph = _onnx_graph_facts(path)
+    props = graph["props"] if graph else _onnx_props_from_runtime(path)
+    meta = ModelMetadata.from_props(props, str(path))
     return {
         "kind": "onnx",
         "path": str(path),
         "precision": meta.precision,
         "size_mb": round(path.stat().st_size / 2**20, 3),
-        "opset": max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=None),
+        "opset": graph["opset"] if graph else None,
         "in_channels": meta.in_channels,
         "num_classes": meta.num_classes,
         "class_names": meta.class_names,
         "size_multiple": meta.size_multiple,
         "preprocessing": meta.preprocessing,
         "model_config": meta.model_config,
-        "nodes": sum(ops.values()),
-        "ops": dict(ops.most_common()),
+        "nodes": graph["nodes"] if graph else None,
+        "ops": graph["ops"] if graph else None,
+    }
+
+
+def describe_engine(path: Path) -> dict:
+    """What a TensorRT engine's JSON sidecar says about it (no TensorRT needed)."""
+    from .runtime.backend_trt import read_sidecar, sidecar_path
+
+    meta = read_sidecar(path)
+    facts = json.loads(sidecar_path(path).read_text())
+    return {
+        "kind": "engine", "path": str(path), "size_mb": round(path.stat().st_size / 2**20, 3),
+        "precision": meta.precision, "model_config": meta.model_config, "class_names": meta.class_names,
+        "preprocessing": meta.preprocessing, **{k: v for k, v in facts.items() if k != "metadata"},
     }
 
 
 def describe(path: str | Path, img_size: int = 256) -> dict:
-    """Describes a .pt checkpoint, an .onnx model or an .engine (through its JSON sidecar)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: give a checkpoint (.pt), an ONNX model (.onnx) or an engine (.engine)")
-    if path.suffix == ".onnx":
-        return describe_onnx(path)
-    if path.suffix in (".engine", ".plan", ".trt"):
-        from .runtime.backend_trt import read_sidecar, sidecar_path
+    """Describes a ``.pt`` checkpoint, an ``.onnx`` model or an ``.engine`` (through its JSON sidecar).
 
-        meta = read_sidecar(path)
-        facts = json.loads(sidecar_path(path).read_text())
-        return {
-            "kind": "engine", "path": str(path), "size_mb": round(path.stat().st_size / 2**20, 3), "precision": meta.precision,
-            "model_config": meta.model_config, "class_names": meta.class_names, "preprocessing": meta.preprocessing,
-            **{k: v for k, v in facts.items() if k != "metadata"},
-        }
-    return describe_checkpoint(path, img_size)
+    Raises:
+        MissingFileError: ``path`` does not exist.
+        UserError: ``path`` is a folder, of an unknown kind, or not a readable edgeunet artifact.
+    """
+    path = Path(path)
+    kinds = "a checkpoint (.pt), an ONNX model (.onnx) or an engine (.engine)"
+    if not path.exists():
+        raise MissingFileError(f"{path} does not exist: give {kinds}")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder: give {kinds} in it")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return describe_onnx(path)
+    if suffix in ENGINE_SUFFIXES:
+        return describe_engine(path)
+    if suffix in CHECKPOINT_SUFFIXES:
+        return describe_checkpoint(path, img_size)
+    raise UserError(f"{path}: unknown kind of file {suffix or '(no suffix)'!r}: give {kinds}")
 
 
 def describe_variants(img_size: int = 256) -> list[dict]:
@@ -98,6 +142,7 @@ def describe_variants(img_size: int = 256) -> list[dict]:
     for name in list_models():
         model = create_model(name)
         cfg = model.cfg
-        rows.append({"name": name, "block": cfg.block, "widths": list(cfg.widths), "fused_levels": cfg.fused_levels, "space_to_depth": cfg.space_to_depth,
-                     "upsample": cfg.upsample, "attention": cfg.attention, **model_cost(model, img_size)})
+        rows.append({"name": name, "block": cfg.block, "widths": list(cfg.widths), "fused_levels": cfg.fused_levels,
+                     "space_to_depth": cfg.space_to_depth, "upsample": cfg.upsample, "attention": cfg.attention,
+                     **_cost(model, img_size)})
     return rows

@@ -147,8 +147,8 @@ def test_cli_writes_masks_and_prints_a_summary(runtime_model, image_dir, tmp_pat
 
 def test_cli_runs_as_a_module(runtime_model, image_dir, tmp_path):
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "edgeunet", "predict", runtime_model, str(image_dir), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "edgeunet", "predict", runtime_model, str(image_dir),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "segmented 4 image(s)" in done.stdout
     assert len(list(out.glob("*.png"))) == 4
@@ -162,3 +162,37 @@ def test_cli_reports_a_bad_input_in_one_line(runtime_model, tmp_path, capsys):
     assert err.startswith("edgeunet predict: error:") and "missing.png does not exist" in err
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()  # nothing written for a failed run
+
+
+def test_folder_entries_passed_over_are_reported_with_the_reason(image_dir):
+    from edgeunet.runtime.predict import scan_inputs
+
+    images, skipped = scan_inputs([image_dir])
+    assert [p.name for p in images] == ["cell0.png", "cell1.png", "cell2.png", "stack.tif"]
+    assert {p.name: reason for p, reason in skipped} == {
+        ".hidden.png": "hidden file", "notes.txt": "non-image file", "sub": "sub-folder not scanned"}
+
+
+def test_going_on_past_a_bad_image_reports_it_and_writes_the_others(seg, image_dir, tmp_path):
+    (image_dir / "broken.png").write_bytes(b"\x89PNG but not really")
+    seen = []
+    out = tmp_path / "out"
+    summary = predict_files(seg, [image_dir], out, overlays=True, stop_on_error=False,
+                            on_error=lambda path, message: seen.append((path.name, message)))
+    assert summary["images"] == 4 and len(summary["masks"]) == 4
+    assert [f["path"] for f in summary["failed"]] == [str(image_dir / "broken.png")]
+    assert seen == [("broken.png", summary["failed"][0]["reason"])]
+    assert seen[0][1].startswith(f"{image_dir / 'broken.png'}: cannot read it: not a valid .png file")
+    assert not (out / "broken.png").exists() and not (out / "broken_overlay.png").exists()
+    assert len(summary["skipped"]) == 3
+
+
+def test_cli_summary_names_failures_and_skips(runtime_model, image_dir, tmp_path, capsys):
+    (image_dir / "broken.png").write_bytes(b"not a png")
+    args = _parser().parse_args(["predict", runtime_model, str(image_dir), "--out", str(tmp_path / "out")])
+    assert args.func(args) == 1
+    captured = capsys.readouterr()
+    assert "broken.png: cannot read it" in captured.err
+    assert "segmented 4 image(s)" in captured.out
+    assert ("; 1 failed (listed above); 3 skipped (1 hidden file, 1 non-image file, 1 sub-folder not scanned)"
+            in captured.out)

@@ -47,18 +47,18 @@ def evaluate_runner(runner: Runner, samples: Sequence[tuple[str, np.ndarray, np.
 
 @lru_cache(maxsize=32)
 def _cost(config_json: str, size: int) -> tuple[int, int]:
-    from ..describe import model_cost
     from ..models import ModelConfig, build_model
+    from ..models.cost import count_cost
 
-    cost = model_cost(build_model(ModelConfig.from_dict(json.loads(config_json))), size)
-    return cost["parameters"], cost["macs"]
+    cost = count_cost(build_model(ModelConfig.from_dict(json.loads(config_json))), size)
+    return cost.parameters, cost.macs
 
 
 def model_cost_at(model_config: dict, size: int) -> tuple[int | None, int | None]:
     """Parameters and MACs of one (1, C, size, size) forward, from a model config.
 
     The model is rebuilt from ``model_config`` (random weights; counts do not depend on them)
-    and counted by ``describe.model_cost``. Returns (None, None) without a config, without
+    and counted by ``models.cost.count_cost``. Returns (None, None) without a config, without
     torch and torch-pruning (a runtime-only install), or when counting fails (logged).
     """
     if not model_config:

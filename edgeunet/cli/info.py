@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from .options import positive_int
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="describe a checkpoint, ONNX model or engine; --models lists the variants")
     p.add_argument("path", nargs="?", help="best.pt, model.onnx, model.int8.onnx or model.engine")
-    p.add_argument("--img-size", type=int, default=256, help="size at which MACs are counted (default 256)")
+    p.add_argument("--img-size", type=positive_int, default=256,
+                   help="square side (px) at which MACs are counted, rounded down to the size multiple (default 256)")
     p.add_argument("--models", action="store_true", help="list the registered variants")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -23,10 +26,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0
-        print(f"{'model':<16}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<10}{'attn':<6}{'params (M)':>11}{f'GMACs@{args.img_size}':>12}  widths")
-        for r in rows:
-            print(f"{r['name']:<16}{r['block']:<7}{r['fused_levels']:>6}{r['space_to_depth']:>5}  {r['upsample']:<10}{str(r['attention']):<6}"
-                  f"{r['parameters'] / 1e6:>11.3f}{r['gmacs']:>12.3f}  {r['widths']}")
+        _print_variants(rows, args.img_size)
         return 0
     info = describe(args.path, args.img_size)
     if args.json:
@@ -36,19 +36,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_variants(rows: list[dict], img_size: int) -> None:
+    print(f"{'model':<16}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<10}{'attn':<6}{'params (M)':>11}"
+          f"{f'GMACs@{img_size}':>12}  widths")
+    for r in rows:
+        print(f"{r['name']:<16}{r['block']:<7}{r['fused_levels']:>6}{r['space_to_depth']:>5}  {r['upsample']:<10}"
+              f"{str(r['attention']):<6}{r['parameters'] / 1e6:>11.3f}{r['gmacs']:>12.3f}  {r['widths']}")
+
+
 def _print_info(info: dict) -> None:
     cfg = info.get("model_config", {})
     print(f"{info['kind']}: {info['path']}")
     if cfg:
-        print(f"  model       {cfg.get('name')} (block {cfg.get('block')}, widths {cfg.get('widths')}, fused levels {cfg.get('fused_levels', 0)}, "
-              f"space-to-depth {cfg.get('space_to_depth', 1)}, upsample {cfg.get('upsample')}, attention {cfg.get('attention')})")
+        print(f"  model       {cfg.get('name')} (block {cfg.get('block')}, widths {cfg.get('widths')}, "
+              f"fused levels {cfg.get('fused_levels', 0)}, space-to-depth {cfg.get('space_to_depth', 1)}, "
+              f"upsample {cfg.get('upsample')}, attention {cfg.get('attention')})")
         if cfg.get("layer_widths"):
             print(f"  pruned      {len(cfg['layer_widths'])} layer widths differ from the design")
     if "parameters" in info:
-        print(f"  parameters  {info['parameters'] / 1e6:.3f} M, {info['gmacs']:.3f} GMACs at {info['img_size']}x{info['img_size']}")
-    for key in ("precision", "opset", "size_mb", "nodes", "epoch"):
+        side = info["img_size"]
+        print(f"  parameters  {info['parameters'] / 1e6:.3f} M, {info['gmacs']:.3f} GMACs at {side}x{side}")
+    for key in ("precision", "opset", "size_mb", "nodes"):
         if info.get(key) is not None:
             print(f"  {key:<11} {info[key]}")
+    if info["kind"] == "onnx" and info.get("nodes") is None:
+        print("  graph       opset and op counts need the onnx package: pip install 'edgeunet[train]'")
+    if info.get("epochs_completed") is not None:
+        print(f"  epochs      {info['epochs_completed']} completed")
     if info.get("class_names"):
         print(f"  classes     {', '.join(info['class_names'])}")
     if info.get("preprocessing"):

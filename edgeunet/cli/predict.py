@@ -3,32 +3,120 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from ..errors import UserError
 from ..runtime.backends import BACKENDS
+from .options import name_list, nonnegative_float, positive_int
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def provider_list(text: str) -> list[str]:
+    """``"CUDAExecutionProvider,CPUExecutionProvider"`` -> a non-empty list of names."""
+    names = name_list(text)
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no execution provider, e.g. CPUExecutionProvider")
+    return names
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="segment images into mask PNGs (and overlays) with a model.onnx or model.engine",
                        description="Writes <out>/<stem>.png (class ids, uint8) for every input image, and with "
                                    "--overlay <out>/<stem>_overlay.png to look at. Folders are scanned for images "
-                                   "(not recursively). Needs only the base install (numpy + ONNX Runtime).")
+                                   "(not recursively). An image that cannot be read or segmented is reported and "
+                                   "passed over (exit code 1 at the end); --stop-on-error stops at the first one "
+                                   "(exit code 2). Needs only the base install (numpy + ONNX Runtime).")
     p.add_argument("model", help="model.onnx from `edgeunet export`, or model.engine from `edgeunet build-engine`")
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files (.png .jpg .tif .npy) or folders of them")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
+                   help="image files (.png .jpg .tif .npy) or folders of them")
     p.add_argument("--out", required=True, help="output folder (created)")
-    p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png: classes colored over the image")
-    p.add_argument("--tile", type=int, default=None, help="tile side for large images, a multiple of the model's size multiple (default 512)")
-    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap fraction in [0, 1) (default 0.25)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: ONNX Runtime's choice)")
-    p.add_argument("--backend", choices=BACKENDS, default="auto", help="default auto: TensorRT for .engine, else ONNX Runtime")
+    p.add_argument("--overlay", action="store_true",
+                   help="also write <stem>_overlay.png: classes colored over the image")
+    p.add_argument("--tile", type=positive_int, default=None,
+                   help="tile side for large images, a multiple of the model's size multiple (default 512)")
+    p.add_argument("--overlap", type=nonnegative_float, default=0.25,
+                   help="tile overlap fraction in [0, 1) (default 0.25)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="ONNX Runtime threads (default: ONNX Runtime's choice)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="default auto: TensorRT for .engine, else ONNX Runtime")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--device", choices=DEVICES, default="auto",
+                       help="where ONNX Runtime runs: auto (CUDA when this onnxruntime build has it, else CPU), "
+                            "cpu, or cuda (an error when missing) (default auto)")
+    where.add_argument("--providers", type=provider_list, default=None, metavar="P1,P2",
+                       help="ONNX Runtime execution providers, best first, e.g. CUDAExecutionProvider,"
+                            "CPUExecutionProvider (each must be in this onnxruntime build)")
+    p.add_argument("--stop-on-error", action="store_true",
+                   help="stop at the first image that cannot be read or segmented (exit code 2)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
 
 
+def providers_for(args: argparse.Namespace) -> list[str] | None:
+    """The ONNX Runtime providers ``--device``/``--providers`` ask for (None for a TensorRT engine).
+
+    Raises:
+        UserError: A provider or device this machine lacks, or one that does not apply to the model.
+    """
+    from pathlib import Path
+
+    from ..runtime.backends import choose_backend
+    from ..runtime.session import check_providers, providers_for_device
+
+    if Path(args.model).is_dir():
+        raise UserError(f"{args.model} is a folder: give the model.onnx (or model.engine) file in it")
+    if choose_backend(args.model, args.backend) == "tensorrt":
+        if args.providers:
+            raise UserError("--providers applies to ONNX Runtime only: leave it unset for a TensorRT engine")
+        if args.device == "cpu":
+            raise UserError("a TensorRT engine runs on the GPU: give the .onnx model for --device cpu")
+        return None
+    if args.providers:
+        return check_providers(args.providers)
+    return providers_for_device(args.device)
+
+
+def _check_started(asked: list[str] | None, started: list[str]) -> None:
+    """ONNX Runtime falls back to CPU when a provider cannot start (no driver, no CUDA libraries): say so."""
+    lost = [p for p in asked or [] if p not in started]
+    if lost:
+        raise UserError(f"ONNX Runtime could not start {', '.join(lost)} (it runs on {', '.join(started)}): "
+                        "check the NVIDIA driver and CUDA libraries, or use --device cpu")
+
+
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from ..runtime import Segmenter, predict_files
 
-    seg = Segmenter(args.model, backend=args.backend, threads=args.threads, tile=args.tile, overlap=args.overlap)
-    summary = predict_files(seg, args.inputs, args.out, overlays=args.overlay, progress=True)
-    what = "masks and overlays" if args.overlay else "masks"
-    print(f"segmented {summary['images']} image(s) into {what} in {summary['out_dir']}: "
-          f"{summary['mean_ms']:.1f} ms per image on average ({seg.backend}, {', '.join(seg.providers)})")
-    return 0
+    providers = providers_for(args)
+    seg = Segmenter(args.model, backend=args.backend, threads=args.threads, providers=providers, tile=args.tile,
+                    overlap=args.overlap)
+    if args.providers or args.device == "cuda":  # auto may fall back to CPU; an explicit choice may not
+        _check_started(providers, seg.providers)
+
+    def report(path, message: str) -> None:
+        tqdm.write(f"edgeunet predict: {message}", file=sys.stderr)
+
+    summary = predict_files(seg, args.inputs, args.out, overlays=args.overlay, progress=args.progress,
+                            stop_on_error=args.stop_on_error, on_error=report)
+    print(summary_line(summary, args.overlay, f"{seg.backend}, {', '.join(seg.providers)}"))
+    return 1 if summary["failed"] else 0
+
+
+def summary_line(summary: dict, overlays: bool, where: str) -> str:
+    """``segmented N image(s) ...; M failed; K skipped (why)`` for the end of a run."""
+    what = "masks and overlays" if overlays else "masks"
+    line = f"segmented {summary['images']} image(s) into {what} in {summary['out_dir']}"
+    if summary["mean_ms"] is not None:
+        line += f": {summary['mean_ms']:.1f} ms per image on average ({where})"
+    if summary["failed"]:
+        line += f"; {len(summary['failed'])} failed (listed above)"
+    if summary["skipped"]:
+        reasons: dict[str, int] = {}
+        for entry in summary["skipped"]:
+            reasons[entry["reason"]] = reasons.get(entry["reason"], 0) + 1
+        line += f"; {len(summary['skipped'])} skipped (" + ", ".join(f"{n} {r}" for r, n in reasons.items()) + ")"
+    return line

@@ -1,25 +1,26 @@
 """Image files, read the same way in training and on the device: Pillow for PNG/JPEG, tifffile
-for TIFF, numpy for .npy; nothing of the toolkit, so the torch-free runtime owns it and
+for TIFF, numpy for .npy; nothing of the toolkit but the atomic writer, so the torch-free runtime owns it and
 ``edgeunet.data.io`` builds on it.
 
 ``read_image`` gives (H, W) or (H, W, C) arrays in their native dtype (uint8, uint16 or
 float32), as the model's ``preprocess`` expects; ``write_mask`` and ``write_rgb`` write PNGs
-atomically (a temporary file in the same folder, then ``os.replace``). Pillow reads 16-bit RGB
+atomically with ``edgeunet.atomic.atomic_path`` (permissions from the umask). Pillow reads 16-bit RGB
 PNGs as 8-bit; store 16-bit color images as TIFF or .npy.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
+from ..errors import MissingFileError, UserError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 _TIFF_SUFFIXES = (".tif", ".tiff")
-from ..errors import MissingFileError, UserError
 
 
 class ImageReadError(UserError):
@@ -106,7 +107,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] > 4) or min(array.shape[:2], default=0) == 0:
-        raise ImageReadError(path, f"shape {array.shape} is not an (H, W) or (H, W, C<=4) image: save one 2D image per file")
+        raise ImageReadError(path, f"shape {array.shape} is not an (H, W) or (H, W, C<=4) image: "
+                                   "save one 2D image per file")
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
     elif array.dtype.kind == "f":
@@ -121,24 +123,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return array
 
 
-def atomic_write(path: Path, write) -> Path:
-    """Runs ``write(tmp_path)`` on a temporary file in the same folder, then renames it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _atomic_png(path: str | os.PathLike, array: np.ndarray) -> Path:
     from PIL import Image
 
-    return atomic_write(Path(path), lambda tmp: Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG"))
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
+    return Path(path)
 
 
 def mask_to_uint(mask: np.ndarray) -> np.ndarray:

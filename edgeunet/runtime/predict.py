@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import ensure_dir
 from ..errors import MissingFileError, UserError
-from .imageio import IMAGE_SUFFIXES, read_image, write_mask, write_rgb
+from .imageio import IMAGE_SUFFIXES, ImageReadError, read_image, write_mask, write_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -27,25 +28,32 @@ PALETTE = np.array([
 ALPHA = 0.45
 
 
-def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
-    """The image files named by ``paths``: files as given, folders scanned (not recursively).
+def scan_inputs(paths: list[str | os.PathLike]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The image files named by ``paths``, and the folder entries passed over with the reason.
 
     Args:
         paths: Image files and/or folders; a folder contributes its files with an image
-            suffix (``IMAGE_SUFFIXES``), hidden files skipped, sorted by name.
+            suffix (``IMAGE_SUFFIXES``), sorted by name; hidden files, other files and
+            sub-folders are skipped (not recursively scanned).
 
     Returns:
-        Image paths in the order given.
+        ``(images, skipped)``: image paths in the order given, and ``(path, reason)`` pairs.
 
     Raises:
-        FileNotFoundError: A path does not exist.
-        ValueError: A file has no image suffix, a folder holds no images, or nothing is left.
+        MissingFileError: A path does not exist.
+        UserError: A file has no image suffix, a folder holds no images, or nothing is left.
     """
     found: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for path in map(Path, paths):
         if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                            and p.suffix.lower() in IMAGE_SUFFIXES)
+            images = []
+            for entry in sorted(path.iterdir()):
+                reason = _skip_reason(entry)
+                if reason:
+                    skipped.append((entry, reason))
+                else:
+                    images.append(entry)
             if not images:
                 raise UserError(f"{path} holds no images: put {', '.join(IMAGE_SUFFIXES)} files there")
             found.extend(images)
@@ -57,20 +65,39 @@ def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
             raise MissingFileError(f"{path} does not exist: check the path")
     if not found:
         raise UserError("no input images: give image files or folders")
-    return found
+    return found, skipped
+
+
+def _skip_reason(entry: Path) -> str | None:
+    """Why a folder entry is not segmented, or None for an image file."""
+    if entry.name.startswith("."):
+        return "hidden file"
+    if entry.is_dir():
+        return "sub-folder not scanned"
+    if entry.suffix.lower() not in IMAGE_SUFFIXES:
+        return "non-image file"
+    if not entry.is_file():
+        return "not a regular file"
+    return None
+
+
+def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
+    """The image files named by ``paths`` (see ``scan_inputs``; the skipped entries are dropped)."""
+    return scan_inputs(paths)[0]
 
 
 def output_paths(inputs: list[Path], out_dir: Path) -> list[Path]:
-    """``<out_dir>/<stem>.png`` for each input; raises ValueError on clashes with each other or an input."""
+    """``<out_dir>/<stem>.png`` for each input; raises UserError on clashes with each other or an input."""
     outputs = [out_dir / f"{p.stem}.png" for p in inputs]
     seen: dict[Path, Path] = {}
     for source, target in zip(inputs, outputs):
         if target in seen:
-            raise UserError(f"{seen[target]} and {source} would both be written to {target}: predict them into separate --out folders")
+            raise UserError(f"{seen[target]} and {source} would both be written to {target}: "
+                            "predict them into separate --out folders")
         seen[target] = source
     resolved_inputs = {p.resolve() for p in inputs}
     for target in outputs:
-        if target.resolve() in resolved_inputs or target.with_name(f"{target.stem}_overlay.png").resolve() in resolved_inputs:
+        if target.resolve() in resolved_inputs or overlay_path(target).resolve() in resolved_inputs:
             raise UserError(f"writing {target} would overwrite an input image: choose another --out folder")
     return outputs
 
@@ -114,43 +141,92 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = ALPHA, contours:
     return (picture + 0.5).astype(np.uint8)
 
 
-def predict_files(segmenter, inputs: list[str | os.PathLike], out_dir: str | os.PathLike,
-                  overlays: bool = False, progress: bool = False) -> dict:
+def check_targets(targets: list[Path], out_dir: Path, overlays: bool) -> None:
+    """Refuses, before any work, outputs that cannot be written: an ``--out`` that is a file, a
+    target that is a folder, a folder that cannot be created or written."""
+    for target in targets:
+        for path in (target, overlay_path(target)) if overlays else (target,):
+            if path.is_dir():
+                raise UserError(f"{path} is a folder, where a mask would be written: move it or choose another --out")
+    ensure_dir(out_dir)
+
+
+def overlay_path(mask_path: Path) -> Path:
+    """``<out>/<stem>_overlay.png`` beside ``<out>/<stem>.png``."""
+    return mask_path.with_name(f"{mask_path.stem}_overlay.png")
+
+
+def _segment(segmenter, path: Path, overlays: bool) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(mask, overlay or None, segmentation time in ns) of one image file; UserError names the file."""
+    image = read_image(path)
+    start = time.perf_counter_ns()
+    try:
+        mask = segmenter(image)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    elapsed = time.perf_counter_ns() - start
+    return mask, overlay(image, mask) if overlays else None, elapsed
+
+
+def _failure(path: Path, exc: UserError) -> str:
+    """One line ``<file>: <reason>`` for an image that failed."""
+    if isinstance(exc, ImageReadError):
+        return f"{path}: cannot read it: {exc.reason}"
+    return str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+
+
+def predict_files(segmenter, inputs: list[str | os.PathLike], out_dir: str | os.PathLike, overlays: bool = False,
+                  progress: bool = False, stop_on_error: bool = True, on_error=None) -> dict:
     """Segments image files and writes their masks (and overlays) into ``out_dir``.
+
+    Each image's files are written atomically once it is segmented, so an image that fails
+    leaves nothing behind.
 
     Args:
         segmenter: A ``Segmenter``.
-        inputs: Image files and/or folders (see ``collect_inputs``).
+        inputs: Image files and/or folders (see ``scan_inputs``).
         out_dir: Output folder, created if needed; nothing is written elsewhere.
         overlays: Also write ``<stem>_overlay.png``.
         progress: Show a tqdm progress bar on stderr.
+        stop_on_error: Raise at the first image that cannot be read or segmented; False goes
+            on with the next image and reports the failures in the summary.
+        on_error: Called as ``on_error(path, message)`` for each failed image when going on.
 
     Returns:
-        Summary: ``images`` (count), ``mean_ms`` (segmentation time per image, preprocessing
-        included, file I/O excluded), ``out_dir`` and ``masks`` (written paths).
+        Summary: ``images`` (count written), ``mean_ms`` (segmentation time per written image,
+        preprocessing included, file I/O excluded; None when none was), ``out_dir``, ``masks``
+        (written paths), ``failed`` and ``skipped`` (lists of ``{"path", "reason"}``).
 
     Raises:
-        ValueError: An input cannot be read as an image or does not fit the model; the
-            message names the file.
+        UserError: Bad inputs or outputs (before any work), or with ``stop_on_error`` an image
+            that cannot be read or does not fit the model; the message names the file.
     """
     from tqdm import tqdm
 
-    paths = collect_inputs(inputs)
+    paths, skipped = scan_inputs(inputs)
     out_dir = Path(out_dir)
     targets = output_paths(paths, out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    total_ns = 0
-    for path, target in tqdm(list(zip(paths, targets)), desc="predict", unit="image", disable=None if progress else True):
-        image = read_image(path)
-        start = time.perf_counter_ns()
+    check_targets(targets, out_dir, overlays)
+    total_ns, written, failed = 0, [], []
+    for path, target in tqdm(list(zip(paths, targets)), desc="predict", unit="image",
+                             disable=None if progress else True):
         try:
-            mask = segmenter(image)
-        except ValueError as exc:
-            raise UserError(f"{path}: {exc}") from None
-        total_ns += time.perf_counter_ns() - start
+            mask, picture, elapsed = _segment(segmenter, path, overlays)
+        except UserError as exc:
+            if stop_on_error:
+                raise
+            message = _failure(path, exc)
+            failed.append({"path": str(path), "reason": message})
+            logger.info("failed: %s", message)
+            if on_error:
+                on_error(path, message)
+            continue
+        total_ns += elapsed
         write_mask(target, mask)
-        if overlays:
-            write_rgb(target.with_name(f"{target.stem}_overlay.png"), overlay(image, mask))
+        if picture is not None:
+            write_rgb(overlay_path(target), picture)
+        written.append(str(target))
         logger.info("%s -> %s", path, target)
-    return {"images": len(paths), "mean_ms": total_ns / 1e6 / len(paths), "out_dir": str(out_dir),
-            "masks": [str(t) for t in targets]}
+    return {"images": len(written), "mean_ms": total_ns / 1e6 / len(written) if written else None,
+            "out_dir": str(out_dir), "masks": written, "failed": failed,
+            "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped]}
