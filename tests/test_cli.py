@@ -62,16 +62,10 @@ def broken_dataset(tmp_path):
     return root
 
 
-# main() no longer dresses a plain ValueError as bad input (exit 1 now): these cases pass again once the
-# train command raises UserError (the train branch). Remove the mark at that merge.
-_PLAIN_VALUE_ERROR = pytest.mark.xfail(reason="train still raises plain ValueError for this input", strict=False)
-
 BAD_INPUTS = [
     (["train", "--data", "/no/such/folder", "--out", "{tmp}/r"], "/no/such/folder"),
-    pytest.param(["train", "--model", "unet-dss", "--out", "{tmp}/r"], "did you mean 'unet-ds'",
-                 marks=_PLAIN_VALUE_ERROR),
-    pytest.param(["train", "--epochs", "0", "--out", "{tmp}/r"], "--epochs must be at least 1",
-                 marks=_PLAIN_VALUE_ERROR),
+    (["train", "--model", "unet-dss", "--out", "{tmp}/r"], "did you mean 'unet-ds'"),
+    (["train", "--epochs", "0", "--out", "{tmp}/r"], "--epochs must be at least 1"),
     (["train", "--data", "{broken}", "--out", "{tmp}/r"], "problems"),
     (["info", "{tmp}/missing.pt"], "does not exist"),
     (["export", "{tmp}/missing.pt", "--out", "{tmp}/e"], "not found"),
@@ -99,8 +93,8 @@ def test_bad_input_gives_one_line_and_exit_2(argv, message, tmp_path, broken_dat
     assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-def test_data_check_lists_every_problem_and_exits_2(broken_dataset, capsys):
-    assert main(["data", "check", str(broken_dataset)]) == 2
+def test_data_check_lists_every_problem_and_exits_1(broken_dataset, capsys):
+    assert main(["data", "check", str(broken_dataset)]) == 1
     out = capsys.readouterr().out
     assert "a.png" in out and "b.png" in out and "2 problem(s)" in out
 
