@@ -38,8 +38,10 @@ def _train(variant: Variant, folder: Path, budget: Budget, progress: bool) -> di
     from edgeunet.train import TrainSettings, train
 
     settings = TrainSettings(
-        data="synthetic", model=variant.model, out=str(folder / "train"), model_options={**budget.model_options, **variant.model_options},
-        epochs=budget.train_epochs, batch_size=budget.batch_size, img_size=budget.img_size, samples_per_epoch=budget.samples_per_epoch,
+        data="synthetic", model=variant.model, out=str(folder / "train"),
+        model_options={**budget.model_options, **variant.model_options},
+        epochs=budget.train_epochs, batch_size=budget.batch_size, img_size=budget.img_size,
+        samples_per_epoch=budget.samples_per_epoch,
         val_samples=budget.val_samples, device="cpu", progress=progress, exist_ok=True)
     return train(settings)
 
@@ -47,8 +49,10 @@ def _train(variant: Variant, folder: Path, budget: Budget, progress: bool) -> di
 def _prune(checkpoint: str, folder: Path, budget: Budget, progress: bool) -> dict:
     from edgeunet.prune import prune_checkpoint
 
-    return prune_checkpoint(checkpoint, folder / "prune", data="synthetic", ratio=budget.prune_ratio, finetune_epochs=budget.finetune_epochs,
-                            img_size=budget.img_size, batch_size=budget.batch_size, samples_per_epoch=budget.samples_per_epoch,
+    return prune_checkpoint(checkpoint, folder / "prune", data="synthetic", ratio=budget.prune_ratio,
+                            finetune_epochs=budget.finetune_epochs,
+                            img_size=budget.img_size, batch_size=budget.batch_size,
+                            samples_per_epoch=budget.samples_per_epoch,
                             device="cpu", progress=progress, exist_ok=True)
 
 
@@ -57,7 +61,8 @@ def _export(checkpoint: str, out: Path, budget: Budget, progress: bool, int8: bo
 
     if not int8:
         return export_model(checkpoint, out, calib="synthetic", calib_size=budget.calib_size, progress=progress)
-    return export_model(checkpoint, out, int8=True, calib="synthetic", calib_size=budget.calib_size, int8_search=budget.int8_search,
+    return export_model(checkpoint, out, int8=True, calib="synthetic", calib_size=budget.calib_size,
+                        int8_search=budget.int8_search,
                         search_time=budget.search_time, progress=progress)
 
 
@@ -76,7 +81,8 @@ def build_variant(variant: Variant, workdir: str | Path, budget: Budget, progres
         kinds of ``KINDS`` that were written.
     """
     folder = Path(workdir) / variant.label
-    record = {"label": variant.label, "model": variant.model, "model_options": {**budget.model_options, **variant.model_options},
+    options = {**budget.model_options, **variant.model_options}
+    record = {"label": variant.label, "model": variant.model, "model_options": options,
               "note": variant.note, "files": {}, "train": None, "prune": None, "errors": {}, "time_s": {}}
     trained = run_stage(record, "train", lambda: _train(variant, folder, budget, progress))
     if trained is None:
@@ -85,16 +91,18 @@ def build_variant(variant: Variant, workdir: str | Path, budget: Budget, progres
     record["train"] = {"best_dice": trained["best_dice"], "parameters": trained["parameters"], "checkpoint": best,
                        "samples": budget.train_samples, "img_size": budget.img_size}
     record["files"]["torch-fp32"] = best
-    if run_stage(record, "export", lambda: _export(best, folder / "export", budget, progress)) is not None:
-        record["files"]["onnx-fp32"] = str(folder / "export" / "model.onnx")
-        record["files"]["onnx-int8"] = str(folder / "export" / "model.int8.onnx")
-    elif run_stage(record, "export-fp32", lambda: _export(best, folder / "export", budget, progress, int8=False)) is not None:
-        record["files"]["onnx-fp32"] = str(folder / "export" / "model.onnx")  # a failed INT8 check still leaves the FP32 row
+    export_dir, pruned_dir = folder / "export", folder / "export-pruned"
+    if run_stage(record, "export", lambda: _export(best, export_dir, budget, progress)) is not None:
+        record["files"]["onnx-fp32"] = str(export_dir / "model.onnx")
+        record["files"]["onnx-int8"] = str(export_dir / "model.int8.onnx")
+    elif run_stage(record, "export-fp32", lambda: _export(best, export_dir, budget, progress, int8=False)) is not None:
+        record["files"]["onnx-fp32"] = str(export_dir / "model.onnx")  # a failed INT8 check still leaves the FP32 row
     pruned = run_stage(record, "prune", lambda: _prune(best, folder, budget, progress))
     if pruned is None:
         return record
-    record["prune"] = {"ratio": pruned["ratio"], "parameters": pruned["parameters"], "macs": pruned["macs"], "dice": pruned["dice"],
-                       "checkpoint": pruned["outputs"]["best"]}
-    if run_stage(record, "export-pruned", lambda: _export(pruned["outputs"]["best"], folder / "export-pruned", budget, progress)) is not None:
-        record["files"]["pruned-int8"] = str(folder / "export-pruned" / "model.int8.onnx")
+    pruned_best = pruned["outputs"]["best"]
+    record["prune"] = {"ratio": pruned["ratio"], "parameters": pruned["parameters"], "macs": pruned["macs"],
+                       "dice": pruned["dice"], "checkpoint": pruned_best}
+    if run_stage(record, "export-pruned", lambda: _export(pruned_best, pruned_dir, budget, progress)) is not None:
+        record["files"]["pruned-int8"] = str(pruned_dir / "model.int8.onnx")
     return record

@@ -5,10 +5,11 @@ the reference and says so. The network is MONAI's own, so edgeunet's trainer (wh
 edgeunet checkpoints) is not used; the loop below mirrors it: the same synthetic data set,
 crops, loss (cross-entropy + soft Dice), AdamW, one-cycle schedule, batch size and sample
 count, and best-of-epochs selection on the same validation images. The ONNX file is written
-like ``edgeunet export`` writes FP32 files (TorchScript exporter, onnxslim, ``onnx.checker``)
-and carries edgeunet metadata, so the bench scores it on the same images; its
-``model_config`` is empty, as it is no edgeunet config, so its parameters and MACs are counted
-here and not by the bench.
+like ``edgeunet export`` writes FP32 files (TorchScript exporter, onnxslim, then the export
+package's writer ``edgeunet.export.onnx.save_onnx``: ``onnx.checker`` and an atomic write) and
+carries edgeunet metadata, so the bench scores it on the same images; its ``model_config`` is
+empty, as it is no edgeunet config, so its parameters and MACs are counted here, with the one
+MAC counter (``edgeunet.models.cost.count_cost``), and not by the bench.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def available() -> bool:
 
 
 def create_reference(features: tuple[int, ...], in_channels: int = 1, num_classes: int = 2):
-    """MONAI ``BasicUNet`` (2D), default activation, normalization and up-sampling, with ``cfg`` facts for evaluation."""
+    """MONAI ``BasicUNet`` (2D), default activation, normalization and up-sampling, with ``cfg`` facts for
+    evaluation."""
     from monai.networks.nets import BasicUNet
 
     model = BasicUNet(spatial_dims=2, in_channels=in_channels, out_channels=num_classes, features=tuple(features))
@@ -71,17 +73,21 @@ def train_reference(model, budget: Budget, seed: int = 0) -> dict:
 
     defaults = TrainSettings()
     torch.manual_seed(seed)
-    train_ds, val_samples, _ = build_datasets("synthetic", img_size=budget.img_size, preprocessing=dict(DEFAULT_PREPROCESSING), seed=seed,
-                                              samples_per_epoch=budget.samples_per_epoch, val_samples=budget.val_samples)
+    train_ds, val_samples, _ = build_datasets("synthetic", img_size=budget.img_size,
+                                              preprocessing=dict(DEFAULT_PREPROCESSING), seed=seed,
+                                              samples_per_epoch=budget.samples_per_epoch,
+                                              val_samples=budget.val_samples)
     optimizer = torch.optim.AdamW(model.parameters(), lr=defaults.lr, weight_decay=defaults.weight_decay)
     steps = len(train_ds) // budget.batch_size or 1
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=defaults.lr, total_steps=budget.train_epochs * steps, pct_start=0.15)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=defaults.lr,
+                                                    total_steps=budget.train_epochs * steps, pct_start=0.15)
     loss_fn, best = SegmentationLoss(), {"best_dice": -1.0, "best_epoch": -1, "state": None}
     for epoch in range(budget.train_epochs):
         train_ds.set_epoch(epoch)
         sampler = RandomSampler(train_ds, generator=torch.Generator().manual_seed(seed + epoch))
         model.train()
-        for x, y in DataLoader(train_ds, batch_size=budget.batch_size, sampler=sampler, drop_last=len(train_ds) >= budget.batch_size):
+        for x, y in DataLoader(train_ds, batch_size=budget.batch_size, sampler=sampler,
+                               drop_last=len(train_ds) >= budget.batch_size):
             loss = loss_fn(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -108,53 +114,44 @@ def export_reference(model, path: str | os.PathLike, class_names: list[str]) -> 
     import torch
 
     from edgeunet import __version__
-    from edgeunet.export.onnx import DEFAULT_OPSET
+    from edgeunet.atomic import ensure_dir
+    from edgeunet.export.onnx import DEFAULT_OPSET, save_onnx
     from edgeunet.runtime.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
     from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
     facts, model = model.cfg, model.eval()
-    example = torch.randn(1, facts.in_channels, 4 * SIZE_MULTIPLE, 4 * SIZE_MULTIPLE, generator=torch.Generator().manual_seed(0))
+    example = torch.randn(1, facts.in_channels, 4 * SIZE_MULTIPLE, 4 * SIZE_MULTIPLE,
+                          generator=torch.Generator().manual_seed(0))
     axes = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(model, (example,), buffer, dynamo=False, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, opset_version=DEFAULT_OPSET, do_constant_folding=True)
+                          dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, opset_version=DEFAULT_OPSET,
+                          do_constant_folding=True)
         expected = model(example).numpy()
     proto = onnxslim.slim(onnx.load_from_string(buffer.getvalue()))
-    meta = ModelMetadata(in_channels=facts.in_channels, num_classes=facts.num_classes, size_multiple=facts.size_multiple,
-                         preprocessing=dict(DEFAULT_PREPROCESSING), class_names=list(class_names), edgeunet_version=__version__)
+    meta = ModelMetadata(in_channels=facts.in_channels, num_classes=facts.num_classes,
+                         size_multiple=facts.size_multiple,
+                         preprocessing=dict(DEFAULT_PREPROCESSING), class_names=list(class_names),
+                         edgeunet_version=__version__)
     onnx.helper.set_model_props(proto, meta.to_props())
-    onnx.checker.check_model(proto, full_check=True)
     _check_parity(proto, example.numpy(), expected)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    ensure_dir(path.parent)
+    return save_onnx(proto, path)
 
 
 def _check_parity(proto, x, expected) -> None:
     import numpy as np
-    import onnxruntime as ort
 
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    from edgeunet.runtime.session import ort_session
+
+    session = ort_session(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     diff = float(np.abs(got - expected).max())
     if diff > PARITY_ATOL:
-        raise ValueError(f"ONNX Runtime and PyTorch logits of {LABEL} differ by {diff:.2e} (> {PARITY_ATOL:g}): check the onnx/torch versions")
-
-
-def count_cost(model, size: int) -> tuple[int, int]:
-    """Parameters and MACs of one (1, C, size, size) forward, counted by Torch-Pruning as the bench counts them."""
-    import torch
-    import torch_pruning as tp
-
-    macs, params = tp.utils.count_ops_and_params(model.eval(), torch.zeros(1, model.cfg.in_channels, size, size))
-    return int(params), int(macs)
+        raise ValueError(f"ONNX Runtime and PyTorch logits of {LABEL} differ by {diff:.2e} (> {PARITY_ATOL:g}): "
+                         "check the onnx/torch versions")
 
 
 def build_reference(workdir: str | Path, budget: Budget) -> dict:
@@ -165,16 +162,21 @@ def build_reference(workdir: str | Path, budget: Budget) -> dict:
         smallest bench size); ``files`` has ``onnx-fp32`` when the export succeeded.
     """
     from edgeunet.data.synthetic import synthetic_class_names
+    from edgeunet.models.cost import count_cost
 
-    record = {"label": LABEL, "model": "monai.networks.nets.BasicUNet", "model_options": {"features": list(budget.monai_features)},
-              "note": "MONAI BasicUNet reference, FP32 ONNX", "files": {}, "train": None, "prune": None, "errors": {}, "time_s": {}}
+    record = {"label": LABEL, "model": "monai.networks.nets.BasicUNet",
+              "model_options": {"features": list(budget.monai_features)},
+              "note": "MONAI BasicUNet reference, FP32 ONNX", "files": {}, "train": None, "prune": None, "errors": {},
+              "time_s": {}}
     model = create_reference(budget.monai_features)
-    record["parameters"], record["macs"] = count_cost(model, min(budget.sizes))
+    cost = count_cost(model, min(budget.sizes))
+    record["parameters"], record["macs"] = cost.parameters, cost.macs
     trained = run_stage(record, "train", lambda: train_reference(model, budget))
     if trained is None:
         return record
     record["train"] = {**trained, "parameters": record["parameters"], "img_size": budget.img_size}
     path = Path(workdir) / LABEL / "model.onnx"
-    if run_stage(record, "export", lambda: {"path": export_reference(model, path, synthetic_class_names(2))}) is not None:
+    names = synthetic_class_names(2)
+    if run_stage(record, "export", lambda: {"path": export_reference(model, path, names)}) is not None:
         record["files"]["onnx-fp32"] = str(path)
     return record

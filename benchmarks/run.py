@@ -38,7 +38,8 @@ def check_sizes(variants: list[Variant], budget: Budget, with_monai: bool) -> No
     multiple = max(multiples + ([monai_reference.SIZE_MULTIPLE] if with_monai else []))
     bad = [s for s in budget.sizes if s < multiple or s % multiple]
     if bad:
-        raise ValueError(f"--sizes {','.join(map(str, bad))}: every size must be a multiple of {multiple} (the largest size multiple in the zoo), e.g. 256,512")
+        raise ValueError(f"--img-size {','.join(map(str, bad))}: every size must be a multiple of {multiple} "
+                         "(the largest size multiple in the zoo), e.g. 256,512")
 
 
 def build_all(variants: list[Variant], workdir: Path, budget: Budget, with_monai: bool) -> list[dict]:
@@ -53,8 +54,30 @@ def build_all(variants: list[Variant], workdir: Path, budget: Budget, with_monai
         logger.info("MONAI BasicUNet reference: train, export")
         records.append(monai_reference.build_reference(workdir, budget))
     elif with_monai:
-        logger.warning("MONAI is not installed: the BasicUNet reference is skipped (pip install 'edgeunet[bench]' to include it)")
+        logger.warning("MONAI is not installed: the BasicUNet reference is skipped "
+                       "(pip install 'edgeunet[bench]' to include it)")
     return records
+
+
+REFERENCE_VARIANT = "unet-ds"  # the default edge model: the suite's speed ratios are taken against its FP32 ONNX
+
+
+def bench_settings(budget: Budget, reference: str | None):
+    """The one ``BenchSettings`` of the suite's bench call: synthetic images, batch 1, CPU, the budget's timing."""
+    from edgeunet.bench import BenchSettings
+    from edgeunet.timing import TimingSettings
+
+    timing = TimingSettings(warmup=budget.warmup, min_time=budget.min_time, min_rounds=budget.min_iters)
+    return BenchSettings(data="synthetic", num_images=budget.n_images, sizes=budget.sizes, batches=(1,), device="cpu",
+                         reference=reference, timing=timing)
+
+
+def plot_names(records: list[dict]) -> dict[str, str]:
+    """Short point names for the Pareto plot: ``"unet-ds INT8"`` for WORKDIR/unet-ds/export/model.int8.onnx."""
+    from benchmarks.summary import KIND_TITLES
+
+    return {path: f"{record['label']} {KIND_TITLES[kind]}"
+            for record in records for kind, path in record["files"].items()}
 
 
 def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], budget: Budget, with_monai: bool = True,
@@ -74,7 +97,8 @@ def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], bud
         "errors": number of failed stages}``.
     """
     from edgeunet.bench import run_bench
-    from edgeunet.env import machine_name
+    from edgeunet.bench.report import environment_line
+    from edgeunet.env import machine_name, provenance
 
     check_sizes(variants, budget, with_monai)
     t0 = time.perf_counter()
@@ -82,31 +106,39 @@ def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], bud
     files = [record["files"][kind] for record in records for kind in KINDS if kind in record["files"]]
     t_bench = time.perf_counter()
     logger.info("bench: %d files at %s px", len(files), ", ".join(map(str, budget.sizes)))
-    result = run_bench(files, data="synthetic", n_images=budget.n_images, sizes=budget.sizes, batches=(1,), warmup=budget.warmup,
-                       min_time=budget.min_time, min_iters=budget.min_iters, device="cpu", progress=False) if files else None
-    if result is None:
+    if not files:
         raise RuntimeError("no variant produced a file to benchmark: see the errors logged above")
+    reference = next((r["files"]["onnx-fp32"] for r in records if r["label"] == REFERENCE_VARIANT
+                      and "onnx-fp32" in r["files"]), None)
+    result = run_bench(files, bench_settings(budget, reference), progress=False)
     lines = summary_rows(result, records)
     summary = format_summary(lines, list(budget.sizes), {r["label"]: r["note"] for r in records if r["note"]})
-    times = {"build": round(t_bench - t0, 1), "bench": round(time.perf_counter() - t_bench, 1), "total": round(time.perf_counter() - t0, 1)}
-    summary += f"\nSuite time: {times['total'] / 60:.1f} min (build {times['build'] / 60:.1f}, bench {times['bench'] / 60:.1f}).\n"
+    times = {"build": round(t_bench - t0, 1), "bench": round(time.perf_counter() - t_bench, 1),
+             "total": round(time.perf_counter() - t0, 1)}
+    summary += (f"\nSuite time: {times['total'] / 60:.1f} min (build {times['build'] / 60:.1f}, "
+                f"bench {times['bench'] / 60:.1f}).\n")
     result["suite"] = {"budget": dataclasses.asdict(budget), "variants": records, "summary": lines, "time_s": times,
-                       "monai": "included" if any(r["label"] == monai_reference.LABEL for r in records) else "skipped"}
-    paths = write_results(result, summary, Path(out), f"{machine_name()}-{date or datetime.date.today().isoformat()}")
+                       "monai": "included" if any(r["label"] == monai_reference.LABEL for r in records) else "skipped",
+                       "provenance": provenance(result["settings"]["threads"])}
+    summary += f"\n{environment_line(result)}\n"
+    stem = f"{machine_name()}-{date or datetime.date.today().isoformat()}"
+    paths = write_results(result, summary, Path(out), stem, plot_names(records))
     errors = sum(len(r["errors"]) for r in records)
     return {"paths": paths, "summary": summary, "result": result, "errors": errors}
 
 
-def write_results(result: dict, summary: str, out: Path, stem: str) -> dict[str, Path]:
-    """Writes ``stem``.json/.csv/.md/.png and ``stem``-summary.md into ``out`` (atomically)."""
+def write_results(result: dict, summary: str, out: Path, stem: str,
+                  names: dict[str, str] | None = None) -> dict[str, Path]:
+    """Writes ``stem``.json/.csv/.md/.png and ``stem``-summary.md into ``out`` (atomically); ``names``: plot labels."""
+    from edgeunet.atomic import write_text
     from edgeunet.bench import save_pareto_plot, write_csv, write_json, write_markdown
-    from edgeunet.bench.report import write_atomic
     from edgeunet.errors import UserError
 
     paths = {"json": write_json(result, out / f"{stem}.json"), "csv": write_csv(result, out / f"{stem}.csv"),
-             "markdown": write_markdown(result, out / f"{stem}.md"), "summary": write_atomic(out / f"{stem}-summary.md", summary)}
+             "markdown": write_markdown(result, out / f"{stem}.md"),
+             "summary": write_text(out / f"{stem}-summary.md", summary)}
     try:
-        paths["plot"] = save_pareto_plot(result, out / f"{stem}.png")
+        paths["plot"] = save_pareto_plot(result, out / f"{stem}.png", names)
     except UserError as exc:  # nothing was both timed and scored; the tables say why
         logger.warning("no plot: %s", exc)
     return paths
@@ -129,27 +161,35 @@ def variant_labels(text: str) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(HERE / "results"), help="folder of the result files (default: benchmarks/results)")
-    p.add_argument("--workdir", default=str(HERE.parent / "runs" / "benchmarks"), help="folder of checkpoints and ONNX files (default: runs/benchmarks)")
-    p.add_argument("--quick", action="store_true", help="tiny models, one small size, short timings: checks the suite end to end in about a minute")
+    p.add_argument("--out", default=str(HERE / "results"),
+                   help="folder of the result files (default: benchmarks/results)")
+    p.add_argument("--workdir", default=str(HERE.parent / "runs" / "benchmarks"),
+                   help="folder of checkpoints and ONNX files (default: runs/benchmarks)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny models, one small size, short timings: checks the suite end to end in about a minute")
     p.add_argument("--variants", type=variant_labels, help="comma-separated zoo labels (default: all)")
     p.add_argument("--train-epochs", type=int, help="training epochs of every variant (default: the budget's)")
-    p.add_argument("--sizes", type=sizes, help="timed square sizes in px, e.g. 256,512")
+    p.add_argument("--img-size", dest="sizes", type=sizes, help="timed square sizes in px, e.g. 256,512")
     p.add_argument("--min-time", type=float, help="seconds each bench row is timed for at least")
     p.add_argument("--search-time", type=float, help="seconds the INT8 search may spend per export")
     p.add_argument("--no-monai", action="store_true", help="leave out the MONAI BasicUNet reference")
     p.add_argument("--date", type=day, help="YYYY-MM-DD in the result file names (default: today)")
+    from edgeunet.cli.options import deprecated_alias
+
+    deprecated_alias(p, "--sizes", "--img-size", dest="sizes", type=sizes)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    budget = (QUICK if args.quick else FULL).replace(train_epochs=args.train_epochs, sizes=args.sizes, min_time=args.min_time,
+    budget = (QUICK if args.quick else FULL).replace(train_epochs=args.train_epochs, sizes=args.sizes,
+                                                     min_time=args.min_time,
                                                      search_time=args.search_time)
     try:
         if budget.train_epochs < 1 or budget.min_time < 0 or not budget.sizes:
-            raise ValueError("--train-epochs must be at least 1, --min-time 0 or more and --sizes non-empty, e.g. --sizes 256,512")
+            raise ValueError("--train-epochs must be at least 1, --min-time 0 or more and --img-size non-empty, "
+                             "e.g. --img-size 256,512")
         variants = select(quick_zoo() if args.quick else default_zoo(), args.variants)
         outcome = run_suite(args.out, args.workdir, variants, budget, with_monai=not args.no_monai, date=args.date)
     except ValueError as exc:  # bad options; UserError is a ValueError

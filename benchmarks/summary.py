@@ -2,13 +2,18 @@
 
 The bench result has one row per (file, size); ``summary_rows`` folds them back into variants
 through the file paths of the build records, and ``format_summary`` writes the Markdown table
-that README.md shows.
+that README.md shows (``benchmarks/tables.py`` puts it there). Speed-ups are taken round by
+round from the interleaved timing (``edgeunet.bench.ratios.pair_ratio``: median of per-round
+FP32 / INT8 time with its quartiles), so a busy machine widens the interval instead of moving
+the figure; a ratio too scattered for a verdict is marked ``?``.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+from edgeunet.bench.ratios import pair_ratio, ratio_text
 
 KIND_TITLES = {"torch-fp32": "torch", "onnx-fp32": "ORT FP32", "onnx-int8": "ORT INT8", "pruned-int8": "pruned INT8"}
 
@@ -18,10 +23,13 @@ def _kind_of_path(records: list[dict]) -> dict[str, tuple[str, str]]:
     return {str(Path(path)): (record["label"], kind) for record in records for kind, path in record["files"].items()}
 
 
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
+def _speedup(rows_by_kind: dict[str, list[dict]], size: int, kind: str) -> dict | None:
+    """ORT FP32 time / ``kind`` time at ``size`` (per round when both were interleaved), or None."""
+    def at(k):
+        return next((r for r in rows_by_kind[k] if r["size"] == size and r.get("latency_ms")), None)
+
+    fp32, other = at("onnx-fp32"), at(kind)
+    return pair_ratio(fp32, other) if fp32 and other else None
 
 
 def _problems(record: dict, rows: list[dict]) -> list[str]:
@@ -43,28 +51,34 @@ def summary_rows(result: dict, records: list[dict]) -> list[dict]:
     Returns:
         Dicts with ``variant``, ``parameters``, ``macs`` (one forward at ``macs_size`` px),
         ``macs_size``, ``dice`` ({kind: mean Dice}), ``p50_ms`` ({size: {kind: p50 ms}}),
-        ``int8_speedup`` and ``pruned_int8_speedup`` ({size: ORT FP32 p50 / INT8 p50}) and
+        ``int8_speedup`` and ``pruned_int8_speedup`` ({size: ORT FP32 / INT8 speed ratio}),
+        ``speedups`` ({size: {"onnx-int8" | "pruned-int8": ``pair_ratio`` dict}}: interval, noisy) and
         ``problems`` (stage errors and bench rows that are not ok).
     """
     where = _kind_of_path(records)
     sizes = sorted(result["settings"]["sizes"])
     lines = []
     for record in records:
-        rows = [r for r in result["rows"] if where.get(str(Path(r["path"])), ("", ""))[0] == record["label"] and r["batch"] == 1]
+        rows = [r for r in result["rows"]
+                if where.get(str(Path(r["path"])), ("", ""))[0] == record["label"] and r["batch"] == 1]
         by_kind = {kind: [r for r in rows if where[str(Path(r["path"]))][1] == kind] for kind in KIND_TITLES}
         fp32 = by_kind["onnx-fp32"] or by_kind["torch-fp32"]
         costed = next((r for r in fp32 if r["size"] == sizes[0] and r["parameters"] is not None), None)
-        p50 = {s: {kind: next((r["latency_ms"]["p50"] for r in by_kind[kind] if r["size"] == s and r["latency_ms"]), None)
+        p50 = {s: {kind: next((r["latency_ms"]["p50"] for r in by_kind[kind] if r["size"] == s and r["latency_ms"]),
+                              None)
                    for kind in KIND_TITLES} for s in sizes}
+        speedups = {s: {kind: _speedup(by_kind, s, kind) for kind in ("onnx-int8", "pruned-int8")} for s in sizes}
         lines.append({
             "variant": record["label"],
             "parameters": costed["parameters"] if costed else record.get("parameters"),
             "macs": costed["macs"] if costed else record.get("macs"),
             "macs_size": sizes[0],
-            "dice": {kind: next((r["mean_dice"] for r in by_kind[kind] if r["mean_dice"] is not None), None) for kind in KIND_TITLES},
+            "dice": {kind: next((r["mean_dice"] for r in by_kind[kind] if r["mean_dice"] is not None),
+                                None) for kind in KIND_TITLES},
             "p50_ms": p50,
-            "int8_speedup": {s: _ratio(p50[s]["onnx-fp32"], p50[s]["onnx-int8"]) for s in sizes},
-            "pruned_int8_speedup": {s: _ratio(p50[s]["onnx-fp32"], p50[s]["pruned-int8"]) for s in sizes},
+            "int8_speedup": {s: (speedups[s]["onnx-int8"] or {}).get("ratio") for s in sizes},
+            "pruned_int8_speedup": {s: (speedups[s]["pruned-int8"] or {}).get("ratio") for s in sizes},
+            "speedups": speedups,
             "problems": _problems(record, rows),
         })
     return lines
@@ -106,9 +120,14 @@ def format_summary(lines: list[dict], sizes: list[int], notes: dict[str, str] | 
                  _cell(line["dice"]["onnx-int8"], ".4f"), _cell(line["dice"]["pruned-int8"], ".4f")]
         for s in sizes:
             cells += [_cell(line["p50_ms"][s][kind], ".1f") for kind in KIND_TITLES]
-            cells += [_cell(line["int8_speedup"][s], ".2f"), _cell(line["pruned_int8_speedup"][s], ".2f")]
+            detail = line.get("speedups", {}).get(s) or {}
+            cells += [ratio_text(detail.get("onnx-int8")), ratio_text(detail.get("pruned-int8"))]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    out += ["", "p50 latency (ms) of one image (batch 1); INT8 x = ORT FP32 p50 / INT8 p50 (above 1: INT8 is faster). "
+    interleaved = any((ratio or {}).get("rounds") for line in lines for by_kind in line.get("speedups", {}).values()
+                      for ratio in by_kind.values())
+    how = ("ORT FP32 time / INT8 time, median over interleaved rounds [quartiles] (above 1: INT8 is faster; "
+           "? = too scattered for a verdict)" if interleaved else "ORT FP32 p50 / INT8 p50 (above 1: INT8 is faster)")
+    out += ["", f"p50 latency (ms) of one image (batch 1); INT8 x = {how}. "
             "Dice FP32 is ONNX Runtime's (PyTorch's where there is no ONNX file)."]
     for label, note in (notes or {}).items():
         out.append(f"- {label}: {note}")

@@ -85,7 +85,8 @@ FULL = Budget()
 
 # The quick run: tiny models, one size, short timings; checks the suite end to end in well under a minute.
 QUICK = Budget(
-    img_size=32, train_epochs=1, samples_per_epoch=16, val_samples=4, finetune_epochs=1, calib_size=4, int8_search=False,
+    img_size=32, train_epochs=1, samples_per_epoch=16, val_samples=4, finetune_epochs=1, calib_size=4,
+    int8_search=False,
     sizes=(64,), warmup=1, min_time=0.05, min_iters=3, n_images=2, model_options={"base_width": 8, "depth": 2},
     monai_features=(8, 8, 16, 32, 64, 8),
 )

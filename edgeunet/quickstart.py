@@ -39,11 +39,12 @@ def run_quickstart(settings: QuickstartSettings, report=print) -> dict:
     Returns:
         Facts of every stage (paths, Dice, timings).
     """
-    from .bench import format_table, run_bench, write_json
+    from .bench import BenchSettings, format_table, run_bench, write_json
     from .data.synthetic import write_synthetic
     from .export import export_model
     from .prune import prune_checkpoint
     from .runtime import Segmenter, predict_files
+    from .timing import TimingSettings
     from .train import TrainSettings, train
 
     out = Path(settings.out)
@@ -92,7 +93,9 @@ def run_quickstart(settings: QuickstartSettings, report=print) -> dict:
     report(f"[5] predict   torch-free runtime, INT8: {predicted['images']} images, {predicted['mean_ms']:.1f} ms each -> masks and overlays in {predict_dir}")
 
     models = [str(prune_dir / "best.pt"), str(export_dir / "model.onnx"), str(export_dir / "model.int8.onnx")]
-    bench = run_bench(models, data=str(data_dir), n_images=8, sizes=(256,), min_time=settings.bench_seconds, progress=settings.progress)
+    bench_settings = BenchSettings(data=str(data_dir), num_images=8, sizes=(256,),
+                                   timing=TimingSettings(min_time=settings.bench_seconds))
+    bench = run_bench(models, bench_settings, progress=settings.progress)
     write_json(bench, out / "bench.json")
     facts["bench"] = str(out / "bench.json")
     report(f"[6] bench     {out / 'bench.json'}\n" + format_table(bench))

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import time
 
 import numpy as np
 import pytest
 
-from edgeunet.bench import compare_to_baseline, format_table, load_baseline, run_bench, save_pareto_plot, unmatched_rows
+from edgeunet.bench import (
+    BenchSettings,
+    compare_to_baseline,
+    format_table,
+    load_baseline,
+    run_bench,
+    save_pareto_plot,
+    unmatched_rows,
+)
 from edgeunet.bench.harness import model_labels
 from edgeunet.bench.memory import RssPeak
 from edgeunet.bench.plot import pareto_front
 from edgeunet.bench.report import csv_text, format_markdown, write_csv, write_json, write_markdown
 from edgeunet.bench.siblings import apply_sibling_checks
-from edgeunet.bench.timing import latency_stats, time_callable
 from edgeunet.errors import UserError
+from edgeunet.timing import TimingSettings, latency_stats, time_callable
 
-FAST = {"n_images": 2, "sizes": (32, 30), "batches": (1, 2), "threads": 1, "warmup": 1, "min_time": 0.05, "min_iters": 3,
-        "device": "cpu", "progress": False}
+FAST = BenchSettings(num_images=2, sizes=(32, 30), batches=(1, 2), threads=1, device="cpu",
+                     timing=TimingSettings(warmup=1, min_time=0.05, min_rounds=3))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +54,7 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def result(models):
     paths = [models / name for name in ("best.pt", "model.onnx", "broken.onnx", "model.fp32.engine")]
-    return run_bench(paths, **FAST)
+    return run_bench(paths, FAST, progress=False)
 
 
 def _rows(result, model, size=32):
@@ -59,7 +68,7 @@ def test_ok_rows_have_ordered_percentiles_and_positive_throughput(result):
         lat = r["latency_ms"]
         assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
         assert lat["mean"] > 0 and lat["std"] >= 0
-        assert r["iterations"] >= FAST["min_iters"]
+        assert r["iterations"] >= FAST.timing.min_rounds
         assert r["throughput_ips"] == pytest.approx(r["batch"] * 1000 / lat["mean"])
 
 
@@ -181,7 +190,8 @@ def test_table_lists_every_row_and_the_environment(result):
 
 
 def _row(path, precision, dice, p50, backend="onnxruntime", group='{"widths": [8, 16]}'):
-    return {"model": path.split("/")[-1], "path": path, "precision": precision, "backend": backend, "size": 64, "batch": 1,
+    return {"model": path.split("/")[-1], "path": path, "precision": precision, "backend": backend, "size": 64,
+            "batch": 1,
             "latency_ms": {"p50": p50}, "mean_dice": dice, "status": "ok", "reason": "", "note": "", "_group": group}
 
 
@@ -199,14 +209,17 @@ def test_int8_slower_than_fp32_gets_a_note():
 
 
 def test_models_of_other_configs_are_not_siblings():
-    rows = [_row("a/model.onnx", "fp32", 0.80, 1.0, group='{"widths": [4]}'), _row("b/model.int8.onnx", "int8", 0.50, 9.0)]
+    rows = [_row("a/model.onnx", "fp32", 0.80, 1.0, group='{"widths": [4]}'),
+            _row("b/model.int8.onnx", "int8", 0.50, 9.0)]
     apply_sibling_checks(rows, max_dice_drop=0.01)
     assert rows[1]["status"] == "ok" and rows[1]["note"] == ""
 
 
 def test_time_callable_runs_min_iters_and_min_time():
     calls = []
-    stats, iterations = time_callable(lambda: calls.append(time.sleep(0.002)), warmup=2, min_time=0.03, min_iters=5)
+    settings = TimingSettings(warmup=2, min_time=0.03, min_rounds=5)
+    timed = time_callable(lambda: calls.append(time.sleep(0.002)), settings)
+    stats, iterations = timed["latency_ms"], timed["iterations"]
     assert iterations >= 5 and len(calls) == iterations + 2
     assert stats["mean"] * iterations >= 30 * 0.99
 
@@ -240,7 +253,7 @@ def test_model_labels_add_folders_only_where_names_repeat(tmp_path):
 
 def test_unknown_backend_names_the_choices(models):
     with pytest.raises(UserError, match="unknown backend\\(s\\) openvino: use some of torch, onnxruntime, tensorrt"):
-        run_bench([models / "model.onnx"], backends=["openvino"], progress=False)
+        run_bench([models / "model.onnx"], BenchSettings(backends=("openvino",)), progress=False)
 
 
 def test_unknown_model_file_type_names_the_kinds(models):
@@ -265,7 +278,8 @@ def test_cli_sizes_must_be_integers():
 
 
 def test_cli_writes_outputs_then_gates_on_an_edited_baseline(models, tmp_path, capsys):
-    argv = ["bench", str(models / "model.onnx"), "--sizes", "32", "--n-images", "2", "--threads", "1", "--warmup", "1",
+    argv = ["bench", str(models / "model.onnx"), "--img-size", "32", "--num-images", "2", "--threads", "1", "--warmup",
+            "1",
             "--min-time", "0.05", "--min-iters", "3", "--no-progress"]
     out = tmp_path / "first.json"
     assert _cli(argv + ["--json", str(out), "--md", str(tmp_path / "b.md"), "--csv", str(tmp_path / "b.csv")]) == 0
@@ -288,7 +302,7 @@ def test_checkpoint_on_cuda_records_gpu_memory(models):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs an NVIDIA GPU")
-    result = run_bench([models / "best.pt"], **{**FAST, "sizes": (32,), "device": "cuda"})
+    result = run_bench([models / "best.pt"], dataclasses.replace(FAST, sizes=(32,), device="cuda"), progress=False)
     assert all(r["status"] == "ok" and r["device"] == "cuda" and r["gpu_mem_mb"] > 0 for r in result["rows"])
 
 
@@ -300,8 +314,11 @@ def test_engine_runs_and_scores_like_its_onnx(models, tmp_path):
         pytest.skip("needs an NVIDIA GPU")
     from edgeunet.export.tensorrt import build_engine
 
-    engine = build_engine(models / "model.onnx", tmp_path / "model.fp32.engine", shapes="1x1x32x32,1x1x32x32,2x1x64x64")["engine"]
-    result = run_bench([models / "model.onnx", engine], **{**FAST, "sizes": (32, 64), "batches": (1, 4), "device": "cuda"})
+    engine = build_engine(models / "model.onnx", tmp_path / "model.fp32.engine",
+                          shapes="1x1x32x32,1x1x32x32,2x1x64x64")["engine"]
+    settings = dataclasses.replace(FAST, sizes=(32, 64), batches=(1, 4), device="cuda")
+    result = run_bench([models / "model.onnx", engine], settings,
+                       progress=False)
     rows = {(r["backend"], r["size"], r["batch"]): r for r in result["rows"]}
     assert rows[("tensorrt", 64, 1)]["status"] == "ok" and rows[("tensorrt", 64, 1)]["gpu_mem_mb"] > 0
     assert rows[("tensorrt", 32, 1)]["dice"] == pytest.approx(rows[("onnxruntime", 32, 1)]["dice"], abs=1e-2)

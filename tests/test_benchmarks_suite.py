@@ -19,17 +19,21 @@ from benchmarks.summary import format_summary, summary_headers, summary_rows  # 
 from benchmarks.zoo import FULL, QUICK, Variant, default_zoo, quick_zoo, select  # noqa: E402
 
 
-def _row(path: str, size: int, p50: float | None, dice: float | None = 0.9, status: str = "ok", reason: str = "") -> dict:
-    return {"model": Path(path).name, "path": path, "size": size, "batch": 1, "latency_ms": {"p50": p50} if p50 else None,
+def _row(path: str, size: int, p50: float | None, dice: float | None = 0.9, status: str = "ok",
+         reason: str = "") -> dict:
+    return {"model": Path(path).name, "path": path, "size": size, "batch": 1,
+            "latency_ms": {"p50": p50} if p50 else None,
             "parameters": 1000, "macs": 2_000_000_000, "mean_dice": dice, "status": status, "reason": reason}
 
 
 def _fake_bench() -> tuple[dict, list[dict]]:
     """A bench result over one variant's four files at two sizes, and its build record."""
-    files = {"torch-fp32": "w/a/train/best.pt", "onnx-fp32": "w/a/export/model.onnx", "onnx-int8": "w/a/export/model.int8.onnx",
+    files = {"torch-fp32": "w/a/train/best.pt", "onnx-fp32": "w/a/export/model.onnx",
+             "onnx-int8": "w/a/export/model.int8.onnx",
              "pruned-int8": "w/a/export-pruned/model.int8.onnx"}
     p50 = {"torch-fp32": 40.0, "onnx-fp32": 20.0, "onnx-int8": 10.0, "pruned-int8": 5.0}
-    rows = [_row(path, size, p50[kind] * size / 256, dice=0.8 if kind == "onnx-int8" else 0.9) for size in (256, 512) for kind, path in files.items()]
+    rows = [_row(path, size, p50[kind] * size / 256, dice=0.8 if kind == "onnx-int8" else 0.9)
+            for size in (256, 512) for kind, path in files.items()]
     record = {"label": "a", "files": files, "errors": {}, "note": ""}
     return {"settings": {"sizes": [256, 512]}, "rows": rows}, [record]
 
@@ -97,7 +101,8 @@ def test_sizes_must_fit_every_model():
 
 
 def test_cli_rejects_bad_sizes_before_building(tmp_path, capsys):
-    assert main(["--quick", "--sizes", "62", "--out", str(tmp_path / "r"), "--workdir", str(tmp_path / "w"), "--no-monai"]) == 2
+    assert main(["--quick", "--sizes", "62", "--out", str(tmp_path / "r"), "--workdir", str(tmp_path / "w"),
+                 "--no-monai"]) == 2
     assert "every size must be a multiple of 8" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
 
@@ -109,7 +114,8 @@ def test_run_stage_records_the_error_and_returns_none():
         raise RuntimeError("calibration images are missing\nsecond line")
 
     assert run_stage(record, "export", fail) is None
-    assert record["errors"] == {"export": "RuntimeError: calibration images are missing"} and "export" in record["time_s"]
+    assert record["errors"] == {"export": "RuntimeError: calibration images are missing"}
+    assert "export" in record["time_s"]
 
 
 def test_failed_int8_export_is_recorded_and_the_fp32_file_still_exported(tmp_path, monkeypatch):
@@ -140,14 +146,16 @@ def test_failed_int8_export_is_recorded_and_the_fp32_file_still_exported(tmp_pat
 def test_quick_suite_writes_results_named_by_machine_and_date(tmp_path):
     from edgeunet.env import machine_name
 
-    outcome = run_suite(tmp_path / "results", tmp_path / "work", quick_zoo()[:1], QUICK, with_monai=False, date="2030-01-02")
+    outcome = run_suite(tmp_path / "results", tmp_path / "work", quick_zoo()[:1], QUICK, with_monai=False,
+                        date="2030-01-02")
     stem = f"{machine_name()}-2030-01-02"
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(
         f"{stem}{suffix}" for suffix in (".json", ".csv", ".md", ".png", "-summary.md"))
     assert outcome["errors"] == 0
     result = json.loads((tmp_path / "results" / f"{stem}.json").read_text())
     assert [(Path(r["path"]).parent.name, Path(r["path"]).name) for r in result["rows"]] == [
-        ("train", "best.pt"), ("export", "model.onnx"), ("export", "model.int8.onnx"), ("export-pruned", "model.int8.onnx")]
+        ("train", "best.pt"), ("export", "model.onnx"), ("export", "model.int8.onnx"),
+        ("export-pruned", "model.int8.onnx")]
     assert all(r["status"] == "ok" and r["latency_ms"] for r in result["rows"])
     summary = (tmp_path / "results" / f"{stem}-summary.md").read_text()
     assert summary.splitlines()[2].startswith("| unet-ds | ") and "INT8 x@64" in summary
@@ -156,11 +164,28 @@ def test_quick_suite_writes_results_named_by_machine_and_date(tmp_path):
 
 def test_monai_reference_exports_an_onnx_file_the_bench_scores(tmp_path):
     pytest.importorskip("monai")
-    from edgeunet.bench import run_bench
+    from edgeunet.bench import BenchSettings, run_bench
+    from edgeunet.timing import TimingSettings
 
     budget = QUICK.replace(train_epochs=1)
     record = monai_reference.build_reference(tmp_path, budget)
     assert record["errors"] == {} and record["parameters"] > 0 and record["macs"] > 0
-    result = run_bench([record["files"]["onnx-fp32"]], n_images=2, sizes=(64,), warmup=1, min_time=0.05, min_iters=3, device="cpu", progress=False)
+    timing = TimingSettings(warmup=1, min_time=0.05, min_rounds=3)
+    settings = BenchSettings(num_images=2, sizes=(64,), device="cpu", timing=timing)
+    result = run_bench([record["files"]["onnx-fp32"]], settings, progress=False)
     (row,) = result["rows"]
     assert row["status"] == "ok" and row["mean_dice"] is not None and row["parameters"] is None
+
+
+def test_reference_export_writes_through_the_export_writer_a_file_the_runtime_opens(tmp_path):
+    """The MONAI reference's export path (parity through ort_session, save_onnx) on an edgeunet stand-in model."""
+    pytest.importorskip("onnxslim")
+    from edgeunet.models import create_model
+    from edgeunet.models.cost import count_cost
+    from edgeunet.runtime import Segmenter
+
+    model = create_model("unet-ds", base_width=8, depth=2)
+    path = monai_reference.export_reference(model, tmp_path / "new" / "model.onnx", ["background", "nucleus"])
+    segmenter = Segmenter(path, providers=["CPUExecutionProvider"])
+    assert segmenter.class_names == ["background", "nucleus"] and segmenter.metadata.model_config == {}
+    assert list(tmp_path.glob("new/.*")) == [] and count_cost(model, 64).macs > 0

@@ -1,8 +1,9 @@
-"""Accuracy and size facts of a benchmarked model: Dice/IoU on the data set, parameters and MACs.
+"""Accuracy and size facts of a benchmarked model: Dice/IoU through ``Segmenter``, parameters and MACs.
 
-Accuracy is measured once per model, at batch 1 on full images: each raw image goes through
-the one ``preprocess`` function, is padded to the size multiple, run, and the logits are
-cropped back, so every backend and precision is scored on exactly the same pixels.
+Accuracy is measured once per model on full images with the runtime's ``Segmenter`` built around
+the opened backend, so the score is that of the code users embed (its preprocessing, padding to
+the size multiple and, for images larger than a tile, its blended tiles), for every backend and
+precision alike. Parameters and MACs come from the one MAC counter, ``models.cost.count_cost``.
 """
 
 from __future__ import annotations
@@ -14,34 +15,35 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import UserError
 from ..metrics import ConfusionCounter
-from ..runtime.preprocess import preprocess
-from ..runtime.tiling import crop, pad_to_multiple
-from .runners import Runner
 
 logger = logging.getLogger(__name__)
 
 
-def evaluate_runner(runner: Runner, samples: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> dict:
-    """Per-class and mean Dice/IoU of a runner's model over (name, raw image, mask) samples.
+def evaluate_backend(backend, samples: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> dict:
+    """Per-class and mean Dice/IoU of an open backend's model over (name, raw image, mask) samples.
 
     Args:
-        runner: An open runner (its ``meta`` gives preprocessing, channels, classes).
-        samples: Raw images (H, W[, C]) and masks (H, W) int, as ``load_samples`` gives them.
+        backend: An open backend (``runtime.backends.open_backend`` or ``TorchBackend``).
+        samples: Raw images (H, W[, C]) and masks (H, W) int, as ``data.sources.load_samples`` gives them.
 
     Returns:
         ``metrics.ConfusionCounter.summary()``: dice, iou (per class), mean_dice, mean_iou.
+
+    Raises:
+        UserError: A mask holds a class id the model does not have.
     """
-    meta = runner.meta
-    counter = ConfusionCounter(meta.num_classes)
+    from ..runtime.segmenter import Segmenter
+
+    segmenter = Segmenter.from_backend(backend)
+    counter = ConfusionCounter(segmenter.num_classes)
     for name, image, mask in samples:
         top = int(mask.max()) if mask.size else 0
-        if top >= meta.num_classes:
-            raise ValueError(f"mask of {name} has class id {top} but the model has {meta.num_classes} classes: "
-                             "bench on data labelled with the model's classes")
-        x, (height, width) = pad_to_multiple(preprocess(image, meta.preprocessing, meta.in_channels), meta.size_multiple)
-        logits = runner.predict(np.ascontiguousarray(x[None], dtype=np.float32))
-        counter.update(crop(logits[0], height, width).argmax(0), mask)
+        if top >= segmenter.num_classes:
+            raise UserError(f"mask of {name} has class id {top} but the model has {segmenter.num_classes} classes: "
+                            "bench on data labelled with the model's classes")
+        counter.update(segmenter(image), mask)
     return counter.summary()
 
 
@@ -57,9 +59,9 @@ def _cost(config_json: str, size: int) -> tuple[int, int]:
 def model_cost_at(model_config: dict, size: int) -> tuple[int | None, int | None]:
     """Parameters and MACs of one (1, C, size, size) forward, from a model config.
 
-    The model is rebuilt from ``model_config`` (random weights; counts do not depend on them)
-    and counted by ``models.cost.count_cost``. Returns (None, None) without a config, without
-    torch and torch-pruning (a runtime-only install), or when counting fails (logged).
+    The model is rebuilt from ``model_config`` (random weights; counts do not depend on them) and
+    counted by ``models.cost.count_cost``. Returns (None, None) without a config, without torch
+    and torch-pruning (a runtime-only install), or when counting fails (logged).
     """
     if not model_config:
         return None, None

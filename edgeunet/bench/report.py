@@ -1,4 +1,10 @@
-"""Bench results as a terminal table, JSON, CSV and Markdown; every file is written atomically."""
+"""Bench results as a terminal table, JSON, CSV and Markdown; every file is written atomically (``edgeunet.atomic``).
+
+The speed column ``x ref`` is each row's ratio to its reference row, taken round by round
+(``ratio [q25-q75]``; above 1: faster than the reference); ``?`` marks a row whose timings were
+too scattered for a verdict. ``verdict_lines`` says in words what the ratios show, or that the
+machine was too busy to tell.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,10 @@ import math
 import os
 from pathlib import Path
 
-_LAT = ("p50", "p90", "p99", "mean", "std")
+from .. import atomic
+from .ratios import ratio_text, row_ratio
+
+_LAT = ("p50", "p90", "p99", "min", "mean", "std")
 
 
 def _num(value, digits: int = 2) -> str:
@@ -30,12 +39,14 @@ def _columns() -> list[tuple[str, object]]:
         ("model", lambda r: r["model"]), ("prec", lambda r: r["precision"]), ("backend", lambda r: r["backend"]),
         ("dev", lambda r: r["device"]), ("size", lambda r: str(r["size"])), ("batch", lambda r: str(r["batch"])), *lat,
         ("iters", lambda r: str(r["iterations"])), ("img/s", lambda r: _num(r["throughput_ips"], 1)),
+        ("x ref", lambda r: "ref" if r.get("verdict") == "reference" else ratio_text(row_ratio(r))),
         ("RSS MB", lambda r: _num(r["peak_rss_mb"], 1)), ("GPU MB", lambda r: _num(r["gpu_mem_mb"], 1)),
         ("file MB", lambda r: _num(r["file_mb"], 2)),
         ("params M", lambda r: _num(r["parameters"] / 1e6 if r["parameters"] is not None else None, 3)),
         ("GMACs", lambda r: _num(r["macs"] / 1e9 if r["macs"] is not None else None, 3)),
         ("Dice", lambda r: _num(r["mean_dice"], 4)), ("IoU", lambda r: _num(r["mean_iou"], 4)),
-        ("status", lambda r: r["status"]), ("reason / note", lambda r: "; ".join(t for t in (r["reason"], r["note"]) if t)),
+        ("status", lambda r: r["status"]),
+        ("reason / note", lambda r: "; ".join(t for t in (r["reason"], r["note"]) if t)),
     ]
 
 
@@ -46,11 +57,16 @@ def table_cells(result: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def environment_line(result: dict) -> str:
-    """One line: CPU, cores, threads, GPU and main versions."""
-    env, versions = result["environment"], result["environment"].get("versions", {})
-    gpu = env.get("gpu") or {}
-    parts = [f"CPU {env['cpu']['model']} ({env['cpu']['usable_cores']} usable cores)", f"threads {env.get('threads')}",
-             f"GPU {gpu.get('name', 'none')}"]
+    """One line: edgeunet version and commit, CPU with its ISA flags, cores, threads, GPU and main versions."""
+    env = result["environment"]
+    versions = env.get("versions", {})
+    gpu, cpu = env.get("gpu") or {}, env["cpu"]
+    version = env.get("edgeunet") or versions.get("edgeunet", "?")
+    commit = env.get("commit") or ""
+    commit = f" ({commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''})" if commit else ""
+    flags = f", {' '.join(cpu['flags'])}" if cpu.get("flags") else ""
+    parts = [f"edgeunet {version}{commit}", f"CPU {cpu['model']} ({cpu['usable_cores']} usable cores{flags})",
+             f"threads {env.get('threads')}", f"GPU {gpu.get('name', 'none')}"]
     parts += [f"{name} {versions[name]}" for name in ("torch", "onnxruntime", "tensorrt") if name in versions]
     return ", ".join(parts)
 
@@ -62,7 +78,8 @@ def format_table(result: dict) -> str:
     left = {0, 1, 2, 3, len(headers) - 2, len(headers) - 1}
 
     def line(values: list[str]) -> str:
-        return "  ".join(v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+        cells = (v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths)))
+        return "  ".join(cells).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])] + [line(c) for c in cells]
     return "\n".join(out + ["", environment_line(result)])
@@ -73,9 +90,12 @@ def format_markdown(result: dict) -> str:
     headers, cells = table_cells(result)
     settings = result["settings"]
     esc = lambda text: text.replace("|", "\\|")  # noqa: E731 - a cell escape, used only here
+    images = settings.get("num_images", settings.get("n_images"))
     lines = [f"Environment: {environment_line(result)}", "",
-             f"Settings: data {settings['data']} ({settings['n_images']} images), warm-up {settings['warmup']}, "
-             f"at least {settings['min_time']} s and {settings['min_iters']} iterations per row", "",
+             f"Settings: data {settings['data']} ({images} images), warm-up {settings['warmup']}, "
+             f"rows of each size and batch timed round-robin, at least {settings['min_time']} s and "
+             f"{settings['min_iters']} rounds per row; x ref = speed relative to the reference row "
+             "(median of per-round ratios [quartiles]; ? = too scattered for a verdict)", "",
              "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
@@ -85,15 +105,17 @@ def csv_text(result: dict) -> str:
     """One CSV line per row: flat latency columns and one column per class for Dice and IoU."""
     num_classes = max((len(r["dice"]) for r in result["rows"] if r["dice"]), default=0)
     scalar = ["model", "path", "precision", "backend", "device", "size", "batch"]
-    tail = ["iterations", "throughput_ips", "peak_rss_mb", "gpu_mem_mb", "file_mb", "parameters", "macs", "mean_dice", "mean_iou",
-            "status", "reason", "note"]
-    header = scalar + [f"{k}_ms" for k in _LAT] + tail + [f"dice_{i}" for i in range(num_classes)] + [f"iou_{i}" for i in range(num_classes)]
+    tail = ["iterations", "throughput_ips", "reference", "ratio", "ratio_q25", "ratio_q75", "noisy", "verdict",
+            "peak_rss_mb", "gpu_mem_mb", "file_mb", "parameters", "macs", "mean_dice", "mean_iou", "status", "reason",
+            "note"]
+    header = (scalar + [f"{k}_ms" for k in _LAT] + tail + [f"dice_{i}" for i in range(num_classes)]
+              + [f"iou_{i}" for i in range(num_classes)])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for r in result["rows"]:
         latency = r["latency_ms"] or {}
-        values = [r[k] for k in scalar] + [latency.get(k) for k in _LAT] + [r[k] for k in tail]
+        values = [r.get(k) for k in scalar] + [latency.get(k) for k in _LAT] + [r.get(k) for k in tail]
         values += _padded(r["dice"], num_classes) + _padded(r["iou"], num_classes)
         writer.writerow(["" if v is None else v for v in values])
     return buffer.getvalue()
@@ -114,27 +136,59 @@ def json_text(result: dict) -> str:
     return json.dumps(_clean(result), indent=2, default=str) + "\n"
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Writes ``data`` to a temporary file next to ``path``, then renames it over ``path``."""
+def _verdict_line(row: dict) -> str:
+    where, ref = f"{row['model']} {row['size']}px batch {row['batch']}", row["reference"]
+    low, mid, high = row["ratio_q25"], row["ratio"], row["ratio_q75"]
+    if row.get("noisy"):
+        return f"{where}: no verdict against {ref}: timings too scattered"
+    if row["verdict"] == "faster":
+        return f"{where}: {mid:.2f}x faster than {ref} [{low:.2f}-{high:.2f}]"
+    if row["verdict"] == "slower":
+        return f"{where}: {1 / mid:.2f}x slower than {ref} [{1 / high:.2f}-{1 / low:.2f}]"
+    return f"{where}: as fast as {ref} (x{mid:.2f} [{low:.2f}-{high:.2f}])"
+
+
+def verdict_lines(result: dict) -> list[str]:
+    """What the ratios say, one line per timed row that is not a reference, then a line when the machine was busy.
+
+    Example: ``"model.int8.onnx 256px batch 1: 1.62x faster than model.onnx [1.55-1.70]"``.
+    """
+    rows = [r for r in result["rows"] if r.get("latency_ms") and r.get("ratio") is not None
+            and r.get("verdict") not in ("reference", "")]
+    lines = [_verdict_line(r) for r in rows]
+    noisy = sum(bool(r.get("noisy")) for r in rows)
+    if noisy:
+        lines.append(f"the machine was too busy for a verdict on {noisy} of {len(rows)} row(s): "
+                     "rerun on an idle machine or with a longer --min-time")
+    return lines
+
+
+def check_output_path(path: str | os.PathLike, flag: str) -> Path:
+    """Raises UserError when ``path`` could not be written, before any long run: a folder, or a location that is
+    not writable (the nearest existing folder above it decides). Nothing is created."""
+    from ..errors import UserError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder: give a file path (in that folder or elsewhere)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"{flag} {path}: {folder} is a file, not a folder: choose another location")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: {folder} is not writable: choose a writable location")
     return path
 
 
 def write_json(result: dict, path: str | os.PathLike) -> Path:
     """Writes the full result (environment, settings, rows) as strict JSON."""
-    return write_atomic(path, json_text(result))
+    return atomic.write_text(path, json_text(result))
 
 
 def write_csv(result: dict, path: str | os.PathLike) -> Path:
-    return write_atomic(path, csv_text(result))
+    return atomic.write_text(path, csv_text(result))
 
 
 def write_markdown(result: dict, path: str | os.PathLike) -> Path:
-    return write_atomic(path, format_markdown(result))
+    return atomic.write_text(path, format_markdown(result))

@@ -3,29 +3,36 @@
 The sibling of a reduced-precision model is, in order of preference, the FP32 model of the
 same config in the same folder with the same backend, any FP32 ONNX model of that config,
 then any FP32 model of that config (a ``.pt`` checkpoint). Its accuracy is the reference for
-the Dice gate. The timing of the FP32 sibling on the same backend (e.g. ``model.onnx`` for
-``model.int8.onnx``), at the same size and batch, is the reference for the "slower than fp32" note (quantization that does not pay off on this CPU, e.g. without VNNI).
+the Dice gate. Its timing on the same backend (e.g. ``model.onnx`` for ``model.int8.onnx``),
+at the same size and batch, gives the row's ``vs_fp32`` ratio, taken round by round
+(``ratios.pair_ratio``), and the "slower than fp32" note (quantization that does not pay off on
+this CPU, e.g. without VNNI) when that ratio is clearly below 1; a ratio too noisy for a verdict
+says so instead.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .ratios import pair_ratio
+
 REDUCED = ("fp16", "int8")
-# Slower by less than this is timing noise on a busy machine, not worth a note.
+# Slower by less than this is not worth a note, even when the interval is clear of 1.
 NOTE_MIN_RATIO = 1.05
 
 
 def _sibling_rank(row: dict, candidate: dict) -> tuple[int, int]:
     same_folder = Path(candidate["path"]).parent == Path(row["path"]).parent
-    return (0 if same_folder else 1, 0 if candidate["backend"] == row["backend"] else 1 if candidate["backend"] == "onnxruntime" else 2)
+    backend = 0 if candidate["backend"] == row["backend"] else 1 if candidate["backend"] == "onnxruntime" else 2
+    return (0 if same_folder else 1, backend)
 
 
 def _fp32_models(rows: list[dict], group: str) -> list[dict]:
     """One row per FP32 model of ``group`` that was scored (accuracy is the same in all its rows)."""
     seen, out = set(), []
     for r in rows:
-        if r.get("_group") == group and r["precision"] == "fp32" and r["mean_dice"] is not None and r["path"] not in seen:
+        if (r.get("_group") == group and r["precision"] == "fp32" and r["mean_dice"] is not None
+                and r["path"] not in seen):
             seen.add(r["path"])
             out.append(r)
     return out
@@ -39,23 +46,30 @@ def _dice_gate(row: dict, reference: dict, max_dice_drop: float) -> None:
                          f"({reference['mean_dice']:.4f}; max drop {max_dice_drop:g})")
 
 
-def _speed_note(row: dict, rows: list[dict], candidates: list[dict]) -> None:
+def _add_note(row: dict, note: str) -> None:
+    row["note"] = f"{row['note']}; {note}" if row.get("note") else note
+
+
+def _speed_check(row: dict, rows: list[dict], candidates: list[dict]) -> None:
     same_backend = [c for c in candidates if c["backend"] == row["backend"]]
-    if not same_backend:
+    if not same_backend or not row.get("latency_ms"):
         return
-    reference = min(same_backend, key=lambda c: _sibling_rank(row, c))
-    match = next((r for r in rows if r["path"] == reference["path"] and r["size"] == row["size"]
-                  and r["batch"] == row["batch"] and r["latency_ms"]), None)
-    if match is None or not row["latency_ms"]:
+    sibling = min(same_backend, key=lambda c: _sibling_rank(row, c))
+    match = next((r for r in rows if r["path"] == sibling["path"] and r["size"] == row["size"]
+                  and r["batch"] == row["batch"] and r.get("latency_ms")), None)
+    ratio = pair_ratio(match, row) if match else None
+    if ratio is None:
         return
-    ratio = row["latency_ms"]["p50"] / match["latency_ms"]["p50"]
-    if ratio > NOTE_MIN_RATIO:
-        note = f"{row['precision']} slower than fp32 x{ratio:.2f}"
-        row["note"] = f"{row['note']}; {note}" if row["note"] else note
+    row["vs_fp32"] = {"model": match["model"], **ratio}
+    slower_by = 1.0 / ratio["ratio"]
+    if ratio["rounds"] and ratio["noisy"]:
+        _add_note(row, f"{row['precision']} vs fp32: no verdict, timings too scattered (machine busy)")
+    elif ratio["verdict"] in ("slower", "no verdict") and slower_by > NOTE_MIN_RATIO:
+        _add_note(row, f"{row['precision']} slower than fp32 x{slower_by:.2f}")
 
 
 def apply_sibling_checks(rows: list[dict], max_dice_drop: float) -> None:
-    """Sets ``accuracy-gate`` statuses and "slower than fp32" notes in place; drops the private ``_group`` keys.
+    """Sets ``accuracy-gate`` statuses, ``vs_fp32`` ratios and notes in place; drops the private ``_group`` keys.
 
     Args:
         rows: Result rows; each scored row carries ``_group`` (its model config as JSON).
@@ -71,6 +85,6 @@ def apply_sibling_checks(rows: list[dict], max_dice_drop: float) -> None:
         reference = min(candidates, key=lambda c: _sibling_rank(row, c))
         if row["mean_dice"] is not None:
             _dice_gate(row, reference, max_dice_drop)
-        _speed_note(row, rows, candidates)
+        _speed_check(row, rows, candidates)
     for row in rows:
         row.pop("_group", None)

@@ -52,7 +52,20 @@ class Segmenter:
     def __init__(self, model_path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
                  providers: list[str] | None = None, tile: int | None = None, overlap: float = 0.25,
                  tile_batch: int = 1):
-        self._backend = open_backend(model_path, backend, threads=threads, providers=providers)
+        self._setup(open_backend(model_path, backend, threads=threads, providers=providers), tile, overlap, tile_batch)
+
+    @classmethod
+    def from_backend(cls, backend, tile: int | None = None, overlap: float = 0.25, tile_batch: int = 1) -> "Segmenter":
+        """A Segmenter around an already-open backend (``OrtBackend``, ``TrtBackend`` or any object with
+        their interface: ``metadata``, ``name``, ``providers``, ``max_batch``, ``fixed_size`` and
+        ``run((B, C, H, W) float32) -> (B, K, H, W) float32 logits``); the other arguments as in ``__init__``.
+        """
+        segmenter = cls.__new__(cls)
+        segmenter._setup(backend, tile, overlap, tile_batch)
+        return segmenter
+
+    def _setup(self, backend, tile: int | None, overlap: float, tile_batch: int) -> None:
+        self._backend = backend
         self.metadata = self._backend.metadata
         if not 0.0 <= float(overlap) < 1.0:
             raise UserError(f"overlap must be in [0, 1), got {overlap}: 0.25 is a good default")

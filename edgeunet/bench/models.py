@@ -1,0 +1,136 @@
+"""Which backend runs a benchmarked file, and opening it: the runtime's own backends, plus PyTorch for ``.pt``.
+
+Every file that ``edgeunet.runtime.backends.open_backend`` opens is benchmarked through it, with
+the session options the runtime ships (``ort_session``), so a figure of the bench is a figure of
+what ``Segmenter`` runs. Checkpoints need PyTorch: ``TorchBackend`` has the same interface. A
+new runtime backend becomes a bench row with no change here: its name comes from the opened
+backend and its precision from the model's metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import MissingFileError, UserError
+from .settings import TORCH, BenchSettings
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+# ``open_backend`` falls back to ONNX Runtime for files it does not know; these are the ones ONNX Runtime reads.
+ORT_SUFFIXES = (".onnx", ".ort")
+PRECISIONS = ("fp32", "fp16", "int8")
+DISPLAY_NAMES = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "tensorrt": "TensorRT"}
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "TensorRT", "cuda")
+
+
+def backend_name(path: str | os.PathLike) -> str:
+    """The backend that runs a model file: ``"torch"`` for checkpoints, else what ``open_backend`` would pick.
+
+    Raises:
+        UserError: A file type no backend reads (the message lists the kinds).
+    """
+    from ..runtime.backends import choose_backend
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in CHECKPOINT_SUFFIXES:
+        return TORCH
+    name = choose_backend(path)
+    if name == "onnxruntime" and suffix not in ORT_SUFFIXES:
+        raise UserError(f"{path}: unknown model file type {suffix!r}: give a checkpoint (.pt), an ONNX model (.onnx) "
+                        "or a TensorRT engine (.engine)")
+    return name
+
+
+def display_name(backend: str) -> str:
+    """``"onnxruntime"`` -> ``"ONNX Runtime"``; unknown names are returned as they are."""
+    return DISPLAY_NAMES.get(backend, backend)
+
+
+def precision_from_name(path: str | os.PathLike) -> str:
+    """Precision guessed from a file name (``model.int8.onnx`` -> int8), for rows of files that did not open."""
+    parts = Path(path).name.lower().split(".")
+    return next((p for p in PRECISIONS if p in parts[1:]), "fp32")
+
+
+def model_labels(paths: list[Path]) -> list[str]:
+    """Short unique names: the file name, with parent folders added only where file names repeat."""
+    labels = [p.name for p in paths]
+    depth = 1
+    while len(set(labels)) < len(labels) and depth < 8:
+        depth += 1
+        labels = [p.name if [q.name for q in paths].count(p.name) == 1 else "/".join(p.parts[-depth:]) for p in paths]
+    return labels
+
+
+def check_models(models: list, settings: BenchSettings) -> list[tuple[str, Path, str]]:
+    """(label, path, backend name) of the models to run; the command's own mistakes raise before any model runs.
+
+    Raises:
+        UserError: No models, an unknown file type, a missing file, a ``--backends`` filter that
+            leaves nothing, or ``--device cuda`` on a machine without a GPU.
+        MissingFileError: A model file does not exist.
+    """
+    if not models:
+        raise UserError("no models given: pass checkpoints (.pt), ONNX files (.onnx) or engines (.engine)")
+    paths = [Path(m) for m in models]
+    names = [backend_name(p) for p in paths]  # an unknown file type is a typo in the command, not a model problem
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise MissingFileError(f"model file(s) not found: {', '.join(missing)}: give checkpoints (.pt), "
+                               "ONNX files (.onnx) or engines (.engine) that exist")
+    chosen = [(label, p, n) for label, p, n in zip(model_labels(paths), paths, names)
+              if settings.backends is None or n in settings.backends]
+    if not chosen:
+        raise UserError(f"none of the models runs on backend(s) {', '.join(settings.backends or ())}: widen --backends")
+    if settings.device == "cuda":
+        check_cuda({n for _, _, n in chosen})
+    return chosen
+
+
+def check_cuda(backends: set[str]) -> None:
+    """UserError naming the fix when ``--device cuda`` cannot run these backends on a GPU."""
+    from ..runtime.session import providers_for_device
+
+    if "onnxruntime" in backends:
+        providers_for_device("cuda")
+    if TORCH in backends:
+        from .torch_backend import torch_device
+
+        torch_device("cuda")
+
+
+def providers_for(backend: str, device: str) -> list[str] | None:
+    """ONNX Runtime providers for ``device``; None for the other backends (they pick their own device)."""
+    if backend != "onnxruntime":
+        return None
+    from ..runtime.session import providers_for_device
+
+    return providers_for_device(device)
+
+
+def open_model(path: Path, backend: str, settings: BenchSettings, threads: int):
+    """Opens ``path`` with its backend: ``TorchBackend`` for checkpoints, else ``runtime.backends.open_backend``."""
+    if backend == TORCH:
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(path, settings.device)
+    from ..runtime.backends import open_backend
+
+    return open_backend(path, threads=threads, providers=providers_for(backend, settings.device))
+
+
+def device_of(backend) -> str:
+    """``"cuda"`` when the opened backend runs on an NVIDIA GPU (its ``device`` or providers say so), else ``"cpu"``."""
+    device = getattr(backend, "device", None)
+    if device in ("cpu", "cuda"):
+        return device
+    providers = list(getattr(backend, "providers", []) or [])
+    return "cuda" if providers and providers[0] in GPU_PROVIDERS else "cpu"
+
+
+def close(backend) -> None:
+    """Frees a backend that can be closed (``OrtBackend`` is freed by dropping it)."""
+    closer = getattr(backend, "close", None)
+    if callable(closer):
+        closer()

@@ -1,0 +1,158 @@
+"""One benchmarked model before timing: opened, scored, and warmed up at every shape with its memory measured.
+
+``prepare_model`` never raises for a problem of the model itself: a file that cannot be opened
+gives rows with status ``failed`` (or ``skipped`` when its backend is not installed) and the
+reason; a shape the model cannot run gives that shape's row the reason. Memory is measured
+here, one model at a time, during the warm-up calls at each shape, because the timing that
+follows interleaves all models and could not tell whose memory is whose.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MissingExtraError, UserError
+from ..sizes import check_multiple
+from .accuracy import evaluate_backend
+from .memory import RssPeak, current_rss_mb
+from .models import close, device_of, display_name, open_model, precision_from_name
+from .settings import BenchSettings
+
+logger = logging.getLogger(__name__)
+
+_EXPECTED = (UserError, MissingExtraError, FileNotFoundError, ValueError)
+_SEED = 0
+
+
+def reason_of(exc: BaseException) -> str:
+    """First line of an error; prefixed with its type when it is not one of the expected kinds (a bug)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, _EXPECTED) and text else f"{type(exc).__name__}: {text}"
+
+
+def random_input(batch: int, channels: int, size: int) -> np.ndarray:
+    """(batch, channels, size, size) float32 standard normal values, the same for every model (latency does not
+    depend on them)."""
+    return np.random.default_rng(_SEED).standard_normal((batch, channels, size, size)).astype(np.float32)
+
+
+def check_shape(backend, size: int, batch: int) -> None:
+    """Raises UserError naming the fix when the opened model cannot take a (batch, C, size, size) input."""
+    meta = backend.metadata
+    check_multiple(size, meta.size_multiple, "size")
+    low, high = getattr(backend, "min_size", None), getattr(backend, "max_size", None)
+    max_batch, fixed = backend.max_batch, backend.fixed_size
+    shape = f"{batch}x{meta.in_channels}x{size}x{size}"
+    if low and high and not (low[0] <= size <= high[0] and low[1] <= size <= high[1] and batch <= (max_batch or batch)):
+        raise UserError(f"shape {shape} is outside the engine's profile (batch <= {max_batch}, sizes "
+                        f"{low[0]}x{low[1]}..{high[0]}x{high[1]}): rebuild it with `edgeunet build-engine --shapes` "
+                        f"covering {shape}")
+    if fixed and tuple(fixed) != (size, size):
+        raise UserError(f"the model was exported for {fixed[0]}x{fixed[1]} images only: "
+                        f"bench it with --img-size {fixed[0]}")
+    if max_batch and batch > max_batch:
+        raise UserError(f"batch {batch} is above the model's largest batch {max_batch}: "
+                        f"bench it with --batch-size {max_batch}, or export it with a dynamic batch")
+
+
+@dataclass
+class ShapeState:
+    """What the warm-up of one model at one (size, batch) left: the input, or why it cannot run."""
+
+    x: np.ndarray | None = None
+    reason: str = ""
+    peak_rss_mb: float | None = None
+    gpu_mem_mb: float | None = None
+
+
+@dataclass
+class PreparedModel:
+    """An opened (or failed) model with its accuracy and per-shape warm-up state."""
+
+    label: str
+    path: Path
+    backend_name: str
+    backend: object | None = None
+    status: str = "ok"
+    reason: str = ""
+    precision: str = "fp32"
+    device: str = "cpu"
+    model_config: dict = field(default_factory=dict)
+    accuracy: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)
+
+    def ready(self, size: int, batch: int) -> bool:
+        state = self.shapes.get((size, batch))
+        return self.backend is not None and state is not None and state.x is not None
+
+    def close(self) -> None:
+        """Frees the backend and the inputs; the measured facts stay."""
+        if self.backend is not None:
+            close(self.backend)
+            self.backend = None
+        for state in self.shapes.values():
+            state.x = None
+
+
+def _warm(model: PreparedModel, size: int, batch: int, settings: BenchSettings, rss_before: float | None,
+          inputs: dict) -> ShapeState:
+    """Warm-up calls at one shape, measuring the peak RSS the model added to the process (and GPU memory)."""
+    backend = model.backend
+    try:
+        check_shape(backend, size, batch)
+        key = (batch, backend.metadata.in_channels, size)
+        x = inputs[key] if key in inputs else inputs.setdefault(key, random_input(*key))
+        reset = getattr(backend, "reset_gpu_peak", None)
+        if callable(reset):
+            reset()
+        with RssPeak() as probe:
+            for _ in range(max(1, settings.timing.warmup)):
+                backend.run(x)
+    except Exception as exc:
+        logger.debug("%s at %d px batch %d failed", model.label, size, batch, exc_info=True)
+        return ShapeState(reason=reason_of(exc))
+    gpu_peak = getattr(backend, "gpu_peak_mb", None)
+    peak = None if probe.peak_mb is None or rss_before is None else max(0.0, probe.peak_mb - rss_before)
+    return ShapeState(x=x, peak_rss_mb=peak, gpu_mem_mb=gpu_peak() if callable(gpu_peak) else None)
+
+
+def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSettings, threads: int,
+                  samples_for, inputs: dict) -> PreparedModel:
+    """Opens, scores and warms up one model at every (size, batch) of ``settings``.
+
+    Args:
+        label, path, backend_name: From ``models.check_models``.
+        settings: The run's settings.
+        threads: CPU threads (resolved).
+        samples_for: ``num_classes -> samples`` to score on.
+        inputs: Shared cache of random inputs, keyed by (batch, channels, size).
+    """
+    model = PreparedModel(label, path, backend_name, precision=precision_from_name(path),
+                          device="cuda" if backend_name == "tensorrt" else "cpu")
+    rss_before = current_rss_mb()
+    try:
+        model.backend = open_model(path, backend_name, settings, threads)
+    except Exception as exc:  # one bad model must not stop the others
+        skipped = isinstance(exc, MissingExtraError)
+        model.status = "skipped" if skipped else "failed"
+        prefix = "not installed" if skipped else "could not be loaded by"
+        text = f"{display_name(backend_name)} {prefix}" if skipped else f"{prefix} {display_name(backend_name)}"
+        model.reason = f"{text}: {reason_of(exc)}"
+        logger.warning("%s: %s: %s", label, model.status, model.reason)
+        return model
+    meta = model.backend.metadata
+    model.backend_name = getattr(model.backend, "name", backend_name)
+    model.precision, model.device, model.model_config = meta.precision, device_of(model.backend), meta.model_config
+    try:
+        model.accuracy = evaluate_backend(model.backend, samples_for(meta.num_classes))
+    except Exception as exc:
+        logger.debug("accuracy of %s failed", label, exc_info=True)
+        model.status, model.reason = "failed", f"accuracy: {reason_of(exc)}"
+    for size in settings.sizes:
+        for batch in settings.batches:
+            model.shapes[(size, batch)] = _warm(model, size, batch, settings, rss_before, inputs)
+    return model

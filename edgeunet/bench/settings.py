@@ -1,0 +1,105 @@
+"""``BenchSettings``: every option of a benchmark run in one frozen object, validated once where it is built.
+
+The CLI derives its defaults from the fields (``cli.options.field_default``), so a default is
+written here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..errors import UserError
+from ..timing import TimingSettings
+
+DEVICES = ("auto", "cpu", "cuda")
+TORCH = "torch"  # the backend name of .pt checkpoints (edgeunet.bench.torch_backend)
+
+
+def known_backends() -> tuple[str, ...]:
+    """Backend names ``--backends`` accepts: PyTorch, then every backend of ``runtime.backends`` but "auto"."""
+    from ..runtime.backends import BACKENDS
+
+    return (TORCH, *(b for b in BACKENDS if b != "auto"))
+
+
+def _positive_ints(values, what: str, example: str) -> tuple[int, ...]:
+    """Sorted unique ints, or UserError naming the flag ``what`` with an example."""
+    try:
+        ints = [int(v) for v in values if not isinstance(v, bool)]
+    except (TypeError, ValueError):
+        ints = []
+    if not ints or len(ints) != len(values) or any(v < 1 for v in ints):
+        raise UserError(f"{what} {values!r}: give positive whole numbers, e.g. {what} {example}")
+    return tuple(sorted(set(ints)))
+
+
+def _set(obj, name: str, value) -> None:
+    """Sets a field of a frozen dataclass: normalized values are stored once, in ``__post_init__``."""
+    object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What ``run_bench`` measures and how.
+
+    Attributes:
+        data: ``"synthetic"`` or a data set folder; the same images score every model.
+        num_images: Images for Dice/IoU (synthetic ones are made at the largest size).
+        sizes: Square input sides (px) to time, stored sorted and unique.
+        batches: Batch sizes to time, stored sorted and unique.
+        threads: CPU threads for PyTorch and ONNX Runtime; None: all usable cores.
+        device: ``"auto"`` (CUDA where present), ``"cpu"`` or ``"cuda"`` (a UserError where there is no GPU).
+        backends: Only models of these backends run (``known_backends()``); None: all.
+        reference: Label or path of the model whose rows the speed ratios are taken against;
+            None: the first FP32 ONNX Runtime model (else the first model that ran).
+        timing: Warm-up, minimum time and rounds of the interleaved timing.
+        max_dice_drop: Largest mean Dice loss of an FP16/INT8 model against its FP32 sibling.
+    """
+
+    data: str = "synthetic"
+    num_images: int = 16
+    sizes: tuple[int, ...] = (256,)
+    batches: tuple[int, ...] = (1,)
+    threads: int | None = None
+    device: str = "auto"
+    backends: tuple[str, ...] | None = None
+    reference: str | None = None
+    timing: TimingSettings = field(default_factory=TimingSettings)
+    max_dice_drop: float = 0.01
+
+    def __post_init__(self):
+        _set(self, "data", os.fspath(self.data))
+        _set(self, "sizes", _positive_ints(self.sizes, "--img-size", "256,512"))
+        _set(self, "batches", _positive_ints(self.batches, "--batch-size", "1,8"))
+        if isinstance(self.num_images, bool) or int(self.num_images) < 1:
+            raise UserError(f"--num-images {self.num_images}: score on at least 1 image (default 16)")
+        _set(self, "num_images", int(self.num_images))
+        if self.threads is not None and int(self.threads) < 1:
+            raise UserError(f"--threads {self.threads}: use 1 or more (default: all usable cores)")
+        _set(self, "threads", None if self.threads is None else int(self.threads))
+        if self.device not in DEVICES:
+            raise UserError(f"device {self.device!r}: use auto, cpu or cuda")
+        if self.backends is not None:
+            _set(self, "backends", tuple(dict.fromkeys(self.backends)))
+            unknown = sorted(set(self.backends) - set(known_backends()))
+            if unknown or not self.backends:
+                raise UserError(f"unknown backend(s) {', '.join(unknown) or '(none given)'}: "
+                                f"use some of {', '.join(known_backends())}")
+        if self.reference is not None and not str(self.reference).strip():
+            raise UserError("--reference is empty: give a model label or path from the command line")
+        if not isinstance(self.timing, TimingSettings):
+            raise UserError(f"timing must be a TimingSettings, got {type(self.timing).__name__}")
+        if not float(self.max_dice_drop) >= 0:
+            raise UserError(f"--max-dice-drop {self.max_dice_drop} is negative: give a Dice difference such as 0.01")
+        _set(self, "max_dice_drop", float(self.max_dice_drop))
+
+    def to_dict(self) -> dict:
+        """JSON-able settings as a result records them (timing flattened: warmup, min_time, min_iters, max_time)."""
+        return {"data": self.data, "num_images": self.num_images, "sizes": list(self.sizes),
+                "batches": list(self.batches),
+                "threads": self.threads, "device": self.device,
+                "backends": list(self.backends) if self.backends else list(known_backends()),
+                "reference": self.reference, "warmup": self.timing.warmup, "min_time": self.timing.min_time,
+                "min_iters": self.timing.min_rounds, "max_time": self.timing.max_time,
+                "max_dice_drop": self.max_dice_drop}

@@ -1,0 +1,95 @@
+"""README figures come from committed result files: benchmarks/tables.py writes the marked blocks, and the
+committed README.md and benchmarks/README.md must be what it writes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import tables  # noqa: E402
+from benchmarks.results_files import latest  # noqa: E402
+
+
+def test_committed_readme_blocks_are_what_the_result_files_give():
+    for path, (committed, written) in tables.rendered().items():
+        assert committed == written, f"{path.name} differs from its result files: run python benchmarks/tables.py"
+
+
+def test_every_block_is_used_in_a_readme():
+    text = "".join(path.read_text() for path in (ROOT / "README.md", ROOT / "benchmarks" / "README.md"))
+    assert {name for name in tables.BLOCKS if f"<!-- edgeunet:table {name} -->" in text} == set(tables.BLOCKS)
+
+
+def _memory_result(date: str, int8_big: float) -> dict:
+    rows = [{"precision": p, "image": image, "tile": 512, "peak_rss_mb": rss}
+            for p, image, rss in (("int8", "2048x2048", int8_big), ("int8", "512x512", 90.0),
+                                  ("fp32", "2048x2048", 220.0), ("fp32", "512x512", 118.0))]
+    return {"kind": "runtime-memory", "date": date, "model": "unet-ds", "rows": rows,
+            "provenance": {"cpu": {"model": "Test CPU", "usable_cores": 4}}}
+
+
+def test_a_block_is_rewritten_from_the_newest_result_file_and_the_rest_is_kept(tmp_path):
+    (tmp_path / "a-runtime-memory.json").write_text(json.dumps(_memory_result("2030-01-01", 150.0)))
+    (tmp_path / "b-runtime-memory.json").write_text(json.dumps(_memory_result("2030-02-01", 171.6)))
+    text = "intro\n<!-- edgeunet:table runtime-memory -->\nold figure 999 MB\n<!-- /edgeunet:table -->\nend\n"
+    out = tables.render(text, tmp_path)
+    assert out.startswith("intro\n<!-- edgeunet:table runtime-memory -->\n")
+    assert out.endswith("<!-- /edgeunet:table -->\nend\n")
+    words = " ".join(out.split())  # prose is wrapped at 100 characters
+    assert "999" not in out and "172 MB RSS with the INT8 file" in words and "4-core Test CPU" in words
+    assert tables.render(out, tmp_path) == out  # writing twice changes nothing
+
+
+def test_a_block_without_a_result_file_names_the_script_instead_of_a_figure(tmp_path):
+    text = "<!-- edgeunet:table ddp -->\n0.8946 vs 0.9010\n<!-- /edgeunet:table -->\n"
+    out = tables.render(text, tmp_path)
+    assert "0.89" not in out and "benchmarks/ddp.py" in out
+
+
+def test_an_unclosed_or_unknown_block_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="has no '<!-- /edgeunet:table -->' after it"):
+        tables.render("<!-- edgeunet:table ddp -->\nno end\n", tmp_path)
+    with pytest.raises(ValueError, match="unknown table block 'nope'"):
+        tables.render("<!-- edgeunet:table nope -->\n<!-- /edgeunet:table -->\n", tmp_path)
+
+
+def test_latest_ignores_other_kinds_and_picks_the_latest_date(tmp_path):
+    (tmp_path / "x-demo.json").write_text(json.dumps({"kind": "demo", "date": "2031-01-01"}))
+    (tmp_path / "m-runtime-memory.json").write_text(json.dumps(_memory_result("2030-01-01", 1.0)))
+    path, data = latest(tmp_path, "runtime-memory")
+    assert path.name == "m-runtime-memory.json" and latest(tmp_path, "ddp") is None
+
+
+def test_check_mode_exits_1_when_a_readme_is_stale(tmp_path, capsys):
+    for name in tables.FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("<!-- edgeunet:table ddp -->\nstale 0.1234\n<!-- /edgeunet:table -->\n")
+    assert tables.main(["--check"], root=tmp_path, results=tmp_path) == 1
+    assert "differ from the result files" in capsys.readouterr().out
+    assert "stale 0.1234" in (tmp_path / "README.md").read_text()  # --check writes nothing
+    assert tables.main([], root=tmp_path, results=tmp_path) == 0
+    assert "stale" not in (tmp_path / "README.md").read_text()
+
+
+def test_demo_and_ddp_blocks_are_written_from_their_scripts_result_files(tmp_path):
+    cpu = {"cpu": {"model": "Test CPU", "usable_cores": 2}}
+    demo = {"kind": "demo", "date": "2030-01-01", "seconds": 110.4, "train_dice": 0.9871, "parameters": 266_000,
+            "pruned_parameters": 70_000, "pruned_reduction": 0.737, "pruned_dice": 0.9832, "int8_dice_drop": 0.0001,
+            "int8_search": {"kept": "full int8", "speedup": 2.1, "size": 256}, "provenance": cpu}
+    ddp = {"kind": "ddp", "date": "2030-01-01", "provenance": cpu,
+           "rows": [{"what": "today's layout", "options": ["--data", "synthetic", "--model", "unet-ds", "--epochs", "4"],
+                     "best_dice": {"1": 0.8946, "2": 0.9010}}]}
+    (tmp_path / "m-demo.json").write_text(json.dumps(demo))
+    (tmp_path / "m-ddp.json").write_text(json.dumps(ddp))
+    words = " ".join(tables.block_text("demo", tmp_path).split())
+    assert "took 1 min 50 s" in words and "0.266 M -> 0.070 M parameters (-74%)" in words
+    assert "INT8 Dice drop 0.0001" in words and "kept full int8 (2.10x as fast as FP32 at 256 px" in words
+    words = " ".join(tables.block_text("ddp", tmp_path).split())
+    assert "today's layout: 0.8946 (1 process) vs 0.9010 (2 processes)" in words and "`--model unet-ds`" in words
