@@ -345,3 +345,14 @@ def test_options_from_a_recipe_mapping_suggest_the_close_key():
 def test_int8_search_side_defaults():
     assert ExportOptions(img_size=64).search_side(16) == 64
     assert ExportOptions().search_side(24) == 240 and ExportOptions(search_img_size=96).search_side(16) == 96
+
+
+def test_missing_masks_skip_the_dice_check_with_the_reason(caplog):
+    from edgeunet.export.quality import int8_quality
+    from edgeunet.export.samples import Inputs
+
+    logits = [np.zeros((2, 8, 8), dtype=np.float32)]
+    with caplog.at_level("WARNING"):
+        record = int8_quality(logits, logits, Inputs(["a"], [np.zeros((1, 8, 8), np.float32)], [None]), 2, 0.01)
+    assert record["dice_check"] == "skipped: verification images have no masks" and record["dice_drop"] is None
+    assert "INT8 Dice check skipped" in caplog.text
