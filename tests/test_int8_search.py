@@ -130,6 +130,8 @@ def test_speed_warnings_follow_the_timing_harness_verdict():
     assert "SLOWER" in speed_warning({**row, "verdict": "slower"})
     busy = speed_warning({**row, "verdict": "no verdict"})
     assert "too busy" in busy and "SLOWER" not in busy and "x0.90 (x0.70-x1.20)" in busy
+    noisy_but_faster = {"speedup": 1.8, "speedup_q25": 1.5, "speedup_q75": 2.1, "size": 64, "verdict": "no verdict"}
+    assert speed_warning(noisy_but_faster) is None
 
 
 def test_candidates_carry_the_harness_interval_and_verdict(searched):

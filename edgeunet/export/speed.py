@@ -44,7 +44,8 @@ def interval(timing: dict) -> str:
 
 
 def speed_warning(speed: dict) -> str | None:
-    """The warning an ``int8_speed`` record calls for (None when INT8 is faster), from the harness's verdict."""
+    """The warning an ``int8_speed`` record calls for, from the harness's verdict: None when INT8 is faster, or
+    when the machine was too noisy for a verdict but INT8 won at least three rounds in four (q25 > 1)."""
     at = f"{interval(speed)} at {speed['size']} px"
     verdict = speed.get("verdict")
     if verdict == "slower":
@@ -53,7 +54,7 @@ def speed_warning(speed: dict) -> str | None:
     if verdict == "same":
         return (f"model.int8.onnx is no faster than model.onnx on this CPU ({at}): keep INT8 for its size, "
                 "or deploy model.onnx here")
-    if verdict == "no verdict":
+    if verdict == "no verdict" and speed["speedup_q25"] <= 1.0:
         return (f"this CPU was too busy to tell whether model.int8.onnx is faster than model.onnx ({at}): "
                 "time both with `edgeunet bench` on a quiet machine")
     return None
