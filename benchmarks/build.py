@@ -57,13 +57,13 @@ def _prune(checkpoint: str, folder: Path, budget: Budget, progress: bool) -> dic
 
 
 def _export(checkpoint: str, out: Path, budget: Budget, progress: bool, int8: bool = True) -> dict:
-    from edgeunet.export import export_model
+    from edgeunet.export import ExportOptions, export_model
 
+    images = {"calib": "synthetic", "calib_images": budget.calib_size, "val_images": budget.calib_size}
     if not int8:
-        return export_model(checkpoint, out, calib="synthetic", calib_size=budget.calib_size, progress=progress)
-    return export_model(checkpoint, out, int8=True, calib="synthetic", calib_size=budget.calib_size,
-                        int8_search=budget.int8_search,
-                        search_time=budget.search_time, progress=progress)
+        return export_model(checkpoint, out, ExportOptions(**images), progress=progress)
+    options = ExportOptions(int8=True, int8_search=budget.int8_search, search_time=budget.search_time, **images)
+    return export_model(checkpoint, out, options, progress=progress)
 
 
 def build_variant(variant: Variant, workdir: str | Path, budget: Budget, progress: bool = False) -> dict:

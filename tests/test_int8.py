@@ -10,7 +10,7 @@ import torch
 from onnx import numpy_helper
 
 from edgeunet.data.sources import load_samples
-from edgeunet.export import DiceDropError, export_model, read_metadata
+from edgeunet.export import DiceDropError, ExportOptions, export_model, read_metadata
 from edgeunet.export.debug import worst_tensors
 from edgeunet.export.int8 import cpu_lacks_vnni, quant_settings
 from edgeunet.models import create_model, list_models
@@ -27,13 +27,15 @@ def trained(tiny_checkpoint):
 @pytest.fixture(scope="module")
 def cpu_export(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("cpu") / "export"
-    return out, export_model(trained, out, int8=True, calib_size=8, target="cpu", int8_search=False, progress=False)
+    return out, export_model(trained, out, ExportOptions(int8=True, calib_images=8, target="cpu", int8_search=False),
+                             progress=False)
 
 
 @pytest.fixture(scope="module")
 def trt_export(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("trt") / "export"
-    return out, export_model(trained, out, int8=True, calib_size=8, target="tensorrt", calib_method="percentile", progress=False)
+    options = ExportOptions(int8=True, calib_images=8, target="tensorrt", calib_method="percentile")
+    return out, export_model(trained, out, options, progress=False)
 
 
 def _producers(graph) -> dict[str, onnx.NodeProto]:
@@ -97,12 +99,53 @@ def test_report_lists_calibration_images(cpu_export):
     assert {a["file"] for a in report["artifacts"]} == {"model.onnx", "model.int8.onnx"}
 
 
-def test_dice_drop_failure_names_tensors_and_keeps_earlier_export(trained, cpu_export):
+@pytest.fixture(scope="module")
+def own_predictions(tiny_checkpoint, tmp_path_factory):
+    """A folder whose masks are the FP32 ONNX model's own predictions: FP32 scores Dice 1.0 on it exactly, so
+    INT8 loses Dice as soon as it changes one pixel, and a --max-dice-drop of 0 must fail."""
+    from edgeunet.data.io import write_mask
+    from edgeunet.data.synthetic import write_synthetic
+    from edgeunet.export.onnx import export_onnx
+    from edgeunet.export.verify import onnx_logits
+
+    folder = tmp_path_factory.mktemp("own")
+    data = write_synthetic(folder / "val", n=6, size=64, seed=7)
+    fp32 = export_onnx(tiny_checkpoint[1], folder / "model.onnx", DEFAULT_PREPROCESSING, ["background", "cell"])
+    samples = load_samples(str(data))
+    logits = onnx_logits(fp32, [preprocess(image, DEFAULT_PREPROCESSING) for _, image, _ in samples])
+    for (name, _, _), lg in zip(samples, logits):
+        write_mask(data / "masks" / f"{name}.png", lg.argmax(0).astype(np.uint8))
+    return data
+
+
+def test_dice_drop_failure_names_tensors_and_keeps_earlier_export(trained, cpu_export, own_predictions):
     out, _ = cpu_export
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(DiceDropError, match=r"exceeds --max-dice-drop -1; lowest-SQNR tensors: .+ dB"):
-        export_model(trained, out, int8=True, calib_size=4, max_dice_drop=-1.0, progress=False)
+    options = ExportOptions(int8=True, calib_images=4, int8_search=False, val=str(own_predictions), max_dice_drop=0)
+    with pytest.raises(DiceDropError, match=r"exceeds --max-dice-drop 0; lowest-SQNR tensors: .+ dB"):
+        export_model(trained, out, options, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_cli_failed_dice_check_exits_2_and_keeps_folder(trained, own_predictions, tmp_path, capsys):
+    from edgeunet.cli import main
+
+    out = tmp_path / "out"
+    assert main(["export", str(trained), "--out", str(out), "--val-images", "1", "--no-progress"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    rc = main(["export", str(trained), "--out", str(out), "--int8", "--no-int8-search", "--val", str(own_predictions),
+               "--calib-images", "4", "--max-dice-drop", "0", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "INT8 Dice drop" in err and "left as it was" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_int8_file_records_its_flavour(cpu_export, trt_export):
+    for (out, _), flavour in ((cpu_export, "cpu"), (trt_export, "tensorrt")):
+        proto = onnx.load(str(out / "model.int8.onnx"), load_external_data=False)
+        props = {p.key: p.value for p in proto.metadata_props}
+        assert props["int8_flavour"] == flavour and props["precision"] == "int8"
 
 
 def test_cpu_lacks_vnni_reads_cpu_flags():
@@ -119,7 +162,7 @@ def test_tensorrt_target_rejects_reduce_range():
 
 def test_unknown_target_names_the_choices(trained, tmp_path):
     with pytest.raises(ValueError, match="unknown --target 'gpu': use one of cpu, tensorrt"):
-        export_model(trained, tmp_path / "out", int8=True, target="gpu", progress=False)
+        export_model(trained, tmp_path / "out", ExportOptions(int8=True, target="gpu"), progress=False)
 
 
 def test_worst_tensors_ranks_lowest_sqnr_first():

@@ -8,17 +8,18 @@ import onnx
 import pytest
 
 from edgeunet.cli import main
-from edgeunet.export import export_model
+from edgeunet.export import ExportOptions, export_model
 from edgeunet.export import int8_search as search_module
 from edgeunet.export.int8 import prepare, quantize_int8
 from edgeunet.export.int8_candidates import layer_groups, node_level
 from edgeunet.export.onnx import export_onnx
-from edgeunet.export.samples import load_inputs
+from edgeunet.export.samples import InputSpec, load_inputs
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
 pytestmark = pytest.mark.slow
 
-FAST = {"calib_size": 4, "search_size": 64, "progress": False}
+FAST = {"calib_images": 4, "search_img_size": 64}
+SPEC = InputSpec(DEFAULT_PREPROCESSING, 1, 4)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def trained(tiny_checkpoint):
 @pytest.fixture(scope="module")
 def searched(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("search") / "export"
-    return out, export_model(trained[0], out, int8=True, search_time=6.0, **FAST)
+    return out, export_model(trained[0], out, ExportOptions(int8=True, search_time=6.0, **FAST), progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_layer_groups_follow_module_names(prepared):
 
 
 def test_float_group_keeps_float_weights(prepared, tmp_path):
-    calib = load_inputs("synthetic", 2, 64, "calib", DEFAULT_PREPROCESSING, 1, 4).images
+    calib = load_inputs("synthetic", 2, 64, "calib", SPEC).images
     float_nodes = layer_groups(onnx.load(str(prepared[1])))["depthwise"]
     path = tmp_path / "m.int8.onnx"
     quantize_int8(prepared[1], path, calib, {}, nodes_to_exclude=sorted(float_nodes))
@@ -84,8 +85,10 @@ def test_chosen_candidate_keeps_dice_and_is_written(searched):
 
 
 def test_search_stops_near_its_time_budget(prepared, tmp_path):
-    calib = load_inputs("synthetic", 2, 64, "calib", DEFAULT_PREPROCESSING, 1, 4)
-    result = search_module.search_int8(prepared[1], prepared[0], calib.images, calib, None, {}, work=tmp_path, size=64, time_budget_s=1.0)
+    calib = load_inputs("synthetic", 2, 64, "calib", SPEC)
+    job = search_module.SearchJob(prepared=prepared[1], fp32_path=prepared[0], calib_images=calib.images, search=calib,
+                                  fp32_scores=None, props={}, work=tmp_path, size=64)
+    result = search_module.search_int8(job, ExportOptions(int8=True, search_time=1.0))
     rows = result.record["candidates"]
     slowest = max(r["seconds"] for r in rows)
     assert result.record["seconds"] <= 1.0 + 2 * slowest + 5.0  # one candidate may start before the budget ends, plus confirmation
@@ -93,24 +96,46 @@ def test_search_stops_near_its_time_budget(prepared, tmp_path):
 
 
 def test_slower_int8_is_flagged_by_the_cli(trained, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(search_module, "measure_speedup", lambda *a, **k: {"fp32_ms": 1.0, "int8_ms": 2.0, "speedup": 0.5})
-    rc = main(["export", str(trained[0]), "--out", str(tmp_path / "out"), "--int8", "--search-time", "1", "--search-size", "64",
-               "--calib-size", "2", "--no-progress"])
+    slower = {"fp32_ms": 1.0, "int8_ms": 2.0, "speedup": 0.5, "speedup_q25": 0.45, "speedup_q75": 0.55, "rounds": 7,
+              "verdict": "slower"}
+    monkeypatch.setattr(search_module, "time_pair", lambda *a, **k: slower)
+    rc = main(["export", str(trained[0]), "--out", str(tmp_path / "out"), "--int8", "--search-time", "1",
+               "--search-img-size", "64", "--calib-images", "2", "--no-progress"])
     assert rc == 0
     assert "SLOWER than model.onnx" in capsys.readouterr().err
     assert json.loads((tmp_path / "out" / "export.json").read_text())["int8_faster_than_fp32"] is False
 
 
 def test_search_size_not_a_multiple_names_valid_sizes(trained, tmp_path):
-    with pytest.raises(ValueError, match="--search-size 70 is not a multiple of 8.*use 64 or 72"):
-        export_model(trained[0], tmp_path / "out", int8=True, search_size=70, progress=False)
+    with pytest.raises(ValueError, match="--search-img-size 70 is not a multiple of 8.*use 64 or 72"):
+        export_model(trained[0], tmp_path / "out", ExportOptions(int8=True, search_img_size=70), progress=False)
 
 
 def test_search_for_tensorrt_target_is_refused(trained, tmp_path):
     with pytest.raises(ValueError, match="serves --target cpu only"):
-        export_model(trained[0], tmp_path / "out", int8=True, target="tensorrt", int8_search=True, progress=False)
+        export_model(trained[0], tmp_path / "out", ExportOptions(int8=True, target="tensorrt", int8_search=True),
+                     progress=False)
 
 
 def test_non_positive_search_time_is_refused(trained, tmp_path):
     with pytest.raises(ValueError, match="--search-time 0 must be a positive number of seconds"):
-        export_model(trained[0], tmp_path / "out", int8=True, search_time=0, progress=False)
+        export_model(trained[0], tmp_path / "out", ExportOptions(int8=True, search_time=0), progress=False)
+
+
+def test_speed_warnings_follow_the_timing_harness_verdict():
+    from edgeunet.export.speed import speed_warning
+
+    row = {"speedup": 0.9, "speedup_q25": 0.7, "speedup_q75": 1.2, "size": 64}
+    assert speed_warning({**row, "verdict": "faster"}) is None
+    assert "SLOWER" in speed_warning({**row, "verdict": "slower"})
+    busy = speed_warning({**row, "verdict": "no verdict"})
+    assert "too busy" in busy and "SLOWER" not in busy and "x0.90 (x0.70-x1.20)" in busy
+    noisy_but_faster = {"speedup": 1.8, "speedup_q25": 1.5, "speedup_q75": 2.1, "size": 64, "verdict": "no verdict"}
+    assert speed_warning(noisy_but_faster) is None
+
+
+def test_candidates_carry_the_harness_interval_and_verdict(searched):
+    for row in searched[1]["int8_search"]["candidates"]:
+        assert row["speedup_q25"] <= row["speedup"] <= row["speedup_q75"]
+        assert row["verdict"] in ("faster", "slower", "same", "no verdict") and row["rounds"] >= 7
+    assert searched[1]["int8_speed"]["verdict"] in ("faster", "slower", "same", "no verdict")

@@ -26,3 +26,9 @@ def test_quickstart_runs_every_stage(tmp_path):
     bench = json.loads((out / "bench.json").read_text())
     assert {row["status"] for row in bench["rows"]} == {"ok"} and len(bench["rows"]) == 3
     assert facts["prune"]["parameters"]["after"] < facts["prune"]["parameters"]["before"]
+    # INT8 is scored on held-out images: not the training folder, and not the images the search chose on.
+    data = json.loads((out / "export" / "export.json").read_text())["data"]
+    assert data["sources"]["verification"] == str(out / "heldout")
+    assert data["sources"]["calibration"] == str(out / "data")
+    assert data["verification"] and set(data["verification"]).isdisjoint(data["search"])
+    assert any("held-out images" in line and "never saw" in line for line in lines if line.startswith("[4]"))

@@ -1,42 +1,63 @@
 """``edgeunet export CKPT --out DIR``: verified ONNX (FP32, FP16, INT8) and TensorRT engines.
 
-Exit codes: 0 success; 1 a verification check failed (parity, Dice drop) and DIR was left
-as it was; 2 bad input or a missing dependency.
+The option flags are made from the fields of ``ExportOptions`` (one place for each option and its
+default). Exit codes: 0 success; 2 bad input, a missing dependency, or a failed check (parity,
+Dice drop: DIR is left as it was); 1 a bug.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
+from .options import deprecated_alias, finite_float, nonnegative_float, nonnegative_int, positive_int
+
 DESCRIPTION = """Exports a checkpoint to ONNX (FP32; FP16 and INT8 on request) and checks every file against
-PyTorch on real images: FP32 argmax agreement >= 99.99 %, FP16 >= 99.5 %, INT8 Dice drop <= --max-dice-drop.
-A failed check exits with code 1 and leaves an earlier export in DIR untouched."""
+PyTorch on verification images that neither calibration nor the INT8 search saw: FP32 argmax agreement
+>= 99.99 %, FP16 >= 99.5 %, INT8 Dice drop <= --max-dice-drop. A failed check exits with code 2 and leaves
+an earlier export in DIR untouched."""
+
+# Field kind (ExportOptions metadata) -> argparse keywords.
+KINDS = {
+    "switch": {"action": argparse.BooleanOptionalAction},
+    "data": {"metavar": "DIR"},
+    "count": {"type": positive_int, "metavar": "N"},
+    "seed": {"type": nonnegative_int, "metavar": "N"},
+    "choice": {},
+    "int": {"type": positive_int, "metavar": "N"},
+    "size": {"type": positive_int, "metavar": "PX"},
+    "fraction": {"type": nonnegative_float, "metavar": "X"},
+    "seconds": {"type": finite_float, "metavar": "S"},
+}
+
+
+def _add_option(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
+    from ..export.options import ExportOptions
+
+    kind = f.metadata["kind"]
+    shown = f" (default {f.default})" if f.default is not None and kind != "switch" else ""
+    if kind == "switch" and f.default is not None:
+        shown = " (default on)" if f.default else ""
+    extra = {"choices": f.metadata["choices"]} if "choices" in f.metadata else {}
+    # Defaults of None tell which flags were given, so they override a --recipe.
+    p.add_argument(ExportOptions.flag(f.name), dest=f.name, default=None, help=f.metadata["help"] + shown,
+                   **KINDS[kind], **extra)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("export", help="export a checkpoint to verified ONNX / INT8 / TensorRT", description=DESCRIPTION)
+    from ..export.options import ExportOptions
+
+    p = subparsers.add_parser("export", help="export a checkpoint to verified ONNX / INT8 / TensorRT",
+                              description=DESCRIPTION)
     p.add_argument("checkpoint", help="best.pt or last.pt of a training or pruning run")
     p.add_argument("--out", required=True, help="output folder (replaced as a whole when every check passes)")
-    # Defaults of None tell which flags were given, so they override a --recipe.
-    p.add_argument("--recipe", help="deployment recipe: a .toml path or a name in export/ (cpu-int8, jetson-orin-int8, desktop-gpu-fp16)")
-    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=None, help="also write model.int8.onnx (QDQ, static quantization)")
-    p.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="also write model.fp16.onnx (float32 in and out)")
-    p.add_argument("--calib", help="calibration and verification data: a folder with images/ and masks/, or 'synthetic' (default)")
-    p.add_argument("--calib-size", type=int, help="number of calibration (and verification) images (default 32)")
-    p.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), help="INT8 range calibration (default minmax)")
-    p.add_argument("--target", choices=("cpu", "tensorrt"), help="INT8 flavour: cpu (uint8 activations) or tensorrt (symmetric int8); default cpu")
-    p.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=None,
-                   help="7-bit INT8 weights for --target cpu (default: on for x86 CPUs without VNNI, where the export runs)")
-    p.add_argument("--opset", type=int, help="ONNX opset (default 17)")
-    p.add_argument("--img-size", type=int, help="fix H = W to this size (default: dynamic batch, height and width)")
-    p.add_argument("--engine", action=argparse.BooleanOptionalAction, default=None, help="also build a TensorRT engine (needs TensorRT and a GPU)")
-    p.add_argument("--max-dice-drop", type=float, help="largest allowed FP32 - INT8 mean Dice (default 0.01)")
-    p.add_argument("--int8-search", action=argparse.BooleanOptionalAction, default=None,
-                   help="choose per layer group what to quantize by timing candidates on ONNX Runtime on this CPU and checking "
-                        "their Dice (default: on for --target cpu)")
-    p.add_argument("--search-time", type=float, default=None, help="seconds after which the INT8 search starts no more candidates (default 75)")
-    p.add_argument("--search-size", type=int, default=None, help="image side (px) the INT8 search times (default: --img-size, else 256)")
+    p.add_argument("--recipe", help="deployment recipe: a .toml path or a shipped name "
+                                    "(cpu-int8, jetson-orin-int8, desktop-gpu-fp16)")
+    for f in dataclasses.fields(ExportOptions):
+        _add_option(p, f)
+    deprecated_alias(p, "--calib-size", "--calib-images", dest="calib_images", type=positive_int)
+    deprecated_alias(p, "--search-size", "--search-img-size", dest="search_img_size", type=positive_int)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -44,24 +65,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..export import ExportCheckError, export_model
-    from ..export.recipes import check_recipe, load_recipe, merge_options
+    from ..export.options import ExportOptions
+    from ..export.recipes import recipe_options
 
-    recipe = load_recipe(args.recipe) if args.recipe else {}
-    given = {k: getattr(args, k) for k in ("int8", "fp16", "calib", "calib_size", "calib_method", "target", "reduce_range",
-                                           "opset", "img_size", "engine", "max_dice_drop", "int8_search", "search_time", "search_size")}
-    options = check_recipe(merge_options(recipe, given), "options")
+    options = recipe_options(args.recipe, {f.name: getattr(args, f.name) for f in dataclasses.fields(ExportOptions)})
     try:
-        report = export_model(args.checkpoint, args.out, progress=not args.no_progress, **options)
+        report = export_model(args.checkpoint, args.out, options, progress=not args.no_progress)
     except ExportCheckError as exc:
         print(f"edgeunet export: check failed: {exc} ({args.out} left as it was)", file=sys.stderr)
-        return 1
+        return 2
     print_summary(report, args.out)
     return 0
 
 
 def print_summary(report: dict, out: str) -> None:
-    """One line per artifact with size and parity, then the INT8 quality figures."""
+    """Where the images came from, one line per artifact with size and parity, then the INT8 figures."""
     print(f"exported to {out}")
+    print(f"  data: {report['data']['summary']}")
     for art in report["artifacts"]:
         line = f"  {art['file']:<22} {art['size_bytes'] / 1e6:8.2f} MB"
         par = art.get("parity")
@@ -70,25 +90,31 @@ def print_summary(report: dict, out: str) -> None:
             line += f"  argmax agreement vs {ref} {par['argmax_agreement']:.4%}, max |diff| {par['max_abs_diff']:.3g}"
         print(line)
     quality = report.get("int8_quality")
-    if quality and quality.get("dice_drop") is not None:
+    if quality and quality.get("dice_check") in ("passed", "failed"):
         print(f"  INT8 mean Dice {quality['int8']['mean_dice']:.4f} vs FP32 {quality['fp32']['mean_dice']:.4f} "
-              f"(drop {quality['dice_drop']:.4f}, limit {quality['max_dice_drop']:g})")
+              f"(drop {quality['dice_drop']:.4f}, limit {quality['max_dice_drop']:g}) on {quality['count']} "
+              "verification images that neither calibration nor the search saw")
+    elif quality:
+        print(f"WARNING: INT8 Dice check {quality['dice_check']}: give verification images with labelled objects "
+              "(--val DIR)", file=sys.stderr)
     print_int8_speed(report)
     if report.get("engine"):
         print(f"  trtexec equivalent: {report['engine']['trtexec']}")
 
 
 def print_int8_speed(report: dict) -> None:
-    """The INT8 search's choice and the INT8 vs FP32 speed on this CPU; a loud warning when INT8 is slower."""
+    """The INT8 search's choice and the INT8 vs FP32 speed on this CPU; a loud warning unless INT8 is faster."""
+    from ..export.speed import interval, speed_warning
+
     search = report.get("int8_search")
     if search:
-        print(f"  INT8 search: {len(search['candidates'])} candidates in {search['seconds']:.0f} s at {search['size']} px, "
-              f"chosen {search['chosen']!r} (details in export.json)")
+        print(f"  INT8 search: {len(search['candidates'])} candidates in {search['seconds']:.0f} s at "
+              f"{search['size']} px on {search['count']} search images, chosen {search['chosen']!r} "
+              "(details in export.json)")
     speed = report.get("int8_speed")
     if not speed:
         return
     print(f"  INT8 {speed['int8_ms']:.1f} ms vs FP32 {speed['fp32_ms']:.1f} ms at {speed['size']} px on this CPU "
-          f"({speed['threads']} threads): x{speed['speedup']:.2f}")
-    if not report.get("int8_faster_than_fp32", True):
-        print(f"WARNING: model.int8.onnx is SLOWER than model.onnx on this CPU (x{speed['speedup']:.2f}); "
-              "deploy model.onnx here, or use INT8 only where it measures faster (e.g. a CPU with VNNI)", file=sys.stderr)
+          f"({speed['threads']} threads): {interval(speed)}, {speed['verdict']}")
+    if warning := speed_warning(speed):
+        print(f"WARNING: {warning}", file=sys.stderr)

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import argparse
-import json
+from pathlib import Path
+
+from .options import nonnegative_int, positive_int
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("quickstart", help="run the whole pipeline on built-in synthetic data (a few minutes on 2 CPU cores)")
-    p.add_argument("--out", default="runs/quickstart", help="folder for everything it writes (default runs/quickstart)")
-    p.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
-    p.add_argument("--seed", type=int, default=0)
+    from ..quickstart import QuickstartSettings
+
+    defaults = QuickstartSettings()
+    p = sub.add_parser("quickstart", help="run the whole pipeline on built-in synthetic data "
+                                          "(a few minutes on 2 CPU cores)")
+    p.add_argument("--out", default=defaults.out, help=f"folder for everything it writes (default {defaults.out})")
+    p.add_argument("--epochs", type=positive_int, default=defaults.epochs,
+                   help=f"training epochs (default {defaults.epochs})")
+    p.add_argument("--seed", type=nonnegative_int, default=defaults.seed)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--json", help="also write the facts of every stage to this JSON file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import ensure_dir, write_json
+    from ..errors import UserError
     from ..quickstart import QuickstartSettings, run_quickstart
 
+    if args.json:  # checked before minutes of work, not after
+        json_path = Path(args.json)
+        if json_path.is_dir():
+            raise UserError(f"--json {json_path} is a folder: give a file path such as facts.json")
+        ensure_dir(json_path.absolute().parent, "--json folder")
     facts = run_quickstart(QuickstartSettings(out=args.out, epochs=args.epochs, seed=args.seed, progress=args.progress))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(facts, f, indent=2)
+        write_json(args.json, facts)
     return 0

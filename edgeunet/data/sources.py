@@ -1,12 +1,14 @@
 """Where samples come from: the built-in ``"synthetic"`` data or a folder data set.
 
-Calibration, export verification, evaluation and benchmarks all call ``load_samples`` and
-get raw images (native dtype) with their masks; they pass the images through
-``edgeunet.runtime.preprocess.preprocess`` themselves.
+Calibration, export verification, evaluation and benchmarks all call ``load_samples`` (or
+``folder_pairs`` + ``read_pairs``) and get raw images (native dtype) with their masks; they pass the
+images through ``edgeunet.runtime.preprocess.preprocess`` themselves.
 
 A folder is either one data set (``DIR/images``, ``DIR/masks``) or split into
 ``DIR/train/{images,masks}`` and ``DIR/val/{images,masks}``; ``dataset_folder`` picks the
 part for a split. To use a folder literally named ``synthetic``, pass ``./synthetic``.
+Synthetic data has one seed per split (train, val, calib and the INT8 search's images), so no
+two splits share an image; ``edgeunet.export.roles`` splits folders for export.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from .synthetic import synthetic_class_names, synthetic_sample
 from .validate import read_class_names, scan_folder
 
 SYNTHETIC = "synthetic"
-SPLITS = ("train", "val", "calib")
-# Added to the seed so that the val and calib images differ from the training images.
-SPLIT_SEED_OFFSETS = {"train": 0, "val": 1000003, "calib": 2000003}
+SPLITS = ("train", "val", "calib", "search")
+# Added to the seed so that the val, calib and search images differ from the training images and from each other.
+SPLIT_SEED_OFFSETS = {"train": 0, "val": 1000003, "calib": 2000003, "search": 3000017}
 DEFAULT_SYNTHETIC_COUNT = 16  # samples load_samples("synthetic") gives when n is None
 
 Sample = tuple[str, np.ndarray, np.ndarray]  # (name, raw image (H, W[, C]), mask (H, W) int64)
@@ -41,7 +43,7 @@ def _check_split(split: str) -> None:
 
 
 def split_seed(seed: int, split: str) -> int:
-    """The synthetic data seed of a split: distinct for train, val and calib."""
+    """The synthetic data seed of a split: distinct for train, val, calib and search."""
     _check_split(split)
     return int(seed) + SPLIT_SEED_OFFSETS[split]
 
@@ -50,13 +52,13 @@ def dataset_folder(data: str | os.PathLike, split: str = "train") -> Path:
     """The folder holding ``images/`` and ``masks/`` for ``split``.
 
     ``DIR`` itself when it has images/ or masks/; else ``DIR/train`` for "train" and
-    ``DIR/val`` for "val" when they exist ("calib" uses train, then val); else ``DIR``.
+    ``DIR/val`` for "val" and "search" when they exist ("calib" uses train, then val); else ``DIR``.
     """
     _check_split(split)
     folder = Path(data)
     if (folder / "images").is_dir() or (folder / "masks").is_dir():
         return folder
-    candidates = {"train": ["train"], "val": ["val"], "calib": ["train", "val"]}[split]
+    candidates = {"train": ["train"], "val": ["val"], "search": ["val"], "calib": ["train", "val"]}[split]
     for sub in candidates:
         if (folder / sub / "images").is_dir():
             return folder / sub
@@ -96,7 +98,7 @@ def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256,
         n: Number of samples; None gives all of a folder, or 16 synthetic ones.
         size: Synthetic image size in pixels (folders keep their images' sizes).
         seed: Synthetic data seed; each split uses its own (``split_seed``).
-        split: "train", "val" or "calib": selects the synthetic seed, or the part of a
+        split: "train", "val", "calib" or "search": selects the synthetic seed, or the part of a
             train/val folder (see ``dataset_folder``).
         num_classes: Synthetic classes (2 to 4; None means 2). Ignored for folders.
 

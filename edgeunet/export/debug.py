@@ -30,20 +30,26 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def _flat(tensors) -> np.ndarray:
+    """One float64 vector of a tensor or a list of tensors."""
+    parts = tensors if isinstance(tensors, (list, tuple)) else [tensors]
+    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in parts])
+
+
 def sqnr_db(reference, quantized) -> float:
     """10 log10(signal power / noise power) over one tensor or a list of them (dB); inf when exact.
 
     A tensor that is all zeros and stays so counts as exact (ORT's own function gives 0 dB).
     """
-    ref = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in (reference if isinstance(reference, (list, tuple)) else [reference])])
-    out = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in (quantized if isinstance(quantized, (list, tuple)) else [quantized])])
+    ref, out = _flat(reference), _flat(quantized)
     noise = float(np.sum((ref - out) ** 2))
     if noise == 0.0:
         return math.inf
     return 10.0 * math.log10(max(float(np.sum(ref**2)), 1e-30) / noise)
 
 
-def tensor_sqnr(float_model: str | os.PathLike, qdq_model: str | os.PathLike, images: list[np.ndarray], input_name: str = "images") -> list[dict]:
+def tensor_sqnr(float_model: str | os.PathLike, qdq_model: str | os.PathLike, images: list[np.ndarray],
+                input_name: str = "images") -> list[dict]:
     """SQNR of every quantized activation and weight.
 
     Args:
@@ -75,7 +81,8 @@ def tensor_sqnr(float_model: str | os.PathLike, qdq_model: str | os.PathLike, im
     rows = []
     matched = {k: v for k, v in create_activation_matching(qdq_acts, float_acts).items() if "float" in v}
     for name, err in compute_activation_error(matched, sqnr_db).items():
-        rows.append({"tensor": name, "kind": "activation", "sqnr_db": _finite(err["xmodel_err"]), "local_sqnr_db": _finite(err["qdq_err"])})
+        rows.append({"tensor": name, "kind": "activation", "sqnr_db": _finite(err["xmodel_err"]),
+                     "local_sqnr_db": _finite(err["qdq_err"])})
     for name, err in compute_weight_error(create_weight_matching(str(float_model), str(qdq_model)), sqnr_db).items():
         rows.append({"tensor": name, "kind": "weight", "sqnr_db": _finite(err)})
     return rows

@@ -30,13 +30,13 @@ import numpy as np
 
 from ..errors import UserError, require
 from .onnx import save_onnx, set_metadata
+from .options import CALIB_METHODS, TARGETS
 
 logger = logging.getLogger(__name__)
 
-TARGETS = ("cpu", "tensorrt")
+FLAVOUR_KEY = "int8_flavour"  # metadata_props key: "cpu" or "tensorrt" (build-engine refuses cpu files)
 QUANT_FORMATS = ("QDQ", "QOperator")
 WEIGHT_TYPES = ("QInt8", "QUInt8")
-CALIB_METHODS = ("minmax", "entropy", "percentile")
 PERCENTILE = 99.999  # of |activation| for the percentile calibrator
 
 
@@ -62,6 +62,17 @@ def cpu_lacks_vnni(machine: str | None = None, cpuinfo: str | None = None) -> bo
     return not ({"avx512_vnni", "avx_vnni"} & flags)
 
 
+def resolve_reduce_range(target: str, reduce_range: bool | None = None) -> bool:
+    """The one place ``reduce_range`` is decided: None means on for ``cpu`` on x86 without VNNI; ``tensorrt`` is
+    always off (asking for it there is a UserError)."""
+    if target == "tensorrt":
+        if reduce_range:
+            raise UserError("reduce_range does not apply to --target tensorrt "
+                            "(TensorRT uses full 8-bit ranges): drop it")
+        return False
+    return cpu_lacks_vnni() if reduce_range is None else bool(reduce_range)
+
+
 def quant_settings(target: str, reduce_range: bool | None = None) -> dict:
     """The quantize_static options for a deployment target.
 
@@ -74,31 +85,30 @@ def quant_settings(target: str, reduce_range: bool | None = None) -> dict:
         Dict with ``activation_type`` / ``weight_type`` (``QUInt8``/``QInt8`` names),
         ``per_channel``, ``reduce_range`` and ``extra_options``.
     """
+    if target not in TARGETS:
+        raise UserError(f"unknown --target {target!r}: use one of {', '.join(TARGETS)}")
+    reduce_range = resolve_reduce_range(target, reduce_range)
     if target == "cpu":
         return {
             "activation_type": "QUInt8",
             "weight_type": "QInt8",
             "per_channel": True,
-            "reduce_range": cpu_lacks_vnni() if reduce_range is None else bool(reduce_range),
+            "reduce_range": reduce_range,
             "extra_options": {"WeightSymmetric": True},
         }
-    if target == "tensorrt":
-        if reduce_range:
-            raise UserError("reduce_range does not apply to --target tensorrt (TensorRT uses full 8-bit ranges): drop it")
-        return {
-            "activation_type": "QInt8",
-            "weight_type": "QInt8",
-            "per_channel": True,
-            "reduce_range": False,
-            "extra_options": {
-                "ActivationSymmetric": True,
-                "WeightSymmetric": True,
-                # Q/DQ only on the inputs of Conv (TensorRT's placement advice): no Q/DQ
-                # between Conv and ReLU, so TensorRT fuses DQ -> Conv -> ReLU -> Q.
-                "OpTypesToExcludeOutputQuantization": ["Conv", "ConvTranspose"],
-            },
-        }
-    raise UserError(f"unknown --target {target!r}: use one of {', '.join(TARGETS)}")
+    return {
+        "activation_type": "QInt8",
+        "weight_type": "QInt8",
+        "per_channel": True,
+        "reduce_range": False,
+        "extra_options": {
+            "ActivationSymmetric": True,
+            "WeightSymmetric": True,
+            # Q/DQ only on the inputs of Conv (TensorRT's placement advice): no Q/DQ
+            # between Conv and ReLU, so TensorRT fuses DQ -> Conv -> ReLU -> Q.
+            "OpTypesToExcludeOutputQuantization": ["Conv", "ConvTranspose"],
+        },
+    }
 
 
 def make_reader(inputs: list[np.ndarray], input_name: str):
@@ -132,6 +142,7 @@ def quantize_int8(
     dst: str | os.PathLike,
     inputs: list[np.ndarray],
     props: dict[str, str],
+    *,
     calib_method: str = "minmax",
     target: str = "cpu",
     reduce_range: bool | None = None,
@@ -145,7 +156,8 @@ def quantize_int8(
         prepared: Output of ``prepare``.
         dst: INT8 ONNX path; written atomically after ``onnx.checker``.
         inputs: Preprocessed calibration images, each (C, H, W) float32.
-        props: ``metadata_props`` to write (``precision`` should be ``"int8"``).
+        props: ``metadata_props`` to write (``precision`` should be ``"int8"``); ``int8_flavour`` is set to
+            ``target`` here, so every INT8 file says which flavour it is.
         calib_method: ``minmax``, ``entropy`` or ``percentile``.
         target: ``cpu`` or ``tensorrt``.
         reduce_range: See ``quant_settings``.
@@ -167,13 +179,15 @@ def quantize_int8(
         raise UserError("no calibration images: give --calib DIR with images, or --calib synthetic")
     settings = {"quant_format": "QDQ", **quant_settings(target, reduce_range), **(overrides or {})}
     if settings["quant_format"] not in QUANT_FORMATS or settings["weight_type"] not in WEIGHT_TYPES:
-        raise UserError(f"unknown quantization override {overrides}: quant_format is one of {QUANT_FORMATS}, weight_type one of {WEIGHT_TYPES}")
+        raise UserError(f"unknown quantization override {overrides}: quant_format is one of {QUANT_FORMATS}, "
+                        f"weight_type one of {WEIGHT_TYPES}")
     extra = dict(settings["extra_options"])
     if settings["weight_type"] == "QUInt8":
         extra.pop("WeightSymmetric", None)  # uint8 weights take an asymmetric zero point
     if calib_method == "percentile":
         extra["CalibPercentile"] = PERCENTILE
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}
     dst = Path(dst)
     raw = dst.with_name(f".{dst.name}.raw{os.getpid()}")
     chatter = io.StringIO()  # the histogram calibrators print progress to stdout; library code must not
@@ -197,7 +211,8 @@ def quantize_int8(
     finally:
         raw.unlink(missing_ok=True)
         logger.debug("quantize_static said: %s", chatter.getvalue().strip())
-    set_metadata(model_proto, props)
+    set_metadata(model_proto, {**props, FLAVOUR_KEY: target})
     save_onnx(model_proto, dst)
     logger.info("quantized %s for %s with %s calibration on %d images", dst, target, calib_method, len(inputs))
-    return {"target": target, "calib_method": calib_method, **settings, "extra_options": extra, "nodes_to_exclude": sorted(nodes_to_exclude)}
+    return {"target": target, "calib_method": calib_method, **settings, "extra_options": extra,
+            "nodes_to_exclude": sorted(nodes_to_exclude)}

@@ -46,7 +46,8 @@ class Candidate:
     def with_group(self, group: str, nodes: set[str]) -> "Candidate":
         """This candidate with one more group in float."""
         groups = self.float_groups + (group,)
-        return Candidate(f"{self.name.split(' + ')[0]} + float {', '.join(groups)}", self.options, groups, self.nodes | frozenset(nodes))
+        name = f"{self.name.split(' + ')[0]} + float {', '.join(groups)}"
+        return Candidate(name, self.options, groups, self.nodes | frozenset(nodes))
 
     def with_options(self, name: str, **options) -> "Candidate":
         """This candidate with other quantization settings (float groups kept)."""
@@ -54,7 +55,8 @@ class Candidate:
         return Candidate(name, tuple(sorted(merged.items())), self.float_groups, self.nodes)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "options": dict(self.options), "float_groups": list(self.float_groups), "float_nodes": len(self.nodes)}
+        return {"name": self.name, "options": dict(self.options), "float_groups": list(self.float_groups),
+                "float_nodes": len(self.nodes)}
 
 
 def node_level(name: str, depth: int) -> int | None:
@@ -95,7 +97,8 @@ def layer_groups(model_proto) -> dict[str, set[str]]:
         Ordered ``{group name: node names}``; empty groups and repeats of an earlier set are dropped.
     """
     graph = model_proto.graph
-    depth = max((int(m.group(2)) for n in graph.node if (m := _STAGE.match(n.name)) and m.group(1) == "encoder"), default=0)
+    stages = (_STAGE.match(n.name) for n in graph.node)
+    depth = max((int(m.group(2)) for m in stages if m and m.group(1) == "encoder"), default=0)
     by_level: dict[str, set[str]] = defaultdict(set)
     roles: dict[str, set[str]] = defaultdict(set)
     for node in graph.node:

@@ -13,16 +13,17 @@ import os
 from pathlib import Path
 
 from .. import __version__
+from ..atomic import atomic_path
 from ..errors import UserError, require
 from ..runtime.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from ..sizes import check_multiple
+from .options import DEFAULT_OPSET, MIN_OPSET
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_OPSET = 17
-MIN_OPSET = 13  # QuantizeLinear per-channel axis and Resize as exported need opset 13
 
-
-def model_metadata(model_config: dict, preprocessing: dict, class_names: list[str], precision: str = "fp32") -> ModelMetadata:
+def model_metadata(model_config: dict, preprocessing: dict, class_names: list[str],
+                   precision: str = "fp32") -> ModelMetadata:
     """The metadata every edgeunet ONNX file carries, from a ModelConfig dict."""
     from ..models import ModelConfig
 
@@ -58,23 +59,9 @@ def save_onnx(model_proto, path: str | os.PathLike) -> Path:
     """Checks ``model_proto`` with ``onnx.checker`` (full check) and writes it atomically."""
     onnx = require("onnx", "train")
     onnx.checker.check_model(model_proto, full_check=True)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         onnx.save(model_proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def check_img_size(img_size: int, size_multiple: int) -> None:
-    """Raises UserError naming valid sizes when ``img_size`` is not a positive multiple of ``size_multiple``."""
-    if img_size < size_multiple or img_size % size_multiple:
-        lower = max(size_multiple, img_size // size_multiple * size_multiple)
-        raise UserError(
-            f"--img-size {img_size} is not a multiple of {size_multiple} (this model's size multiple): use {lower} or {lower + size_multiple}"
-        )
+    return Path(path)
 
 
 def export_onnx(
@@ -82,6 +69,7 @@ def export_onnx(
     path: str | os.PathLike,
     preprocessing: dict,
     class_names: list[str],
+    *,
     opset: int = DEFAULT_OPSET,
     img_size: int | None = None,
     precision: str = "fp32",
@@ -107,9 +95,10 @@ def export_onnx(
         raise UserError(f"--opset {opset} is too old: use {MIN_OPSET} or newer (default {DEFAULT_OPSET})")
     cfg = model.current_config()
     if len(class_names) != cfg.num_classes:
-        raise UserError(f"{len(class_names)} class names for a model with {cfg.num_classes} classes: give one name per class")
+        raise UserError(f"{len(class_names)} class names for a model with {cfg.num_classes} classes: "
+                        "give one name per class")
     if img_size is not None:
-        check_img_size(img_size, cfg.size_multiple)
+        check_multiple(img_size, cfg.size_multiple, "--img-size")
     size = img_size or max(64, 2 * cfg.size_multiple)
     example = torch.zeros(1, cfg.in_channels, size, size)
     axes = {0: "batch"} if img_size else {0: "batch", 2: "height", 3: "width"}

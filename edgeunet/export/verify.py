@@ -3,7 +3,10 @@
 * FP32 ONNX vs PyTorch: max |logit difference| and argmax agreement (>= 99.99 %).
 * FP16 ONNX vs PyTorch: argmax agreement (>= 99.5 %).
 * INT8 ONNX vs FP32 ONNX: Dice and IoU of both against the masks; the Dice drop must stay
-  within ``max_dice_drop``.
+  within ``max_dice_drop`` (the policy, and when the check is skipped, is in ``quality``).
+
+Every check runs on the verification images (``roles``), which neither calibration nor the INT8
+search saw. ONNX files run through the runtime's own session factory (``ort_session``).
 """
 
 from __future__ import annotations
@@ -32,13 +35,10 @@ class DiceDropError(ExportCheckError):
 
 def onnx_logits(path: str | os.PathLike, images: list[np.ndarray], threads: int | None = None) -> list[np.ndarray]:
     """Runs an ONNX file with ONNX Runtime (CPU) on each (C, H, W) image; returns (K, H, W) float32 logits."""
-    import onnxruntime as ort
+    from ..runtime.session import CPU, ort_session
 
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between images
-    if threads:
-        options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # No busy-waiting between images: scoring is a one-off loop, not back-to-back inference.
+    session = ort_session(path, threads=threads or None, providers=[CPU], spinning=False)
     name = session.get_inputs()[0].name
     return [session.run(None, {name: x[None]})[0][0].astype(np.float32) for x in images]
 
@@ -98,5 +98,5 @@ def check_dice_drop(drop: float | None, max_drop: float, culprits: list[dict]) -
     names = ", ".join(f"{c['tensor']} ({c['sqnr_db']:.1f} dB)" for c in culprits) or "unknown"
     raise DiceDropError(
         f"INT8 Dice drop {drop:.4f} exceeds --max-dice-drop {max_drop:g}; lowest-SQNR tensors: {names}: "
-        "try --calib-method percentile or entropy, more --calib-size images, or --fp16"
+        "try --calib-method percentile or entropy, more --calib-images, or --fp16"
     )

@@ -1,0 +1,202 @@
+"""Three disjoint sets of images per export, one per job, so that no check grades its own homework.
+
+* **calibration**: the INT8 activation ranges (``--calib``, ``--calib-images``);
+* **search**: the INT8 search scores the Dice of its candidates on these (``--search-images``);
+* **verification**: the final checks, FP32/FP16 parity with PyTorch and the INT8 Dice drop
+  (``--val-images``). Neither calibration nor the search saw these images, so the Dice check can fail.
+
+Where each comes from:
+
+* ``--calib synthetic``: every role has its own synthetic seed (``edgeunet.data.sources.split_seed``).
+* One folder (``DIR/images`` + ``DIR/masks``): its files, sorted by stem, are dealt by a seeded
+  permutation into three equal parts (calibration, search, verification; the remainder goes to
+  verification); each role takes up to its count from its part. The parts depend only on the files
+  and the seed, so a count never moves an image into another role.
+* A train/val folder (``DIR/train``, ``DIR/val``): calibration from train; val halved (search, verification).
+* ``--val DIR`` (or ``synthetic``): calibration from ``--calib``; the ``--val`` images halved between
+  search and verification. The same folder given to both is split as one folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.sources import SYNTHETIC, dataset_folder, folder_pairs, is_synthetic, load_samples, read_pairs
+from ..errors import UserError
+from .samples import Inputs, InputSpec, prepare_samples
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("calibration", "search", "verification")
+SPLIT_OF = {"calibration": "calib", "search": "search", "verification": "val"}  # synthetic seed of each role
+COUNT_OF = {"calibration": "calib_images", "search": "search_images", "verification": "val_images"}
+
+Pair = tuple[str, Path, Path]
+
+
+@dataclass(frozen=True)
+class Role:
+    """Where one role's images come from.
+
+    Attributes:
+        source: The folder the images are read from, or ``"synthetic"``.
+        count: Images of the role.
+        pairs: (stem, image path, mask path) of a folder role, sorted by stem; empty for synthetic.
+    """
+
+    source: str
+    count: int
+    pairs: tuple[Pair, ...] = ()
+
+    @property
+    def synthetic(self) -> bool:
+        return is_synthetic(self.source)
+
+
+@dataclass(frozen=True)
+class RolePlan:
+    """The images of every role, decided before anything is read (``plan_roles``).
+
+    Attributes:
+        layout: ``synthetic``, ``one folder``, ``train/val folder`` or ``separate``.
+        roles: Role name -> ``Role``.
+        seed: Seed of the folder split and of synthetic images.
+        files: Files of each folder the roles were dealt from (for the summary line).
+    """
+
+    layout: str
+    roles: dict[str, Role]
+    seed: int
+    files: dict[str, int] = field(default_factory=dict)
+
+    def stems(self, role: str) -> list[str]:
+        """File stems (names of synthetic images) of ``role``."""
+        spec = self.roles[role]
+        if spec.synthetic:
+            return [f"synthetic-{SPLIT_OF[role]}-{i:04d}" for i in range(spec.count)]
+        return [stem for stem, _, _ in spec.pairs]
+
+    def summary(self, used: tuple[str, ...] = ROLES) -> str:
+        """One line saying where each role's images come from, e.g.
+        ``one folder: 24 files -> 8 calibration, 8 search, 8 verification (seed 0)``."""
+        def part(role: str) -> str:
+            return f"{self.roles[role].count} {role}" + ("" if role in used else " (unused)")
+
+        c, s, v = (part(r) for r in ROLES)
+        if self.layout == "synthetic":
+            return f"synthetic images: {c}, {s}, {v}, each role its own seed (seed {self.seed})"
+        if self.layout == "one folder":
+            folder = self.roles["verification"].source
+            return f"one folder: {self.files[folder]} files -> {c}, {s}, {v} (seed {self.seed})"
+        sources = [self.roles["calibration"].source, self.roles["verification"].source]
+        calib, val = (f"{src}:" if is_synthetic(src) else f"{src}: {self.files[src]} files ->" for src in sources)
+        prefix = "train/val folder: " if self.layout == "train/val folder" else ""
+        return f"{prefix}{calib} {c}; {val} {s}, {v} (seed {self.seed})"
+
+    def to_dict(self, used: tuple[str, ...] = ROLES) -> dict:
+        """The ``data`` section of export.json: the stems of each role used, with counts, sources and seed."""
+        out: dict = {"layout": self.layout, "seed": self.seed, "summary": self.summary(used),
+                     "sources": {r: self.roles[r].source for r in ROLES},
+                     "counts": {r: self.roles[r].count if r in used else 0 for r in ROLES}}
+        out.update({r: self.stems(r) if r in used else [] for r in ROLES})
+        return out
+
+    def load(self, role: str, spec: InputSpec, size: int) -> Inputs:
+        """Reads and prepares the images of ``role``; ``size`` is the side of synthetic images (px)."""
+        spec_role = self.roles[role]
+        if spec_role.synthetic:
+            samples = load_samples(SYNTHETIC, n=spec_role.count, size=size, seed=self.seed, split=SPLIT_OF[role],
+                                   num_classes=spec.synthetic_classes)
+        else:
+            samples = read_pairs(list(spec_role.pairs))
+        return prepare_samples(samples, spec)
+
+
+def _parts(data: str) -> tuple[Path, Path | None]:
+    """(folder, None) for one folder; (train, val) for a train/val folder."""
+    folder = Path(data)
+    if (folder / "images").is_dir() or (folder / "masks").is_dir():
+        return folder, None
+    train, val = dataset_folder(folder, "train"), dataset_folder(folder, "val")
+    has_train, has_val = (train / "images").is_dir(), (val / "images").is_dir()
+    if has_train and has_val and train != val:
+        return train, val
+    return (train if has_train else val if has_val else folder), None
+
+
+def _dealt(pairs: list[Pair], seed: int, shares: int) -> list[list[Pair]]:
+    """``pairs`` dealt by a seeded permutation into ``shares`` equal parts (the remainder to the last)."""
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    size = len(pairs) // shares
+    cuts = [i * size for i in range(shares)] + [len(pairs)]
+    return [[pairs[i] for i in order[cuts[k]:cuts[k + 1]]] for k in range(shares)]
+
+
+def _role(source: Path | str, part: list[Pair], count: int) -> Role:
+    return Role(str(source), min(count, len(part)), tuple(sorted(part[:count])))
+
+
+def _pairs(folder: Path, need: int, roles: str, fix: str) -> list[Pair]:
+    pairs = folder_pairs(folder)
+    if len(pairs) < need:
+        raise UserError(f"{folder} has {len(pairs)} image/mask pair(s): too few for disjoint {roles} images "
+                        f"({need} at least): {fix}")
+    return pairs
+
+
+def _one_folder(folder: Path, counts: dict[str, int], seed: int) -> RolePlan:
+    pairs = _pairs(folder, 3, "calibration, search and verification",
+                   "add images, or give the search and verification images with --val DIR")
+    parts = _dealt(pairs, seed, 3)
+    roles = {r: _role(folder, part, counts[r]) for r, part in zip(ROLES, parts)}
+    return RolePlan("one folder", roles, seed, {str(folder): len(pairs)})
+
+
+def _held_out(val: str | Path, counts: dict[str, int], seed: int, files: dict) -> dict[str, Role]:
+    """The search and verification roles from ``val`` (a folder's val part, or synthetic)."""
+    if is_synthetic(val):
+        return {r: Role(SYNTHETIC, counts[r]) for r in ROLES[1:]}
+    folder = dataset_folder(val, "val")
+    pairs = _pairs(folder, 2, "search and verification", f"add images to {folder}")
+    files[str(folder)] = len(pairs)
+    return {r: _role(folder, part, counts[r]) for r, part in zip(ROLES[1:], _dealt(pairs, seed, 2))}
+
+
+def _calibration(calib: str | Path, counts: dict[str, int], seed: int, files: dict) -> Role:
+    if is_synthetic(calib):
+        return Role(SYNTHETIC, counts["calibration"])
+    folder = Path(calib) if isinstance(calib, Path) else _parts(calib)[0]
+    pairs = folder_pairs(folder)
+    files[str(folder)] = len(pairs)
+    return _role(folder, _dealt(pairs, seed, 1)[0], counts["calibration"])
+
+
+def plan_roles(options) -> RolePlan:
+    """Decides the images of every role from ``ExportOptions`` (``calib``, ``val``, counts, ``seed``).
+
+    Only folder listings are read here, so bad data fails before the export starts.
+
+    Raises:
+        UserError: A folder is missing, empty or unpaired, or too small for disjoint roles.
+    """
+    counts = {r: getattr(options, COUNT_OF[r]) for r in ROLES}
+    calib, val, seed = options.calib, options.val, options.seed
+    if val is not None and not is_synthetic(val) and not is_synthetic(calib):
+        if _parts(calib)[0].resolve() == dataset_folder(val, "val").resolve():
+            logger.info("--calib and --val name the same folder: it is split as one folder")
+            val = None
+    if val is None and is_synthetic(calib):
+        return RolePlan("synthetic", {r: Role(SYNTHETIC, counts[r]) for r in ROLES}, seed)
+    files: dict[str, int] = {}
+    if val is None:
+        train, held = _parts(calib)
+        if held is None:
+            return _one_folder(train, counts, seed)
+        roles = {"calibration": _calibration(train, counts, seed, files), **_held_out(held, counts, seed, files)}
+        return RolePlan("train/val folder", roles, seed, files)
+    roles = {"calibration": _calibration(calib, counts, seed, files), **_held_out(val, counts, seed, files)}
+    return RolePlan("separate", roles, seed, files)

@@ -1,0 +1,60 @@
+"""INT8 vs FP32 latency on this CPU, through the one timing harness (``edgeunet.timing``).
+
+Both files run on ONNX Runtime sessions as the runtime opens them (``ort_session``), round-robin
+on one (1, C, size, size) input; the speed-up is the median of per-round FP32 / INT8 time ratios
+with its quartiles as the interval, and the harness's verdict says whether the interval is
+clear of 1 (``faster``, ``slower``, ``same``) or too wide to tell (``no verdict``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..timing import TimingSettings, time_interleaved
+
+SEARCH_TIMING = TimingSettings(warmup=3, min_time=0.25, min_rounds=7)  # one INT8 search candidate
+CONFIRM_TIMING = TimingSettings(warmup=3, min_time=0.75, min_rounds=21)  # the search's best, re-timed
+EXPORT_TIMING = TimingSettings(warmup=3, min_time=1.0, min_rounds=15)  # an export without the search
+
+
+def time_pair(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, *, size: int, threads: int,
+              in_channels: int = 1, settings: TimingSettings = SEARCH_TIMING) -> dict:
+    """Times the FP32 and INT8 files interleaved on one (1, ``in_channels``, ``size``, ``size``) input.
+
+    Returns:
+        ``fp32_ms`` and ``int8_ms`` (medians, ms), ``speedup`` (median per-round FP32 / INT8 ratio; > 1: INT8
+        is faster), ``speedup_q25`` / ``speedup_q75`` (its interval), ``rounds`` and ``verdict``.
+    """
+    from ..runtime.session import CPU, ort_session
+
+    sessions = [ort_session(path, threads=threads, providers=[CPU]) for path in (fp32_path, int8_path)]
+    name = sessions[0].get_inputs()[0].name
+    x = np.random.default_rng(0).standard_normal((1, in_channels, size, size)).astype(np.float32)
+    fp32, int8 = time_interleaved([lambda s=s: s.run(None, {name: x}) for s in sessions], settings, reference=0)
+    return {"fp32_ms": fp32["latency_ms"]["p50"], "int8_ms": int8["latency_ms"]["p50"], "speedup": int8["ratio"],
+            "speedup_q25": int8["ratio_q25"], "speedup_q75": int8["ratio_q75"], "rounds": int8["rounds"],
+            "verdict": int8["verdict"]}
+
+
+def interval(timing: dict) -> str:
+    """``x1.23 (x1.10-x1.31)``: the speed-up and its interval."""
+    return f"x{timing['speedup']:.2f} (x{timing['speedup_q25']:.2f}-x{timing['speedup_q75']:.2f})"
+
+
+def speed_warning(speed: dict) -> str | None:
+    """The warning an ``int8_speed`` record calls for, from the harness's verdict: None when INT8 is faster, or
+    when the machine was too noisy for a verdict but INT8 won at least three rounds in four (q25 > 1)."""
+    at = f"{interval(speed)} at {speed['size']} px"
+    verdict = speed.get("verdict")
+    if verdict == "slower":
+        return (f"model.int8.onnx is SLOWER than model.onnx on this CPU ({at}): deploy model.onnx here, or use INT8 "
+                "only where it measures faster (e.g. a CPU with VNNI)")
+    if verdict == "same":
+        return (f"model.int8.onnx is no faster than model.onnx on this CPU ({at}): keep INT8 for its size, "
+                "or deploy model.onnx here")
+    if verdict == "no verdict" and speed["speedup_q25"] <= 1.0:
+        return (f"this CPU was too busy to tell whether model.int8.onnx is faster than model.onnx ({at}): "
+                "time both with `edgeunet bench` on a quiet machine")
+    return None
