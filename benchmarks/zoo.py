@@ -75,7 +75,7 @@ class Budget:
         """Training samples every variant sees (epochs x samples per epoch)."""
         return self.train_epochs * self.samples_per_epoch
 
-    def replace(self, **changes) -> "Budget":
+    def replace(self, **changes) -> Budget:
         """A copy with ``changes``; None values are ignored (unset command-line options)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-import sys
 import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +38,8 @@ def cpu_info() -> dict:
             for line in f:
                 key, _, value = line.partition(":")
                 key = key.strip()
-                if key in ("model name", "Model", "Hardware") and model in ("", platform.machine(), platform.processor()):
+                generic = ("", platform.machine(), platform.processor())
+                if key in ("model name", "Model", "Hardware") and model in generic:
                     model = value.strip()
                 elif key in ("flags", "Features") and not flags:
                     flags = set(value.split())
@@ -100,7 +101,9 @@ def gpu_info() -> dict | None:
     if not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)
-    return {"name": props.name, "memory_gb": round(props.total_memory / 2**30, 1), "compute_capability": f"{props.major}.{props.minor}", "count": torch.cuda.device_count(), "cuda": torch.version.cuda}
+    return {"name": props.name, "memory_gb": round(props.total_memory / 2**30, 1),
+            "compute_capability": f"{props.major}.{props.minor}", "count": torch.cuda.device_count(),
+            "cuda": torch.version.cuda}
 
 
 def environment(with_gpu: bool = True) -> dict:

@@ -63,14 +63,26 @@ def _export(model, path, size: int | None, with_metadata: bool = True) -> None:
     cfg = model.current_config()
     axes = {} if size else {0: "batch", 2: "height", 3: "width"}
     with torch.no_grad():
-        torch.onnx.export(model, torch.zeros(1, 1, size or 64, size or 64), str(path), input_names=["images"],
-                          output_names=["logits"], opset_version=17, dynamo=False,
-                          dynamic_axes={"images": axes, "logits": axes} if axes else None)
+        torch.onnx.export(
+            model,
+            torch.zeros(1, 1, size or 64, size or 64),
+            str(path),
+            input_names=["images"],
+            output_names=["logits"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={"images": axes, "logits": axes} if axes else None,
+        )
     proto = onnx.load(str(path))
     if with_metadata:
-        meta = ModelMetadata(in_channels=cfg.in_channels, num_classes=cfg.num_classes, size_multiple=cfg.size_multiple,
-                             preprocessing=dict(DEFAULT_PREPROCESSING), class_names=RUNTIME_CLASS_NAMES,
-                             model_config=cfg.to_dict())
+        meta = ModelMetadata(
+            in_channels=cfg.in_channels,
+            num_classes=cfg.num_classes,
+            size_multiple=cfg.size_multiple,
+            preprocessing=dict(DEFAULT_PREPROCESSING),
+            class_names=RUNTIME_CLASS_NAMES,
+            model_config=cfg.to_dict(),
+        )
         onnx.helper.set_model_props(proto, meta.to_props())
     onnx.save(proto, str(path))
 
@@ -103,7 +115,9 @@ def tiny_checkpoint(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     path = tmp_path_factory.mktemp("ckpt") / "best.pt"
-    save_checkpoint(make_checkpoint(model.eval(), DEFAULT_PREPROCESSING, ["background", "cell"], train_args={"img_size": 64}), path)
+    save_checkpoint(
+        make_checkpoint(model.eval(), DEFAULT_PREPROCESSING, ["background", "cell"], train_args={"img_size": 64}), path
+    )
     return path, model
 
 
@@ -115,7 +129,11 @@ def runtime_models(tmp_path_factory) -> dict:
     pytest.importorskip("onnx", reason="building the fixture model needs the train extra")
     folder = tmp_path_factory.mktemp("runtime_models")
     model = _train_tiny_unet()
-    paths = {"dynamic": folder / "tiny.onnx", "static": folder / "tiny_static.onnx", "no_metadata": folder / "plain.onnx"}
+    paths = {
+        "dynamic": folder / "tiny.onnx",
+        "static": folder / "tiny_static.onnx",
+        "no_metadata": folder / "plain.onnx",
+    }
     _export(model, paths["dynamic"], None)
     _export(model, paths["static"], 64)
     _export(model, paths["no_metadata"], None, with_metadata=False)

@@ -11,7 +11,9 @@ from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, name):
     torch.manual_seed(0)
     model = create_model(name, base_width=8, depth=2, num_classes=3).eval()
-    path = save_checkpoint(make_checkpoint(model, DEFAULT_PREPROCESSING, ["bg", "a", "b"], {"mean_dice": 0.5}), tmp_path / "m.pt")
+    path = save_checkpoint(
+        make_checkpoint(model, DEFAULT_PREPROCESSING, ["bg", "a", "b"], {"mean_dice": 0.5}), tmp_path / "m.pt"
+    )
     loaded, ckpt = model_from_checkpoint(path)
     x = torch.randn(1, 1, 16, 16)
     with torch.no_grad():
@@ -20,7 +22,9 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, name):
 
 
 def test_checkpoint_is_a_plain_dict_loadable_with_weights_only(tmp_path):
-    path = save_checkpoint(make_checkpoint(create_model("unet-ds", base_width=4, depth=2), {}, ["bg", "fg"]), tmp_path / "m.pt")
+    path = save_checkpoint(
+        make_checkpoint(create_model("unet-ds", base_width=4, depth=2), {}, ["bg", "fg"]), tmp_path / "m.pt"
+    )
     ckpt = torch.load(path, weights_only=True)
     assert isinstance(ckpt, dict) and {"format_version", "model_config", "state_dict", "edgeunet_version"} <= set(ckpt)
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind

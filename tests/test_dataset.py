@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgeunet.data.dataset import (SegmentationDataset, SyntheticDataset, augment_pair, build_datasets, crop_or_pad)
+from edgeunet.data.dataset import SegmentationDataset, SyntheticDataset, augment_pair, build_datasets, crop_or_pad
 from edgeunet.data.io import write_image, write_mask
 from edgeunet.errors import UserError
 
@@ -61,7 +61,9 @@ def test_segmentation_dataset_items_are_aligned_tensors():
 
 def test_same_seed_and_epoch_give_the_same_item_and_epochs_differ():
     image = np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8)
-    make = lambda: SegmentationDataset([("a", image, np.zeros((48, 48), np.int64))], img_size=24, seed=5)
+    def make():
+        return SegmentationDataset([("a", image, np.zeros((48, 48), np.int64))], img_size=24, seed=5)
+
     a, b = make(), make()
     assert torch.equal(a[0][0], b[0][0])
     b.set_epoch(1)
@@ -84,7 +86,9 @@ def test_synthetic_dataset_generates_deterministic_crops():
 
 def test_val_split_is_deterministic_and_disjoint(tmp_path):
     _folder(tmp_path, 20)
-    names = lambda samples: [s[0] for s in samples]
+    def names(samples):
+        return [s[0] for s in samples]
+
     train_a, val_a, info = build_datasets(tmp_path, img_size=16, val_fraction=0.2, seed=1)
     _, val_b, _ = build_datasets(tmp_path, img_size=16, val_fraction=0.2, seed=1)
     _, val_c, _ = build_datasets(tmp_path, img_size=16, val_fraction=0.2, seed=2)

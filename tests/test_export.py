@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from edgeunet.checkpoint import make_checkpoint, save_checkpoint
-from edgeunet.export import ExportOptions, ParityError, export_model, export_onnx, read_metadata
-from edgeunet.export import pipeline
+from edgeunet.export import ExportOptions, ParityError, export_model, export_onnx, pipeline, read_metadata
 from edgeunet.export.fp16 import convert_fp16
 from edgeunet.export.onnx import model_metadata
 from edgeunet.export.samples import InputSpec, fit_to_multiple, load_inputs
@@ -107,7 +106,9 @@ def test_fp16_file_has_fp16_weights_and_float32_io(exported, images, tmp_path):
     props = model_metadata(model.current_config().to_dict(), DEFAULT_PREPROCESSING, CLASSES, "fp16").to_props()
     half = convert_fp16(path, tmp_path / "model.fp16.onnx", props)
     proto = onnx.load(str(half))
-    float_weights = [t for t in proto.graph.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)]
+    float_weights = [
+        t for t in proto.graph.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    ]
     assert sum(t.data_type == onnx.TensorProto.FLOAT16 for t in float_weights) >= 0.9 * len(float_weights)
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
@@ -156,7 +157,9 @@ def test_out_dir_with_foreign_files_is_refused(checkpoint, tmp_path):
         export_model(checkpoint, tmp_path, ExportOptions(calib_images=1), progress=False)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="checks the message shown when TensorRT is absent")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt") is not None, reason="checks the message shown when TensorRT is absent"
+)
 def test_engine_without_tensorrt_names_the_extra(checkpoint, tmp_path):
     with pytest.raises(ImportError, match=r"pip install 'edgeunet\[trt\]'.*target device"):
         export_model(checkpoint, tmp_path / "out", ExportOptions(engine=True), progress=False)
@@ -164,8 +167,18 @@ def test_engine_without_tensorrt_names_the_extra(checkpoint, tmp_path):
 
 def test_cli_export_subprocess(checkpoint, tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "edgeunet", "export", str(checkpoint), "--out", str(out), "--calib-images", "2",
-           "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgeunet",
+        "export",
+        str(checkpoint),
+        "--out",
+        str(out),
+        "--calib-images",
+        "2",
+        "--no-progress",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "model.onnx" in result.stdout and "argmax agreement" in result.stdout
@@ -208,8 +221,11 @@ def test_one_folder_is_dealt_into_three_disjoint_roles_by_seed(tmp_path):
     plan = _plan(int8=True, calib=str(folder))
     stems = _stems(plan)
     assert [len(v) for v in stems.values()] == [8, 8, 8]
-    assert set(stems["calibration"]).isdisjoint(stems["search"]) and set(stems["search"]).isdisjoint(
-        stems["verification"]) and set(stems["calibration"]).isdisjoint(stems["verification"])
+    assert (
+        set(stems["calibration"]).isdisjoint(stems["search"])
+        and set(stems["search"]).isdisjoint(stems["verification"])
+        and set(stems["calibration"]).isdisjoint(stems["verification"])
+    )
     assert plan.summary() == "one folder: 24 files -> 8 calibration, 8 search, 8 verification (seed 0)"
     assert _stems(_plan(int8=True, calib=str(folder))) == stems  # deterministic
     assert _stems(_plan(int8=True, calib=str(folder), seed=1)) != stems
@@ -253,14 +269,20 @@ def test_synthetic_roles_use_distinct_seeds():
 
     plan = _plan(int8=True)
     assert {plan.stems(r)[0] for r in ("calibration", "search", "verification")} == {
-        "synthetic-calib-0000", "synthetic-search-0000", "synthetic-val-0000"}
+        "synthetic-calib-0000",
+        "synthetic-search-0000",
+        "synthetic-val-0000",
+    }
     assert len({SPLIT_SEED_OFFSETS[s] for s in ("calib", "search", "val")}) == 3
 
 
 def test_folder_too_small_for_three_roles_names_the_fix(tmp_path):
     folder = _folder(tmp_path / "cells", 2)
-    with pytest.raises(ValueError, match=r"2 image/mask pair\(s\): too few for disjoint calibration, search and "
-                                         r"verification images \(3 at least\): add images, or give .*--val DIR"):
+    with pytest.raises(
+        ValueError,
+        match=r"2 image/mask pair\(s\): too few for disjoint calibration, search and "
+        r"verification images \(3 at least\): add images, or give .*--val DIR",
+    ):
         _plan(calib=str(folder))
 
 
@@ -272,8 +294,11 @@ def test_export_json_records_three_disjoint_roles_of_a_folder(checkpoint, tmp_pa
     assert data == report["data"] and data["seed"] == 0 and data["layout"] == "one folder"
     roles = {role: set(data[role]) for role in ("calibration", "search", "verification")}
     assert all(len(stems) == 4 for stems in roles.values()) and data["counts"]["verification"] == 4
-    assert not (roles["calibration"] & roles["search"] or roles["search"] & roles["verification"]
-                or roles["calibration"] & roles["verification"])
+    assert not (
+        roles["calibration"] & roles["search"]
+        or roles["search"] & roles["verification"]
+        or roles["calibration"] & roles["verification"]
+    )
     assert set(report["calibration"]["images"]) == roles["calibration"]
     assert set(report["verification"]["images"]) == roles["verification"]
     assert report["int8_search"]["count"] == 4 and report["int8_quality"]["count"] == 4

@@ -27,8 +27,9 @@ def trained(tiny_checkpoint):
 @pytest.fixture(scope="module")
 def cpu_export(trained, tmp_path_factory):
     out = tmp_path_factory.mktemp("cpu") / "export"
-    return out, export_model(trained, out, ExportOptions(int8=True, calib_images=8, target="cpu", int8_search=False),
-                             progress=False)
+    return out, export_model(
+        trained, out, ExportOptions(int8=True, calib_images=8, target="cpu", int8_search=False), progress=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,11 @@ def test_int8_quantizes_conv_inputs(flavour, request):
     graph = onnx.load(str(out / "model.int8.onnx")).graph
     producers = _producers(graph)
     convs = [n for n in graph.node if n.op_type == "Conv"]
-    quantized = [n for n in convs if all(getattr(producers.get(name), "op_type", "") == "DequantizeLinear" for name in n.input[:2])]
+    quantized = [
+        n
+        for n in convs
+        if all(getattr(producers.get(name), "op_type", "") == "DequantizeLinear" for name in n.input[:2])
+    ]
     assert convs and len(quantized) >= 0.9 * len(convs)
 
 
@@ -64,7 +69,9 @@ def test_tensorrt_target_has_only_zero_zero_points(trt_export):
     out, report = trt_export
     model = onnx.load(str(out / "model.int8.onnx"))
     inits = {t.name: t for t in model.graph.initializer}
-    zero_points = [n.input[2] for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
+    zero_points = [
+        n.input[2] for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2
+    ]
     assert zero_points
     for name in zero_points:  # int8 activations and weights, int32 biases
         assert inits[name].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.INT32)
@@ -134,8 +141,23 @@ def test_cli_failed_dice_check_exits_2_and_keeps_folder(trained, own_predictions
     assert main(["export", str(trained), "--out", str(out), "--val-images", "1", "--no-progress"]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
-    rc = main(["export", str(trained), "--out", str(out), "--int8", "--no-int8-search", "--val", str(own_predictions),
-               "--calib-images", "4", "--max-dice-drop", "0", "--no-progress"])
+    rc = main(
+        [
+            "export",
+            str(trained),
+            "--out",
+            str(out),
+            "--int8",
+            "--no-int8-search",
+            "--val",
+            str(own_predictions),
+            "--calib-images",
+            "4",
+            "--max-dice-drop",
+            "0",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "INT8 Dice drop" in err and "left as it was" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -181,16 +203,34 @@ def test_every_variant_quantizes_its_convs(name, target, tmp_path):
     torch.manual_seed(0)
     model = create_model(name, base_width=8, depth=2).eval()
     fp32 = export_onnx(model, tmp_path / "model.onnx", DEFAULT_PREPROCESSING, ["background", "cell"])
-    inputs = [preprocess(image, DEFAULT_PREPROCESSING) for _, image, _ in load_samples("synthetic", n=4, size=32, split="calib")]
+    inputs = [
+        preprocess(image, DEFAULT_PREPROCESSING)
+        for _, image, _ in load_samples("synthetic", n=4, size=32, split="calib")
+    ]
     props = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
-    quantize_int8(prepare(fp32, tmp_path / "prepared.onnx"), tmp_path / "model.int8.onnx", inputs, {**props, "precision": "int8"}, target=target)
+    quantize_int8(
+        prepare(fp32, tmp_path / "prepared.onnx"),
+        tmp_path / "model.int8.onnx",
+        inputs,
+        {**props, "precision": "int8"},
+        target=target,
+    )
     graph = onnx.load(str(tmp_path / "model.int8.onnx")).graph
     producers = _producers(graph)
     convs = [n for n in graph.node if n.op_type == "Conv"]
-    quantized = [n for n in convs if all(getattr(producers.get(i), "op_type", "") == "DequantizeLinear" for i in n.input[:2])]
+    quantized = [
+        n for n in convs if all(getattr(producers.get(i), "op_type", "") == "DequantizeLinear" for i in n.input[:2])
+    ]
     assert convs and len(quantized) >= 0.9 * len(convs)
-    assert ModelMetadata.from_props({p.key: p.value for p in onnx.load(str(tmp_path / "model.int8.onnx")).metadata_props}).precision == "int8"
+    assert (
+        ModelMetadata.from_props(
+            {p.key: p.value for p in onnx.load(str(tmp_path / "model.int8.onnx")).metadata_props}
+        ).precision
+        == "int8"
+    )
     if target == "tensorrt":
         inits = {t.name: t for t in graph.initializer}
-        zero_points = [n.input[2] for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2]
+        zero_points = [
+            n.input[2] for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2
+        ]
         assert zero_points and not any(numpy_helper.to_array(inits[z]).any() for z in zero_points)

@@ -1,4 +1,5 @@
-"""INT8 search: layer groups, candidates timed and scored, float groups really float, time budget, slower-than-FP32 flag."""
+"""INT8 search: layer groups, candidates timed and scored, float groups really float, time budget,
+slower-than-FP32 flag."""
 
 from __future__ import annotations
 
@@ -86,21 +87,52 @@ def test_chosen_candidate_keeps_dice_and_is_written(searched):
 
 def test_search_stops_near_its_time_budget(prepared, tmp_path):
     calib = load_inputs("synthetic", 2, 64, "calib", SPEC)
-    job = search_module.SearchJob(prepared=prepared[1], fp32_path=prepared[0], calib_images=calib.images, search=calib,
-                                  fp32_scores=None, props={}, work=tmp_path, size=64)
+    job = search_module.SearchJob(
+        prepared=prepared[1],
+        fp32_path=prepared[0],
+        calib_images=calib.images,
+        search=calib,
+        fp32_scores=None,
+        props={},
+        work=tmp_path,
+        size=64,
+    )
     result = search_module.search_int8(job, ExportOptions(int8=True, search_time=1.0))
     rows = result.record["candidates"]
     slowest = max(r["seconds"] for r in rows)
-    assert result.record["seconds"] <= 1.0 + 2 * slowest + 5.0  # one candidate may start before the budget ends, plus confirmation
+    assert (
+        result.record["seconds"] <= 1.0 + 2 * slowest + 5.0
+    )  # one candidate may start before the budget ends, plus confirmation
     assert len(rows) < 5 + len(result.record["groups"])  # it stopped before trying every group
 
 
 def test_slower_int8_is_flagged_by_the_cli(trained, tmp_path, monkeypatch, capsys):
-    slower = {"fp32_ms": 1.0, "int8_ms": 2.0, "speedup": 0.5, "speedup_q25": 0.45, "speedup_q75": 0.55, "rounds": 7,
-              "verdict": "slower"}
+    slower = {
+        "fp32_ms": 1.0,
+        "int8_ms": 2.0,
+        "speedup": 0.5,
+        "speedup_q25": 0.45,
+        "speedup_q75": 0.55,
+        "rounds": 7,
+        "verdict": "slower",
+    }
     monkeypatch.setattr(search_module, "time_pair", lambda *a, **k: slower)
-    rc = main(["export", str(trained[0]), "--out", str(tmp_path / "out"), "--int8", "--search-time", "1",
-               "--search-img-size", "64", "--calib-images", "2", "--no-progress"])
+    rc = main(
+        [
+            "export",
+            str(trained[0]),
+            "--out",
+            str(tmp_path / "out"),
+            "--int8",
+            "--search-time",
+            "1",
+            "--search-img-size",
+            "64",
+            "--calib-images",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert "SLOWER than model.onnx" in capsys.readouterr().err
     assert json.loads((tmp_path / "out" / "export.json").read_text())["int8_faster_than_fp32"] is False
@@ -113,8 +145,9 @@ def test_search_size_not_a_multiple_names_valid_sizes(trained, tmp_path):
 
 def test_search_for_tensorrt_target_is_refused(trained, tmp_path):
     with pytest.raises(ValueError, match="serves --target cpu only"):
-        export_model(trained[0], tmp_path / "out", ExportOptions(int8=True, target="tensorrt", int8_search=True),
-                     progress=False)
+        export_model(
+            trained[0], tmp_path / "out", ExportOptions(int8=True, target="tensorrt", int8_search=True), progress=False
+        )
 
 
 def test_non_positive_search_time_is_refused(trained, tmp_path):

@@ -15,8 +15,7 @@ import torch
 
 from edgeunet.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from edgeunet.models import count_parameters, create_model, list_models
-from edgeunet.prune import prune_checkpoint, prune_model, sensitivity
-from edgeunet.prune import pruner
+from edgeunet.prune import prune_checkpoint, prune_model, pruner, sensitivity
 from edgeunet.prune.plan import kept_channels
 from edgeunet.prune.target import find_ratio, parse_count
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
@@ -67,8 +66,17 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("prune") / "run"
-    report = prune_checkpoint(checkpoint, out, ratio=0.5, finetune_epochs=1, samples_per_epoch=8, batch_size=4, img_size=64,
-                              device="cpu", progress=False)
+    report = prune_checkpoint(
+        checkpoint,
+        out,
+        ratio=0.5,
+        finetune_epochs=1,
+        samples_per_epoch=8,
+        batch_size=4,
+        img_size=64,
+        device="cpu",
+        progress=False,
+    )
     return out, report
 
 
@@ -140,7 +148,9 @@ def _silence_half(model) -> None:
 def _source_magnitude(group):
     """Importance = weight magnitude of the group's root conv: the silenced channels score 0."""
     conv = group[0].dep.target.module
-    weight = conv.weight.detach().transpose(0, 1) if isinstance(conv, torch.nn.ConvTranspose2d) else conv.weight.detach()
+    weight = (
+        conv.weight.detach().transpose(0, 1) if isinstance(conv, torch.nn.ConvTranspose2d) else conv.weight.detach()
+    )
     return weight.abs().flatten(1).sum(1)
 
 
@@ -163,7 +173,9 @@ def test_pruning_silent_channels_leaves_outputs_unchanged(options, monkeypatch):
 def test_batchnorm_statistics_follow_the_kept_channels(pruned):
     original, model = pruned["unet"]
     kept = model.encoder.stages[1].unit1.norm.running_mean
-    assert kept.shape == (16,) and set(kept.tolist()) <= set(original.encoder.stages[1].unit1.norm.running_mean.tolist())
+    assert kept.shape == (16,) and set(kept.tolist()) <= set(
+        original.encoder.stages[1].unit1.norm.running_mean.tolist()
+    )
 
 
 def test_inverted_residual_does_not_gain_a_skip_when_widths_meet():
@@ -172,7 +184,9 @@ def test_inverted_residual_does_not_gain_a_skip_when_widths_meet():
     model = create_model("unet-mobile", widths=(16, 24, 32), fused_levels=0, space_to_depth=1).eval()
     prune_model(model, 0.6, "l1", 8)
     rebuilt, _ = model_from_checkpoint(make_checkpoint(model, DEFAULT_PREPROCESSING, CLASS_NAMES))
-    assert [s.unit1.use_residual for s in rebuilt.encoder.stages] == [s.unit1.use_residual for s in model.encoder.stages]
+    assert [s.unit1.use_residual for s in rebuilt.encoder.stages] == [
+        s.unit1.use_residual for s in model.encoder.stages
+    ]
     x = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), model(x), atol=1e-6, rtol=0)
@@ -193,11 +207,19 @@ def test_steps_reach_the_same_widths_as_one_step():
 
 
 def test_ratio_is_the_fraction_of_channels_removed():
-    assert [kept_channels(64, 0.5, 8), kept_channels(24, 0.5, 8, min_channels=1), kept_channels(64, 0.0, 8)] == [32, 16, 64]
+    assert [kept_channels(64, 0.5, 8), kept_channels(24, 0.5, 8, min_channels=1), kept_channels(64, 0.0, 8)] == [
+        32,
+        16,
+        64,
+    ]
 
 
 def test_narrow_layers_keep_min_channels():
-    assert [kept_channels(16, 0.5, 8), kept_channels(64, 0.9, 8), kept_channels(16, 0.5, 8, min_channels=1)] == [16, 16, 8]
+    assert [kept_channels(16, 0.5, 8), kept_channels(64, 0.9, 8), kept_channels(16, 0.5, 8, min_channels=1)] == [
+        16,
+        16,
+        8,
+    ]
 
 
 def test_bad_importance_names_the_choices():
@@ -216,7 +238,13 @@ def test_taylor_without_batches_names_the_fix():
 
 
 def test_parse_count_reads_suffixes():
-    assert [parse_count(t) for t in ("150000", "150k", "1.5M", "0.2G", "2e6")] == [150000, 150000, 1500000, 200000000, 2000000]
+    assert [parse_count(t) for t in ("150000", "150k", "1.5M", "0.2G", "2e6")] == [
+        150000,
+        150000,
+        1500000,
+        200000000,
+        2000000,
+    ]
 
 
 def test_parse_count_rejects_expressions_without_evaluating():
@@ -247,7 +275,11 @@ def test_prune_report_records_sizes_widths_and_dice(run):
     assert doc["parameters"]["after"] < doc["parameters"]["before"] and doc["macs"]["after"] < doc["macs"]["before"]
     assert doc["widths"]["before"]["enc2.out"] == 64 and doc["widths"]["after"]["enc2.out"] == 32
     assert set(doc["dice"]) == {"before", "pruned", "finetuned"} and doc["dice"]["finetuned"] is not None
-    assert doc["settings"]["ratio"] == 0.5 and doc["time_s"]["total"] > 0 and doc == json.loads(json.dumps(report, default=str))
+    assert (
+        doc["settings"]["ratio"] == 0.5
+        and doc["time_s"]["total"] > 0
+        and doc == json.loads(json.dumps(report, default=str))
+    )
 
 
 def test_pruned_checkpoint_rebuilds_from_config_and_records_pruning(run):
@@ -258,8 +290,19 @@ def test_pruned_checkpoint_rebuilds_from_config_and_records_pruning(run):
 
 
 def test_steps_fine_tune_in_between_with_taylor_importance(checkpoint, tmp_path):
-    report = prune_checkpoint(checkpoint, tmp_path, ratio=0.5, importance="taylor", steps=2, finetune_epochs=1, min_channels=8,
-                              samples_per_epoch=8, batch_size=4, device="cpu", progress=False)
+    report = prune_checkpoint(
+        checkpoint,
+        tmp_path,
+        ratio=0.5,
+        importance="taylor",
+        steps=2,
+        finetune_epochs=1,
+        min_channels=8,
+        samples_per_epoch=8,
+        batch_size=4,
+        device="cpu",
+        progress=False,
+    )
     assert [row["ratio"] for row in report["steps"]] == [0.25, 0.5] and "dice_finetuned" in report["steps"][0]
     assert (tmp_path / "step1" / "best.pt").is_file() and (tmp_path / "best.pt").is_file()
 
@@ -290,8 +333,23 @@ def test_cli_bad_importance_lists_the_choices(capsys, checkpoint, tmp_path):
 
 def test_cli_target_params_prints_the_summary(capsys, checkpoint, tmp_path):
     before = count_parameters(_model("unet-ds", {}))
-    rc = _cli(["prune", str(checkpoint), "--target-params", "30k", "--finetune-epochs", "0", "--samples-per-epoch", "8",
-               "--device", "cpu", "--no-progress", "--out", str(tmp_path)])
+    rc = _cli(
+        [
+            "prune",
+            str(checkpoint),
+            "--target-params",
+            "30k",
+            "--finetune-epochs",
+            "0",
+            "--samples-per-epoch",
+            "8",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     printed = capsys.readouterr().out
     assert rc == 0 and f"parameters {before:,} -> " in printed
     assert json.loads((tmp_path / "prune.json").read_text())["parameters"]["after"] <= 30_000
@@ -304,9 +362,27 @@ def test_cli_sensitivity_rejects_a_target(checkpoint, tmp_path):
 
 def test_prune_command_runs_as_a_subprocess(checkpoint, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "edgeunet", "prune", str(checkpoint), "--ratio", "0.25", "--finetune-epochs", "0",
-         "--samples-per-epoch", "8", "--device", "cpu", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            sys.executable,
+            "-m",
+            "edgeunet",
+            "prune",
+            str(checkpoint),
+            "--ratio",
+            "0.25",
+            "--finetune-epochs",
+            "0",
+            "--samples-per-epoch",
+            "8",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "prune.json").read_text())["ratio"] == 0.25
@@ -325,12 +401,18 @@ def test_prune_refuses_an_out_holding_a_run_unless_exist_ok(checkpoint, run):
     assert report["ratio"] == 0.25 and json.loads((out / "prune.json").read_text())["ratio"] == 0.25
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("ratio", 1.5, r"--ratio 1.5 .* \[0, 1\)"), ("ratio", -0.1, r"--ratio -0.1 .* \[0, 1\)"),
-    ("finetune_epochs", -1, "--finetune-epochs must be 0 or more"), ("steps", 0, "--steps must be at least 1"),
-    ("lr", float("nan"), "--lr must be a positive finite number"), ("importance", "l3", "use one of l1, l2"),
-    ("target_params", "lots", "--target-params 'lots' is not a count"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("ratio", 1.5, r"--ratio 1.5 .* \[0, 1\)"),
+        ("ratio", -0.1, r"--ratio -0.1 .* \[0, 1\)"),
+        ("finetune_epochs", -1, "--finetune-epochs must be 0 or more"),
+        ("steps", 0, "--steps must be at least 1"),
+        ("lr", float("nan"), "--lr must be a positive finite number"),
+        ("importance", "l3", "use one of l1, l2"),
+        ("target_params", "lots", "--target-params 'lots' is not a count"),
+    ],
+)
 def test_prune_settings_name_the_flag(field, value, message):
     from edgeunet.errors import UserError
     from edgeunet.prune import PruneSettings

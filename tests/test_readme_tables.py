@@ -28,11 +28,22 @@ def test_every_block_is_used_in_a_readme():
 
 
 def _memory_result(date: str, int8_big: float) -> dict:
-    rows = [{"precision": p, "image": image, "tile": 512, "peak_rss_mb": rss}
-            for p, image, rss in (("int8", "2048x2048", int8_big), ("int8", "512x512", 90.0),
-                                  ("fp32", "2048x2048", 220.0), ("fp32", "512x512", 118.0))]
-    return {"kind": "runtime-memory", "date": date, "model": "unet-ds", "rows": rows,
-            "provenance": {"cpu": {"model": "Test CPU", "usable_cores": 4}}}
+    rows = [
+        {"precision": p, "image": image, "tile": 512, "peak_rss_mb": rss}
+        for p, image, rss in (
+            ("int8", "2048x2048", int8_big),
+            ("int8", "512x512", 90.0),
+            ("fp32", "2048x2048", 220.0),
+            ("fp32", "512x512", 118.0),
+        )
+    ]
+    return {
+        "kind": "runtime-memory",
+        "date": date,
+        "model": "unet-ds",
+        "rows": rows,
+        "provenance": {"cpu": {"model": "Test CPU", "usable_cores": 4}},
+    }
 
 
 def test_a_block_is_rewritten_from_the_newest_result_file_and_the_rest_is_kept(tmp_path):
@@ -80,12 +91,31 @@ def test_check_mode_exits_1_when_a_readme_is_stale(tmp_path, capsys):
 
 def test_demo_and_ddp_blocks_are_written_from_their_scripts_result_files(tmp_path):
     cpu = {"cpu": {"model": "Test CPU", "usable_cores": 2}}
-    demo = {"kind": "demo", "date": "2030-01-01", "seconds": 110.4, "train_dice": 0.9871, "parameters": 266_000,
-            "pruned_parameters": 70_000, "pruned_reduction": 0.737, "pruned_dice": 0.9832, "int8_dice_drop": 0.0001,
-            "int8_search": {"kept": "full int8", "speedup": 2.1, "size": 256}, "provenance": cpu}
-    ddp = {"kind": "ddp", "date": "2030-01-01", "provenance": cpu,
-           "rows": [{"what": "today's layout", "options": ["--data", "synthetic", "--model", "unet-ds", "--epochs", "4"],
-                     "best_dice": {"1": 0.8946, "2": 0.9010}}]}
+    demo = {
+        "kind": "demo",
+        "date": "2030-01-01",
+        "seconds": 110.4,
+        "train_dice": 0.9871,
+        "parameters": 266_000,
+        "pruned_parameters": 70_000,
+        "pruned_reduction": 0.737,
+        "pruned_dice": 0.9832,
+        "int8_dice_drop": 0.0001,
+        "int8_search": {"kept": "full int8", "speedup": 2.1, "size": 256},
+        "provenance": cpu,
+    }
+    ddp = {
+        "kind": "ddp",
+        "date": "2030-01-01",
+        "provenance": cpu,
+        "rows": [
+            {
+                "what": "today's layout",
+                "options": ["--data", "synthetic", "--model", "unet-ds", "--epochs", "4"],
+                "best_dice": {"1": 0.8946, "2": 0.9010},
+            }
+        ],
+    }
     (tmp_path / "m-demo.json").write_text(json.dumps(demo))
     (tmp_path / "m-ddp.json").write_text(json.dumps(ddp))
     words = " ".join(tables.block_text("demo", tmp_path).split())

@@ -29,7 +29,8 @@ def seg(runtime_model) -> Segmenter:
 
 
 def test_importing_the_runtime_imports_neither_torch_nor_onnx():
-    code = "import edgeunet.runtime, sys; assert 'torch' not in sys.modules and 'onnx' not in sys.modules, sorted(sys.modules)"
+    code = ("import edgeunet.runtime, sys; "
+            "assert 'torch' not in sys.modules and 'onnx' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -50,7 +51,9 @@ def test_mask_has_the_image_size_for_any_size(seg, shape):
 def test_every_image_dtype_gives_the_same_mask(seg, dtype):
     image = nuclei(64, 80)
     scaled = image.astype(np.float64) / image.max()
-    converted = (scaled * np.iinfo(dtype).max).round().astype(dtype) if np.dtype(dtype).kind == "u" else scaled.astype(dtype)
+    converted = (
+        (scaled * np.iinfo(dtype).max).round().astype(dtype) if np.dtype(dtype).kind == "u" else scaled.astype(dtype)
+    )
     # Percentile normalization makes the mask independent of the value range (up to 8-bit rounding).
     assert (seg(converted) == seg(image)).mean() > 0.99
 
@@ -166,17 +169,22 @@ def test_onnx_without_edgeunet_metadata_is_refused(runtime_models):
 def test_a_file_that_is_not_onnx_is_refused(tmp_path):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"this is not a protobuf")
-    with pytest.raises(ValueError, match="is not a loadable ONNX model .*give an .onnx file written by `edgeunet export`"):
+    with pytest.raises(
+        ValueError, match="is not a loadable ONNX model .*give an .onnx file written by `edgeunet export`"
+    ):
         Segmenter(path)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(tile=100), "tile 100 is not a multiple of 16 .*: use 96 or 112"),
-    (dict(overlap=1.0), r"overlap must be in \[0, 1\)"),
-    (dict(threads=0), "threads must be >= 1"),
-    (dict(backend="openvino"), "unknown backend 'openvino': use one of auto, onnxruntime, tensorrt"),
-    (dict(providers=["NoSuchExecutionProvider"]), "NoSuchExecutionProvider are not in this onnxruntime build"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(tile=100), "tile 100 is not a multiple of 16 .*: use 96 or 112"),
+        (dict(overlap=1.0), r"overlap must be in \[0, 1\)"),
+        (dict(threads=0), "threads must be >= 1"),
+        (dict(backend="openvino"), "unknown backend 'openvino': use one of auto, onnxruntime, tensorrt"),
+        (dict(providers=["NoSuchExecutionProvider"]), "NoSuchExecutionProvider are not in this onnxruntime build"),
+    ],
+)
 def test_bad_options_are_refused(runtime_model, kwargs, message):
     with pytest.raises(ValueError, match=message):
         Segmenter(runtime_model, **kwargs)
@@ -204,8 +212,14 @@ def test_onnx_with_tensorrt_backend_is_refused():
 
 
 def _metadata() -> ModelMetadata:
-    return ModelMetadata(in_channels=1, num_classes=3, size_multiple=16, preprocessing={"mode": "percentile", "low": 1.0, "high": 99.8},
-                         class_names=["background", "a", "b"], precision="fp16")
+    return ModelMetadata(
+        in_channels=1,
+        num_classes=3,
+        size_multiple=16,
+        preprocessing={"mode": "percentile", "low": 1.0, "high": 99.8},
+        class_names=["background", "a", "b"],
+        precision="fp16",
+    )
 
 
 def test_engine_sidecar_gives_the_metadata(tmp_path):
@@ -216,7 +230,9 @@ def test_engine_sidecar_gives_the_metadata(tmp_path):
 
 
 def test_engine_without_sidecar_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="has no metadata sidecar model.engine.json: rebuild the engine with `edgeunet build-engine`"):
+    with pytest.raises(
+        ValueError, match="has no metadata sidecar model.engine.json: rebuild the engine with `edgeunet build-engine`"
+    ):
         read_sidecar(tmp_path / "model.engine")
 
 
@@ -280,12 +296,16 @@ class ProfileBackend:
 
 
 def test_engine_profile_bounds_the_tiles_batches_and_padding(monkeypatch):
-    metadata = ModelMetadata(in_channels=1, num_classes=3, size_multiple=8, preprocessing={"mode": "scale"}, class_names=["a", "b", "c"])
+    metadata = ModelMetadata(
+        in_channels=1, num_classes=3, size_multiple=8, preprocessing={"mode": "scale"}, class_names=["a", "b", "c"]
+    )
     backend = ProfileBackend(metadata)
     monkeypatch.setattr("edgeunet.runtime.segmenter.open_backend", lambda *args, **kwargs: backend)
     seg = Segmenter("model.engine", tile_batch=4)  # more than the engine's profile allows (2)
     assert (seg.tile, seg.tile_batch) == (128, 2)
-    images = [np.linspace(-1, 1, h * w, dtype=np.float32).reshape(h, w) for h, w in [(20, 30), (20, 30), (20, 30), (300, 200)]]
+    images = [
+        np.linspace(-1, 1, h * w, dtype=np.float32).reshape(h, w) for h, w in [(20, 30), (20, 30), (20, 30), (300, 200)]
+    ]
     for image, mask in zip(images, seg.predict(images)):
         np.testing.assert_array_equal(mask, np.where(image > 0, 0, 1))
     assert max(shape[0] for shape in backend.shapes) == 2

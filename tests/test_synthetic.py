@@ -10,8 +10,14 @@ import pytest
 from edgeunet.cli import data as data_cli
 from edgeunet.data.io import read_image, read_mask
 from edgeunet.data.sources import load_samples
-from edgeunet.data.synthetic import (SyntheticLayout, render_layout, synthetic_class_names, synthetic_layout,
-                                     synthetic_sample, write_synthetic)
+from edgeunet.data.synthetic import (
+    SyntheticLayout,
+    render_layout,
+    synthetic_class_names,
+    synthetic_layout,
+    synthetic_sample,
+    write_synthetic,
+)
 from edgeunet.errors import UserError
 
 

@@ -12,8 +12,18 @@ from edgeunet.checkpoint import load_checkpoint, model_from_checkpoint
 from edgeunet.errors import UserError
 from edgeunet.train import TrainSettings, train
 
-TINY = dict(data="synthetic", model="unet-ds", model_options={"base_width": 8, "depth": 3}, batch_size=8, img_size=64,
-            samples_per_epoch=128, val_samples=8, lr=5e-3, progress=False, device="cpu")
+TINY = dict(
+    data="synthetic",
+    model="unet-ds",
+    model_options={"base_width": 8, "depth": 3},
+    batch_size=8,
+    img_size=64,
+    samples_per_epoch=128,
+    val_samples=8,
+    lr=5e-3,
+    progress=False,
+    device="cpu",
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -85,7 +95,14 @@ def test_resume_after_interruption_reaches_the_same_weights(tmp_path, monkeypatc
 
 def test_init_starts_from_another_runs_weights(trained, tmp_path):
     _, out = trained
-    result = train(TrainSettings(out=str(tmp_path / "ft"), epochs=1, init=str(out / "best.pt"), **{**TINY, "samples_per_epoch": 16, "lr": 1e-4}))
+    result = train(
+        TrainSettings(
+            out=str(tmp_path / "ft"),
+            epochs=1,
+            init=str(out / "best.pt"),
+            **{**TINY, "samples_per_epoch": 16, "lr": 1e-4},
+        )
+    )
     assert result["best_dice"] > 0.75  # starts trained: one tiny epoch at a low rate cannot get there from scratch
 
 
@@ -102,7 +119,15 @@ def test_resume_without_a_run_names_the_fix(tmp_path):
         train(TrainSettings(out=str(tmp_path / "none"), epochs=1, resume=True, **TINY))
 
 
-@pytest.mark.parametrize("field, value, message", [("epochs", 0, "--epochs"), ("lr", -1.0, "--lr"), ("val_fraction", 1.5, "--val-fraction"), ("schedule", "step", "--schedule")])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", 0, "--epochs"),
+        ("lr", -1.0, "--lr"),
+        ("val_fraction", 1.5, "--val-fraction"),
+        ("schedule", "step", "--schedule"),
+    ],
+)
 def test_bad_settings_are_named(field, value, message):
     with pytest.raises(ValueError, match=message):
         TrainSettings(**{**TINY, field: value})
@@ -123,8 +148,7 @@ def test_run_folder_has_results_csv_and_png(trained):
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]
     assert {"train_loss", "val_mean_dice", "val_dice_background", "val_dice_nucleus", "lr", "time_s"} <= set(rows[0])
     jsonl = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [float(row["val_mean_dice"]) for row in rows] == pytest.approx([r["val_mean_dice"] for r in jsonl],
-                                                                          rel=1e-5)
+    assert [float(row["val_mean_dice"]) for row in rows] == pytest.approx([r["val_mean_dice"] for r in jsonl], rel=1e-5)
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -159,23 +183,31 @@ def test_settings_are_frozen():
         settings.epochs = 5
 
 
-@pytest.mark.parametrize("options, size, fix", [
-    ({"base_width": 8, "depth": 3}, 17, "16 (this model's size multiple): use 16 or 32"),
-    ({"base_width": 8, "depth": 3}, 8, "16 (this model's size multiple): use 16"),
-    ({"base_width": 8, "depth": 2}, 20, "8 (this model's size multiple): use 16 or 24"),
-])
+@pytest.mark.parametrize(
+    "options, size, fix",
+    [
+        ({"base_width": 8, "depth": 3}, 17, "16 (this model's size multiple): use 16 or 32"),
+        ({"base_width": 8, "depth": 3}, 8, "16 (this model's size multiple): use 16"),
+        ({"base_width": 8, "depth": 2}, 20, "8 (this model's size multiple): use 16 or 24"),
+    ],
+)
 def test_img_size_names_the_nearest_valid_sizes_of_the_model(options, size, fix):
     with pytest.raises(UserError) as info:
         TrainSettings(**{**TINY, "model_options": options, "img_size": size})
     assert str(info.value) == f"--img-size {size} is not a multiple of {fix}"
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("workers", -1, "--workers must be 0 or more"), ("lr", float("nan"), "--lr must be a positive finite number"),
-    ("batch_size", 0, "--batch-size must be at least 1"), ("val_fraction", 0.0, "--val-fraction"),
-    ("model_options", {"base_width": 0}, "--base-width must be at least 1 (got 0)"),
-    ("model", "unet-dss", "did you mean 'unet-ds'"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("workers", -1, "--workers must be 0 or more"),
+        ("lr", float("nan"), "--lr must be a positive finite number"),
+        ("batch_size", 0, "--batch-size must be at least 1"),
+        ("val_fraction", 0.0, "--val-fraction"),
+        ("model_options", {"base_width": 0}, "--base-width must be at least 1 (got 0)"),
+        ("model", "unet-dss", "did you mean 'unet-ds'"),
+    ],
+)
 def test_more_bad_settings_are_named(field, value, message):
     with pytest.raises(UserError, match=re.escape(message)):
         TrainSettings(**{**TINY, field: value})
@@ -200,8 +232,24 @@ def test_validation_pads_images_as_the_runtime_does(trained):
 def test_cli_prints_a_line_per_epoch_and_the_summary_when_stdout_is_a_pipe(tmp_path):
     from badinput import run_cli
 
-    tiny = ["--model", "unet-ds", "--base-width", "8", "--depth", "2", "--epochs", "2", "--batch-size", "4",
-            "--img-size", "32", "--samples-per-epoch", "8", "--device", "cpu"]
+    tiny = [
+        "--model",
+        "unet-ds",
+        "--base-width",
+        "8",
+        "--depth",
+        "2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--img-size",
+        "32",
+        "--samples-per-epoch",
+        "8",
+        "--device",
+        "cpu",
+    ]
     result = run_cli("train", *tiny, "--out", str(tmp_path / "run"), env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

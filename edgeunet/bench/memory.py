@@ -59,7 +59,7 @@ class RssPeak:
         self._stop = threading.Event()
         self._exact = False
 
-    def __enter__(self) -> "RssPeak":
+    def __enter__(self) -> RssPeak:
         self.peak_mb = current_rss_mb()
         self._exact = self.peak_mb is not None and _reset_hwm() and _hwm_mb() is not None
         if self.peak_mb is not None and not self._exact:

@@ -43,13 +43,13 @@ class Candidate:
     float_groups: tuple[str, ...] = ()
     nodes: frozenset[str] = field(default_factory=frozenset)
 
-    def with_group(self, group: str, nodes: set[str]) -> "Candidate":
+    def with_group(self, group: str, nodes: set[str]) -> Candidate:
         """This candidate with one more group in float."""
         groups = self.float_groups + (group,)
         name = f"{self.name.split(' + ')[0]} + float {', '.join(groups)}"
         return Candidate(name, self.options, groups, self.nodes | frozenset(nodes))
 
-    def with_options(self, name: str, **options) -> "Candidate":
+    def with_options(self, name: str, **options) -> Candidate:
         """This candidate with other quantization settings (float groups kept)."""
         merged = {**dict(self.options), **options}
         return Candidate(name, tuple(sorted(merged.items())), self.float_groups, self.nodes)

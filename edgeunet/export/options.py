@@ -101,7 +101,7 @@ class ExportOptions:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "options") -> "ExportOptions":
+    def from_dict(cls, values: dict, source: str = "options") -> ExportOptions:
         """Options from a mapping of field names (a recipe merged with flags); unknown keys name the close match."""
         values = dict(values)
         for old, new in DEPRECATED_KEYS.items():

@@ -19,7 +19,7 @@ class Progress:
         self.total, self.enabled = total, enabled
         self._bar = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         from tqdm import tqdm
 
         self._bar = tqdm(total=self.total, desc="export", unit="step", disable=None if self.enabled else True,

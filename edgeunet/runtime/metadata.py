@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ..errors import UserError
+
 FORMAT = "1"
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
-from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,11 @@ class ModelMetadata:
         }
 
     @classmethod
-    def from_props(cls, props: dict[str, str], source: str = "the model") -> "ModelMetadata":
+    def from_props(cls, props: dict[str, str], source: str = "the model") -> ModelMetadata:
         """Parses ``metadata_props``; raises ValueError when the file was not exported by edgeunet."""
         if props.get("edgeunet_format") != FORMAT:
-            raise UserError(f"{source} is not an edgeunet model (no edgeunet metadata): export it with `edgeunet export`")
+            raise UserError(f"{source} is not an edgeunet model (no edgeunet metadata): "
+                            "export it with `edgeunet export`")
         try:
             return cls(
                 in_channels=int(props["in_channels"]),
@@ -70,4 +72,5 @@ class ModelMetadata:
                 model_config=json.loads(props.get("model_config", "{}")),
             )
         except (KeyError, ValueError) as exc:
-            raise UserError(f"{source} has broken edgeunet metadata ({exc}): re-export it with `edgeunet export`") from None
+            raise UserError(f"{source} has broken edgeunet metadata ({exc}): "
+                            "re-export it with `edgeunet export`") from None

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_PREPROCESSING = {"mode": "percentile", "low": 1.0, "high": 99.8}
 from ..errors import UserError
+
+DEFAULT_PREPROCESSING = {"mode": "percentile", "low": 1.0, "high": 99.8}
 
 
 def image_channels(image: np.ndarray) -> int:

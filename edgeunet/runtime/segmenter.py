@@ -55,7 +55,7 @@ class Segmenter:
         self._setup(open_backend(model_path, backend, threads=threads, providers=providers), tile, overlap, tile_batch)
 
     @classmethod
-    def from_backend(cls, backend, tile: int | None = None, overlap: float = 0.25, tile_batch: int = 1) -> "Segmenter":
+    def from_backend(cls, backend, tile: int | None = None, overlap: float = 0.25, tile_batch: int = 1) -> Segmenter:
         """A Segmenter around an already-open backend (``OrtBackend``, ``TrtBackend`` or any object with
         their interface: ``metadata``, ``name``, ``providers``, ``max_batch``, ``fixed_size`` and
         ``run((B, C, H, W) float32) -> (B, K, H, W) float32 logits``); the other arguments as in ``__init__``.
@@ -95,7 +95,8 @@ class Segmenter:
         tile = int(tile)
         check_multiple(tile, multiple, "tile")
         if fixed and tile != fixed[0]:
-            raise UserError(f"the model only takes {fixed[0]}x{fixed[1]} inputs: use tile {fixed[0]} (or leave it unset)")
+            raise UserError(f"the model only takes {fixed[0]}x{fixed[1]} inputs: "
+                            f"use tile {fixed[0]} (or leave it unset)")
         if largest is not None and not smallest <= tile <= largest:
             raise UserError(f"tile {tile} is outside the input sizes the engine takes ({smallest}..{largest}): "
                              f"use a tile in that range or rebuild the engine with a wider profile")
@@ -137,7 +138,8 @@ class Segmenter:
 
     def _fits_whole(self, height: int, width: int) -> bool:
         multiple = self.metadata.size_multiple
-        return self._backend.fixed_size is None and max(round_up(height, multiple), round_up(width, multiple)) <= self.tile
+        padded = max(round_up(height, multiple), round_up(width, multiple))
+        return self._backend.fixed_size is None and padded <= self.tile
 
     def _probs(self, x: np.ndarray, normalize: bool = True) -> np.ndarray:
         """(K, H, W) float32 probabilities of one preprocessed (C, H, W) image.
@@ -197,7 +199,8 @@ class Segmenter:
             A list of (H, W) masks, or ``(masks, probs)`` when ``return_probs``.
         """
         if isinstance(images, np.ndarray):
-            raise UserError("predict takes a list of images: use list(stack) for an (N, H, W) stack, or seg(image) for one image")
+            raise UserError("predict takes a list of images: use list(stack) for an (N, H, W) stack, "
+                            "or seg(image) for one image")
         images = list(images)
         if int(batch_size) < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")

@@ -10,10 +10,13 @@ seams), and memory beyond those two buffers is a few tiles' worth, whatever the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
+
+from ..errors import UserError
+from ..sizes import round_up
 
 # Gaussian window sigma as a fraction of the tile side (MONAI's default sigma_scale).
 SIGMA_SCALE = 0.125
@@ -21,8 +24,6 @@ SIGMA_SCALE = 0.125
 MIN_WEIGHT = 1e-3
 
 RunFn = Callable[[np.ndarray], np.ndarray]  # (B, C, h, w) float32 -> (B, K, h, w) float32 logits
-from ..errors import UserError
-from ..sizes import round_up
 
 
 def pad_to(x: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -40,7 +40,7 @@ class DistContext:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls) -> "DistContext":
+    def from_env(cls) -> DistContext:
         env = os.environ
         return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
 
