@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import sys
 
 import numpy as np
 import pytest
+import tifffile
 
 from badinput import leftovers
 from edgeunet.data.synthetic3d import synthetic_volume, write_synthetic_volumes
 from edgeunet.data.volumes import read_volume, write_volume
-from edgeunet.errors import MissingFileError, UserError
+from edgeunet.errors import MissingExtraError, MissingFileError, UserError
 from edgeunet.runtime.imageio import ImageReadError
 
-nib = pytest.importorskip("nibabel")
-tifffile = pytest.importorskip("tifffile")
+if importlib.util.find_spec("nibabel"):
+    import nibabel as nib
+# nibabel comes with the "volumes" extra (and "dev"); TIFF and .npy need nothing beyond the base install.
+needs_nibabel = pytest.mark.skipif(not importlib.util.find_spec("nibabel"), reason="pip install 'edgeunet[volumes]'")
 
 # An oblique affine with voxel sizes 0.25 (x), 0.5 (y), 2 (z): axes permuted, one flipped, an origin.
 AFFINE = np.array([[0.0, 0.0, -2.0, 10.0], [0.0, 0.5, 0.0, -3.0], [0.25, 0.0, 0.0, 7.0], [0.0, 0.0, 0.0, 1.0]])
@@ -33,6 +38,7 @@ def save_nifti(path, data, affine=AFFINE, **header):
     return path
 
 
+@needs_nibabel
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
 def test_nifti_reads_as_d_h_w_with_the_files_affine_and_spacing(tmp_path, suffix):
     data = xyz_data()
@@ -45,6 +51,7 @@ def test_nifti_reads_as_d_h_w_with_the_files_affine_and_spacing(tmp_path, suffix
     assert np.allclose(volume.affine_dhw @ [d, h, w, 1], AFFINE @ [w, h, d, 1])
 
 
+@needs_nibabel
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
 def test_nifti_round_trip_keeps_array_affine_and_header(tmp_path, suffix):
     volume = read_volume(save_nifti(tmp_path / f"scan{suffix}", xyz_data(), descrip=b"edgeunet test"))
@@ -58,6 +65,7 @@ def test_nifti_round_trip_keeps_array_affine_and_header(tmp_path, suffix):
     assert not leftovers(tmp_path)
 
 
+@needs_nibabel
 def test_mask_written_like_a_scaled_float_image_keeps_its_labels(tmp_path):
     scan = save_nifti(tmp_path / "ct.nii.gz", xyz_data(dtype=np.int16), scl_slope=2.0, scl_inter=-1024.0,
                       cal_min=-1000.0, cal_max=3000.0)
@@ -70,6 +78,7 @@ def test_mask_written_like_a_scaled_float_image_keeps_its_labels(tmp_path):
     assert np.array_equal(written.affine, AFFINE)
 
 
+@needs_nibabel
 def test_multichannel_nifti_is_d_h_w_c(tmp_path):
     data = xyz_data((7, 6, 5, 2), np.float32)
     volume = read_volume(save_nifti(tmp_path / "two.nii.gz", data))
@@ -105,6 +114,7 @@ def test_tiff_hyperstack_channels_and_plain_stacks(tmp_path):
     assert np.array_equal(read_volume(write_volume(tmp_path / "c.tiff", channels)).array, channels)
 
 
+@needs_nibabel
 def test_npy_round_trip_and_nifti_spacing_carried_into_tiff(tmp_path):
     array = xyz_data((3, 4, 5, 2))
     assert np.array_equal(read_volume(write_volume(tmp_path / "v.npy", array)).array, array)
@@ -112,6 +122,7 @@ def test_npy_round_trip_and_nifti_spacing_carried_into_tiff(tmp_path):
     assert read_volume(write_volume(tmp_path / "as.tif", volume.array, like=volume)).spacing == (2.0, 0.5, 0.25)
 
 
+@needs_nibabel
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
     target = write_volume(tmp_path / "mask.nii.gz", np.zeros((2, 3, 4), np.uint8))
     before = target.read_bytes()
@@ -135,6 +146,8 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
     ("junk.npy", b"\x93NUMPY garbage", ImageReadError, r"junk.npy: not a readable .npy file"),
 ])
 def test_bad_files_name_the_file_and_the_fix(tmp_path, name, content, exc, message):
+    if ".nii" in name and not importlib.util.find_spec("nibabel"):
+        pytest.skip("needs nibabel")
     path = tmp_path / name
     if content == "truncated":
         save_nifti(tmp_path / "whole.nii.gz", xyz_data((20, 20, 20)))
@@ -153,6 +166,14 @@ def test_time_series_tiff_is_not_a_volume(tmp_path):
         read_volume(tmp_path / "movie.tif")
 
 
+def test_nifti_without_nibabel_names_the_extra(tmp_path, monkeypatch):
+    (tmp_path / "scan.nii.gz").write_bytes(b"x")
+    monkeypatch.setitem(sys.modules, "nibabel", None)  # import nibabel now raises ImportError
+    with pytest.raises(MissingExtraError, match=r"nibabel is not installed: run `pip install 'edgeunet\[volumes\]'`"):
+        read_volume(tmp_path / "scan.nii.gz")
+
+
+@needs_nibabel
 def test_mask_of_another_shape_is_refused(tmp_path):
     volume = read_volume(save_nifti(tmp_path / "scan.nii.gz", xyz_data()))
     with pytest.raises(UserError, match=r"shape \(5, 6, 8\) differs from the input's \(5, 6, 7\)"):
@@ -189,7 +210,7 @@ def test_bad_synthetic_size_is_named(size, message):
         synthetic_volume(0, size)
 
 
-@pytest.mark.parametrize("fmt, suffix", [("nii.gz", ".nii.gz"), ("tiff", ".tif")])
+@pytest.mark.parametrize("fmt, suffix", [pytest.param("nii.gz", ".nii.gz", marks=needs_nibabel), ("tiff", ".tif")])
 def test_write_synthetic_volumes_writes_images_masks_and_classes(tmp_path, fmt, suffix):
     out = write_synthetic_volumes(tmp_path / "vol", n=2, size=(8, 16, 16), seed=2, fmt=fmt, num_classes=3)
     assert sorted(p.name for p in (out / "images").iterdir()) == [f"synth_0000{suffix}", f"synth_0001{suffix}"]
@@ -204,6 +225,7 @@ def test_write_synthetic_volumes_writes_images_masks_and_classes(tmp_path, fmt, 
         write_synthetic_volumes(tmp_path / "other", n=1, fmt="mha")
 
 
+@needs_nibabel
 def test_gzip_is_not_confused_with_its_content(tmp_path):
     """A .nii.gz holding a gzip stream of garbage is refused with the file named."""
     (tmp_path / "bad.nii.gz").write_bytes(gzip.compress(b"garbage" * 100))

@@ -140,7 +140,8 @@ def _illumination(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.n
     return (depth[:, None, None] * lateral[None]).astype(np.float32)
 
 
-def synthetic_volume(index: int, size=(32, 64, 64), seed: int = 0, num_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_volume(index: int, size=(32, 64, 64), seed: int = 0,
+                     num_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic nuclei volume and its mask, the same for the same (seed, index, size).
 
     Args:
