@@ -1,4 +1,7 @@
-"""Registry-driven model tests: every variant in list_models() enters each test."""
+"""Registry-driven model tests: every variant in list_models() enters each test.
+
+The generic tests run every variant, 2-D and 3-D (``ALL``); inputs follow the variant's spatial_dims.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +9,53 @@ import pytest
 import torch
 
 from edgeunet.models import ModelConfig, build_model, count_parameters, create_model, get_config, list_models
+from edgeunet.models.unet import nearest_valid_size
 
+ALL = list_models(spatial_dims=None)
 # Small widths keep the suite fast; the architecture (block, upsample, attention) is the variant's own.
-SMALL = {"base_width": 8, "depth": 3}
+# A 3-D stage costs a side's worth more than a 2-D one: smaller widths and volumes still.
+SMALL_BY_DIMS = {2: {"base_width": 8, "depth": 3}, 3: {"base_width": 4, "depth": 2}}
+SIDE = {2: 32, 3: 16}  # a valid side for every small variant
+# Sizes as multiples of the size multiple, odd and even, per axis.
+UNITS = {2: [(4, 4), (5, 7), (8, 3)], 3: [(2, 2, 2), (3, 1, 2), (1, 3, 5)]}
+# Sizes that are no multiple, as (units, offset) per axis: the nearest valid size is units x multiple.
+OFF_GRID = {2: ((4, -2), (6, -3)), 3: ((4, -1), (6, -1), (2, 1))}
+
+
+def dims(name: str) -> int:
+    return get_config(name).spatial_dims
 
 
 def small(name: str, **kw):
-    return create_model(name, **{**SMALL, **kw})
+    return create_model(name, **{**SMALL_BY_DIMS[dims(name)], **kw})
 
 
-@pytest.mark.parametrize("name", list_models())
-@pytest.mark.parametrize("units", [(4, 4), (5, 7), (8, 3)])
-def test_forward_shape_over_sizes(name, units):
+def example(name: str, batch: int = 1, channels: int = 1) -> torch.Tensor:
+    return torch.randn(batch, channels, *[SIDE[dims(name)]] * dims(name))
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("case", range(3))
+def test_forward_shape_over_sizes(name, case):
     model = small(name, in_channels=3, num_classes=4).eval()
-    size = tuple(u * model.cfg.size_multiple for u in units)
+    size = tuple(u * m for u, m in zip(UNITS[dims(name)][case], model.cfg.size_multiples))
     with torch.no_grad():
         out = model(torch.randn(2, 3, *size))
     assert out.shape == (2, 4, *size)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", ALL)
 def test_every_parameter_gets_a_gradient(name):
     # Three input channels: with one, the first depthwise BatchNorm's scale is cancelled by the
     # BatchNorm after the pointwise conv (scale invariance), so its gradient is zero up to rounding.
     torch.manual_seed(0)
     model = small(name, in_channels=3)
-    model(torch.randn(2, 3, 32, 32)).logsumexp(1).mean().backward()
+    model(example(name, 2, 3)).logsumexp(1).mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
     assert not missing
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", ALL)
 def test_config_round_trip_rebuilds_identical_model(name):
     torch.manual_seed(0)
     model = small(name, num_classes=3).eval()
@@ -44,29 +63,32 @@ def test_config_round_trip_rebuilds_identical_model(name):
     assert cfg == model.cfg
     clone = build_model(cfg).eval()
     clone.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(1, 1, 32, 32)
+    x = example(name)
     with torch.no_grad():
         assert torch.equal(model(x), clone(x))
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", ALL)
 def test_size_not_multiple_names_nearest_valid_size(name):
     model = small(name)
-    m = model.cfg.size_multiple  # 8 or more
-    with pytest.raises(ValueError, match=rf"not a multiple of {m}.*pad or resize to {4 * m}x{6 * m}"):
-        model(torch.randn(1, 1, 4 * m - 2, 6 * m - 3))
+    m = model.cfg.size_multiple  # 8 or more in 2-D, 4 in 3-D
+    sizes = [u * m + off for u, off in OFF_GRID[dims(name)]]
+    valid = "x".join(str(u * m) for u, _ in OFF_GRID[dims(name)])
+    assert valid == "x".join(str(nearest_valid_size(n, m)) for n in sizes)
+    with pytest.raises(ValueError, match=rf"not a multiple of {m}.*pad or resize to {valid}"):
+        model(torch.randn(1, 1, *sizes))
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", ALL)
 def test_wrong_channel_count_is_named(name):
     with pytest.raises(ValueError, match="3 channels but the model takes 1"):
-        small(name)(torch.randn(1, 3, 32, 32))
+        small(name)(example(name, channels=3))
 
 
 @pytest.mark.parametrize("upsample", ["transpose", "bilinear", "nearest"])
 @pytest.mark.parametrize("attention", [False, True])
 def test_knobs_combine_on_every_block(upsample, attention):
-    for name in list_models():
+    for name in list_models():  # 2-D; tests/test_models_3d.py combines the 3-D knobs
         model = small(name, upsample=upsample, attention=attention)
         assert model.cfg.upsample == upsample and model.cfg.attention == attention
         side = 2 * model.cfg.size_multiple

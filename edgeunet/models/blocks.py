@@ -1,5 +1,9 @@
 """Small named blocks of the U-Net skeleton. Their attribute names become state_dict keys,
-ONNX node names and pruning/quantization exclusion lists: keep them stable."""
+ONNX node names and pruning/quantization exclusion lists: keep them stable.
+
+Every block takes ``spatial_dims`` (2: Conv2d/BatchNorm2d on (B, C, H, W); 3: Conv3d/BatchNorm3d
+on (B, C, D, H, W)); a 3 in a kernel size means 3x3 or 3x3x3. The names are the same in both.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +11,52 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_CONV_TRANSPOSE = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_MAX_POOL = {2: F.max_pool2d, 3: F.max_pool3d}
+
+
+def conv_layer(spatial_dims: int, *args, **kwargs) -> nn.Module:
+    """``nn.Conv2d`` or ``nn.Conv3d`` with the given arguments."""
+    return _CONV[spatial_dims](*args, **kwargs)
+
+
+def _scalar_if_uniform(factor: tuple[int, ...]) -> int | tuple[int, ...]:
+    # One number when all axes agree: the 2-D default builds and exports exactly as before.
+    return factor[0] if len(set(factor)) == 1 else tuple(factor)
+
 
 class ConvNormAct(nn.Sequential):
-    """Conv2d -> BatchNorm2d -> ReLU. (B, in, H, W) -> (B, out, H/stride, W/stride)."""
+    """Conv -> BatchNorm -> ReLU. (B, in, *spatial) -> (B, out, *spatial) (same padding, stride 1)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, groups: int = 1, act: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, groups: int = 1, act: bool = True,
+                 spatial_dims: int = 2):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, groups=groups, bias=False)
-        self.norm = nn.BatchNorm2d(out_channels)
+        self.conv = conv_layer(spatial_dims, in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                               groups=groups, bias=False)
+        self.norm = _NORM[spatial_dims](out_channels)
         self.act = nn.ReLU(inplace=True) if act else nn.Identity()
 
 
 class DepthwiseSeparable(nn.Sequential):
-    """3x3 depthwise conv + BN + ReLU, then 1x1 pointwise conv + BN + ReLU."""
+    """3x3 (3x3x3) depthwise conv + BN + ReLU, then 1x1 pointwise conv + BN + ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, spatial_dims: int = 2):
         super().__init__()
-        self.depthwise = ConvNormAct(in_channels, in_channels, 3, groups=in_channels)
-        self.pointwise = ConvNormAct(in_channels, out_channels, 1)
+        self.depthwise = ConvNormAct(in_channels, in_channels, 3, groups=in_channels, spatial_dims=spatial_dims)
+        self.pointwise = ConvNormAct(in_channels, out_channels, 1, spatial_dims=spatial_dims)
 
 
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear project; residual when shapes match."""
 
-    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, spatial_dims: int = 2):
         super().__init__()
-        self.expand = ConvNormAct(in_channels, hidden_channels, 1)
-        self.depthwise = ConvNormAct(hidden_channels, hidden_channels, 3, groups=hidden_channels)
-        self.project = ConvNormAct(hidden_channels, out_channels, 1, act=False)
+        self.expand = ConvNormAct(in_channels, hidden_channels, 1, spatial_dims=spatial_dims)
+        self.depthwise = ConvNormAct(hidden_channels, hidden_channels, 3, groups=hidden_channels,
+                                     spatial_dims=spatial_dims)
+        self.project = ConvNormAct(hidden_channels, out_channels, 1, act=False, spatial_dims=spatial_dims)
         self.use_residual = in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,16 +71,16 @@ class DoubleBlock(nn.Module):
     ``hidden2`` to channel counts (see ``ModelConfig.width_plan``).
     """
 
-    def __init__(self, block: str, in_channels: int, widths: dict[str, int]):
+    def __init__(self, block: str, in_channels: int, widths: dict[str, int], spatial_dims: int = 2):
         super().__init__()
-        mid, out = widths["mid"], widths["out"]
+        mid, out, dims = widths["mid"], widths["out"], {"spatial_dims": spatial_dims}
         if block == "conv":
-            self.unit1, self.unit2 = ConvNormAct(in_channels, mid), ConvNormAct(mid, out)
+            self.unit1, self.unit2 = ConvNormAct(in_channels, mid, **dims), ConvNormAct(mid, out, **dims)
         elif block == "ds":
-            self.unit1, self.unit2 = DepthwiseSeparable(in_channels, mid), DepthwiseSeparable(mid, out)
+            self.unit1, self.unit2 = DepthwiseSeparable(in_channels, mid, **dims), DepthwiseSeparable(mid, out, **dims)
         elif block == "ir":
-            self.unit1 = InvertedResidual(in_channels, mid, widths["hidden1"])
-            self.unit2 = InvertedResidual(mid, out, widths["hidden2"])
+            self.unit1 = InvertedResidual(in_channels, mid, widths["hidden1"], **dims)
+            self.unit2 = InvertedResidual(mid, out, widths["hidden2"], **dims)
         else:
             raise ValueError(f"unknown block {block!r}: use 'conv', 'ds' or 'ir'")
         self.block = block
@@ -83,48 +105,67 @@ class AttentionGate(nn.Module):
     """Additive attention gate on a skip connection (Oktay et al. 2018, Attention U-Net).
 
     The gating signal ``g`` (decoder, already up-sampled) and the skip ``x`` are projected to
-    ``gate_channels``, summed, and turned into a (B, 1, H, W) weight in [0, 1] for ``x``.
+    ``gate_channels``, summed, and turned into a (B, 1, *spatial) weight in [0, 1] for ``x``.
     """
 
-    def __init__(self, gating_channels: int, skip_channels: int, gate_channels: int):
+    def __init__(self, gating_channels: int, skip_channels: int, gate_channels: int, spatial_dims: int = 2):
         super().__init__()
-        self.gating = ConvNormAct(gating_channels, gate_channels, 1, act=False)
-        self.skip = ConvNormAct(skip_channels, gate_channels, 1, act=False)
-        self.psi = nn.Sequential(nn.ReLU(inplace=False), nn.Conv2d(gate_channels, 1, 1), nn.Sigmoid())
+        self.gating = ConvNormAct(gating_channels, gate_channels, 1, act=False, spatial_dims=spatial_dims)
+        self.skip = ConvNormAct(skip_channels, gate_channels, 1, act=False, spatial_dims=spatial_dims)
+        self.psi = nn.Sequential(nn.ReLU(inplace=False), conv_layer(spatial_dims, gate_channels, 1, 1), nn.Sigmoid())
 
     def forward(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return x * self.psi(self.gating(g) + self.skip(x))
 
 
-class Up(nn.Module):
-    """Doubles H and W: a 2x2 transposed conv, or bilinear resize followed by a 1x1 conv."""
+class Pool(nn.Module):
+    """Max pooling by a per-axis factor given at each call: one module serves every level, so the
+    ONNX nodes are named ``/encoder/pool/MaxPool``, ``/encoder/pool_1/MaxPool``, ... as always."""
 
-    def __init__(self, in_channels: int, out_channels: int, mode: str):
+    def __init__(self, spatial_dims: int = 2):
         super().__init__()
+        self.spatial_dims = spatial_dims
+
+    def forward(self, x: torch.Tensor, factor: tuple[int, ...]) -> torch.Tensor:
+        size = _scalar_if_uniform(factor)
+        return _MAX_POOL[self.spatial_dims](x, size, size)
+
+
+class Up(nn.Module):
+    """Multiplies each spatial size by ``factor`` (2 per axis by default): a transposed conv with
+    kernel = stride = factor, or a resize (bilinear, trilinear or nearest) after a 1x1 conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, mode: str, spatial_dims: int = 2,
+                 factor: tuple[int, ...] | None = None):
+        super().__init__()
+        factor = _scalar_if_uniform(tuple(factor or (2,) * spatial_dims))
         if mode == "transpose":
-            self.conv = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
-        elif mode in ("bilinear", "nearest"):
-            self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+            self.conv = _CONV_TRANSPOSE[spatial_dims](in_channels, out_channels, factor, stride=factor)
+        elif mode in ("bilinear", "trilinear", "nearest"):
+            self.conv = conv_layer(spatial_dims, in_channels, out_channels, 1, bias=False)
         else:
-            raise ValueError(f"unknown upsample {mode!r}: use 'transpose', 'bilinear' or 'nearest'")
+            raise ValueError(f"unknown upsample {mode!r}: use 'transpose', 'bilinear', 'trilinear' or 'nearest'")
         self.mode = mode
+        self.scale = float(factor) if isinstance(factor, int) else tuple(float(f) for f in factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "transpose":
             return self.conv(x)
-        # 1x1 conv before the resize: same result, four times fewer MACs.
-        align_corners = False if self.mode == "bilinear" else None
-        return F.interpolate(self.conv(x), scale_factor=2.0, mode=self.mode, align_corners=align_corners)
+        # 1x1 conv before the resize: same result, 2**spatial_dims times fewer MACs.
+        align_corners = None if self.mode == "nearest" else False
+        return F.interpolate(self.conv(x), scale_factor=self.scale, mode=self.mode, align_corners=align_corners)
 
 
 class DecoderStage(nn.Module):
     """Up-sample, gate the skip (optional), concatenate [skip, up], then a DoubleBlock."""
 
-    def __init__(self, block: str, in_channels: int, skip_channels: int, widths: dict[str, int], upsample: str, attention: bool):
+    def __init__(self, block: str, in_channels: int, skip_channels: int, widths: dict[str, int], upsample: str,
+                 attention: bool, spatial_dims: int = 2, factor: tuple[int, ...] | None = None):
         super().__init__()
-        self.up = Up(in_channels, widths["up"], upsample)
-        self.gate = AttentionGate(widths["up"], skip_channels, widths["gate"]) if attention else None
-        self.block = DoubleBlock(block, skip_channels + widths["up"], widths)
+        dims = {"spatial_dims": spatial_dims}
+        self.up = Up(in_channels, widths["up"], upsample, factor=factor, **dims)
+        self.gate = AttentionGate(widths["up"], skip_channels, widths["gate"], **dims) if attention else None
+        self.block = DoubleBlock(block, skip_channels + widths["up"], widths, **dims)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class Cost:
-    """Of one (1, C, size, size) forward: ``parameters``, ``macs`` and the side ``size`` (px) counted at."""
+    """Of one (1, C, size, size) forward ((1, C, size, size, size) for a 3-D model): ``parameters``,
+    ``macs`` and the side ``size`` (px or voxels) counted at."""
 
     parameters: int
     macs: int
@@ -29,7 +30,8 @@ def count_cost(model, size: int = 256) -> Cost:
     """Counts ``model`` (an edgeunet U-Net, or any module with ``cfg.in_channels``) at ``size`` px.
 
     ``size`` is rounded down to the model's size multiple (at least one multiple) when the model
-    has one. The model's train/eval mode is restored afterwards.
+    has one. A model whose ``cfg.spatial_dims`` is 3 is counted on a size^3 volume. The model's
+    train/eval mode is restored afterwards.
     """
     import torch
     import torch_pruning as tp
@@ -37,7 +39,7 @@ def count_cost(model, size: int = 256) -> Cost:
     cfg = model.cfg
     multiple = getattr(cfg, "size_multiple", 1)
     size = max(multiple, int(size) // multiple * multiple)
-    example = torch.zeros(1, cfg.in_channels, size, size)
+    example = torch.zeros(1, cfg.in_channels, *[size] * getattr(cfg, "spatial_dims", 2))
     was_training = model.training
     macs, params = tp.utils.count_ops_and_params(model.eval(), example)
     model.train(was_training)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import DecoderStage, DoubleBlock
+from .blocks import DecoderStage, DoubleBlock, Pool, conv_layer
 from .config import ModelConfig
 
 
@@ -20,22 +20,24 @@ def nearest_valid_size(size: int, multiple: int) -> int:
 
 
 class Encoder(nn.Module):
-    """Returns the feature map of every stage, shallow to deep; stage i is at 1 / 2**i resolution."""
+    """Returns the feature map of every stage, shallow to deep; stage i is pooled i times
+    (1 / 2**i resolution unless ``cfg.pool`` keeps an axis)."""
 
     def __init__(self, cfg: ModelConfig, plan: dict[str, int]):
         super().__init__()
-        self.pool = nn.MaxPool2d(2)
+        self.pool = Pool(cfg.spatial_dims)
+        self.factors = cfg.pool_factors
         stages, in_channels = [], cfg.stem_channels
         for i in range(cfg.depth + 1):
             widths = _stage_widths(plan, f"enc{i}")
-            stages.append(DoubleBlock(cfg.stage_block(i), in_channels, widths))
+            stages.append(DoubleBlock(cfg.stage_block(i), in_channels, widths, cfg.spatial_dims))
             in_channels = widths["out"]
         self.stages = nn.ModuleList(stages)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         skips = []
         for i, stage in enumerate(self.stages):
-            x = stage(self.pool(x) if i else x)
+            x = stage(self.pool(x, self.factors[i - 1]) if i else x)
             skips.append(x)
         return skips
 
@@ -50,7 +52,8 @@ class Decoder(nn.Module):
         for j in range(cfg.depth):
             widths = _stage_widths(plan, f"dec{j}")
             level = cfg.depth - 1 - j
-            stages.append(DecoderStage(cfg.stage_block(level), in_channels, skip_widths[level], widths, cfg.upsample, cfg.attention))
+            stages.append(DecoderStage(cfg.stage_block(level), in_channels, skip_widths[level], widths, cfg.upsample,
+                                       cfg.attention, cfg.spatial_dims, cfg.pool_factors[level]))
             in_channels = widths["out"]
         self.stages = nn.ModuleList(stages)
         self.out_channels = in_channels
@@ -63,9 +66,11 @@ class Decoder(nn.Module):
 
 
 class UNet(nn.Module):
-    """U-Net built from a ModelConfig. (B, in_channels, H, W) -> (B, num_classes, H, W) logits.
+    """U-Net built from a ModelConfig. (B, in_channels, H, W) -> (B, num_classes, H, W) logits, or
+    (B, in_channels, D, H, W) -> (B, num_classes, D, H, W) for ``spatial_dims=3``.
 
-    H and W must be multiples of ``cfg.size_multiple`` (2 ** depth x space_to_depth).
+    Each spatial size must be a multiple of its ``cfg.size_multiples`` entry (2 ** depth x
+    space_to_depth unless ``cfg.pool`` keeps an axis at some level).
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -74,7 +79,7 @@ class UNet(nn.Module):
         plan = cfg.width_plan()
         self.encoder = Encoder(cfg, plan)
         self.decoder = Decoder(cfg, plan, self.encoder)
-        self.head = nn.Conv2d(self.decoder.out_channels, cfg.num_classes * cfg.space_to_depth**2, 1)
+        self.head = conv_layer(cfg.spatial_dims, self.decoder.out_channels, cfg.num_classes * cfg.space_to_depth**2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()):
@@ -86,16 +91,18 @@ class UNet(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raises ValueError naming the fix when ``x`` has the wrong rank, channels or size."""
-        if x.ndim != 4:
-            raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+        dims = self.cfg.spatial_dims
+        if x.ndim != 2 + dims:
+            layout = "(B, C, H, W)" if dims == 2 else "(B, C, D, H, W)"
+            raise ValueError(f"expected a {layout} tensor, got shape {tuple(x.shape)}")
         if x.shape[1] != self.cfg.in_channels:
             raise ValueError(f"the input has {x.shape[1]} channels but the model takes {self.cfg.in_channels}")
-        m = self.cfg.size_multiple
-        h, w = int(x.shape[2]), int(x.shape[3])
-        if h % m or w % m:
+        multiples, sizes = self.cfg.size_multiples, [int(n) for n in x.shape[2:]]
+        if any(n % m for n, m in zip(sizes, multiples)):
+            m = multiples[0] if len(set(multiples)) == 1 else "x".join(map(str, multiples))
             raise ValueError(
-                f"input size {h}x{w} is not a multiple of {m} (the model's size multiple): pad or resize to "
-                f"{nearest_valid_size(h, m)}x{nearest_valid_size(w, m)}"
+                f"input size {'x'.join(map(str, sizes))} is not a multiple of {m} (the model's size multiple): "
+                f"pad or resize to {'x'.join(str(nearest_valid_size(n, k)) for n, k in zip(sizes, multiples))}"
             )
 
     def width_plan(self) -> dict[str, int]:

@@ -1,0 +1,164 @@
+"""N-D sliding-window inference (2-D images, 3-D volumes) with Gaussian importance blending. Torch-free.
+
+Like MONAI's ``sliding_window_inference`` and the 2-D ``runtime.tiling.run_tiled`` (whose
+window placement, softmax and weights it shares): the (C, *spatial) input is cut into windows on
+the grid of the model's size multiple, overlapping by ``overlap``; each window's softmax is
+weighted by a Gaussian that is highest at the window center, where the network sees the most
+context, and accumulated into one (K, *spatial) float32 sum plus one (*spatial) weight sum.
+
+Padding follows the runtime's one rule (``tiling.pad_to``: reflection at the high end of each
+axis, up to the size multiple; ``pad_to_shape`` is its N-D form) but is never materialized for
+the whole input: a window that crosses the end of an axis gathers its reflected voxels itself,
+and only the part of a window inside the input is accumulated.
+
+Memory, in bytes, with N = prod(spatial), V = prod(window), B = ``batch``, C channels, K classes:
+the two accumulators, 4 * (K + 1) * N (4 * K * N without ``normalize``), plus per model call at
+most 4 * B * V * (2 * C + 2 * K + 2) for the gathered and stacked windows, the logits and the
+softmax temporaries, plus 8 * V for the window weights, plus what ``run`` allocates inside.
+Nothing else scales with the input: 1 x 128^3 voxels, 2 classes, 64^3 windows take 35 MB.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import product
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UserError
+from ..sizes import check_multiple, round_up
+from .tiling import MIN_WEIGHT, SIGMA_SCALE, softmax, tile_starts
+
+RunFn = Callable[[np.ndarray], np.ndarray]  # (B, C, *window) float32 -> (B, K, *window) float32 logits
+BLENDS = ("gaussian", "constant")
+
+
+def reflect_indices(start: int, stop: int, length: int) -> np.ndarray:
+    """Indices into an axis of ``length`` for positions ``start..stop-1`` of its reflect-padded form.
+
+    Position p >= length maps where ``np.pad(mode="reflect")`` takes it from (the reflection is
+    periodic with period 2 * (length - 1); a length-1 axis repeats its one element).
+    """
+    positions = np.arange(start, stop)
+    if length == 1:
+        return np.zeros_like(positions)
+    period = 2 * (length - 1)
+    folded = np.mod(positions, period)
+    return np.where(folded >= length, period - folded, folded)
+
+
+def pad_to_shape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Pads a (C, *spatial) array at the high end of each axis to (C, *shape) by reflection.
+
+    The N-D form of ``tiling.pad_to`` (same values). Returns ``x`` itself when no padding is needed.
+    """
+    pads = [int(n) - int(m) for n, m in zip(shape, x.shape[1:])]
+    if len(shape) != x.ndim - 1 or min(pads, default=0) < 0:
+        raise UserError(f"cannot pad shape {x.shape[1:]} to {tuple(shape)}: crop instead")
+    if not any(pads):
+        return x
+    return np.pad(x, [(0, 0)] + [(0, p) for p in pads], mode="reflect")
+
+
+@lru_cache(maxsize=16)
+def importance_window(window: tuple[int, ...], blend: str = "gaussian") -> np.ndarray:
+    """(*window) float32 weights: a Gaussian (sigma = SIGMA_SCALE x side, 1 at the center) or ones
+    for ``constant``. Read-only (cached).
+
+    The Gaussian is floored at MIN_WEIGHT ** (ndim / 2) so that voxels covered by a single window
+    still count: in 2-D the floor of ``tiling.gaussian_window`` (the same weights), in 3-D the same
+    per-axis level (3e-5). A 1e-3 floor in 3-D would give a window's unreliable edges, where the
+    product of three small factors falls below it, ten times the share of the 2-D floor.
+    """
+    if blend == "constant":
+        weights = np.ones(window, np.float32)
+    else:
+        weights = np.ones((), np.float32)
+        for n in window:
+            centered = np.arange(n, dtype=np.float32) - (n - 1) / 2.0
+            weights = np.multiply.outer(weights, np.exp(-0.5 * (centered / np.float32(SIGMA_SCALE * n)) ** 2))
+        np.maximum(weights, np.float32(MIN_WEIGHT ** (len(window) / 2)), out=weights)
+    weights.flags.writeable = False  # shared between threads through the cache
+    return weights
+
+
+def _per_axis(value, ndim: int, what: str) -> tuple[int, ...]:
+    values = (int(value),) * ndim if np.isscalar(value) else tuple(int(v) for v in value)
+    if len(values) != ndim:
+        raise UserError(f"{what} {tuple(values)} has {len(values)} sides for a {ndim}-D input: give {ndim}")
+    return values
+
+
+def _gather(x: np.ndarray, starts: tuple[int, ...], window: tuple[int, ...]) -> np.ndarray:
+    """The (C, *window) window at ``starts`` of the reflect-padded ``x`` (a view when it lies inside)."""
+    spatial = x.shape[1:]
+    if all(s + w <= n for s, w, n in zip(starts, window, spatial)):
+        return x[(slice(None),) + tuple(slice(s, s + w) for s, w in zip(starts, window))]
+    indices = [reflect_indices(s, s + w, n) for s, w, n in zip(starts, window, spatial)]
+    return x[(slice(None),) + np.ix_(*indices)]
+
+
+def sliding_window(
+    x: np.ndarray,
+    run: RunFn,
+    num_classes: int,
+    window: tuple[int, ...] | int,
+    overlap: float = 0.5,
+    multiple: tuple[int, ...] | int = 1,
+    batch: int = 1,
+    blend: str = "gaussian",
+    normalize: bool = True,
+) -> np.ndarray:
+    """Runs ``run`` over a (C, *spatial) input window by window and blends the softmax.
+
+    Args:
+        x: (C, H, W) or (C, D, H, W) float32 preprocessed input of any size.
+        run: Model call, (B, C, *window) -> (B, K, *window) logits.
+        num_classes: K.
+        window: Window size per spatial axis (one int: the same on every axis), each a multiple
+            of ``multiple``; axes shorter than a window run whole (padded to the multiple).
+        overlap: Fraction of a window shared with its neighbour along each axis, in [0, 1).
+        multiple: The model's size multiple per axis (``ModelConfig.size_multiples``), or one int.
+        batch: Windows per model call.
+        blend: ``gaussian`` (importance weights, no seams) or ``constant`` (plain average).
+        normalize: Divide by the accumulated weight so the result sums to 1 over K; the argmax is
+            the same either way, so mask-only callers skip it (and its (*spatial) buffer).
+
+    Returns:
+        (K, *spatial) float32 blended probabilities (weighted sums if not ``normalize``).
+    """
+    ndim = x.ndim - 1
+    if ndim < 1 or 0 in x.shape:
+        raise UserError(f"sliding_window takes a (C, *spatial) array, got shape {x.shape}")
+    multiple, window = _per_axis(multiple, ndim, "multiple"), _per_axis(window, ndim, "window")
+    for side, m in zip(window, multiple):
+        check_multiple(side, m, "window")
+    if not 0.0 <= overlap < 1.0:
+        raise UserError(f"overlap {overlap} must be in [0, 1), e.g. 0.5")
+    if int(batch) < 1 or blend not in BLENDS:
+        raise UserError(f"batch {batch} must be >= 1 and blend one of {', '.join(BLENDS)} (got {blend!r})")
+    spatial = x.shape[1:]
+    # Windows lie on the grid of the input padded to the multiple (as tiling.run_tiled pads it).
+    padded = tuple(round_up(n, m) for n, m in zip(spatial, multiple))
+    window = tuple(min(w, p) for w, p in zip(window, padded))
+    weights = importance_window(window, blend)
+    probs = np.zeros((num_classes, *spatial), np.float32)
+    total = np.zeros(spatial, np.float32) if normalize else None
+    boxes = list(product(*[tile_starts(p, w, overlap, m) for p, w, m in zip(padded, window, multiple)]))
+    for first in range(0, len(boxes), int(batch)):
+        group = boxes[first:first + int(batch)]
+        logits = run(np.stack([_gather(x, starts, window) for starts in group]))
+        if logits.shape != (len(group), num_classes, *window):
+            raise UserError(f"the model returned shape {logits.shape} for {len(group)} windows of {window}: "
+                            f"expected {(len(group), num_classes, *window)} (check num_classes)")
+        for starts, p in zip(group, softmax(logits, axis=1)):
+            p *= weights
+            inside = tuple(slice(0, min(w, n - s)) for s, w, n in zip(starts, window, spatial))
+            target = tuple(slice(s, s + r.stop) for s, r in zip(starts, inside))
+            probs[(slice(None),) + target] += p[(slice(None),) + inside]
+            if total is not None:
+                total[target] += weights[inside]
+    if total is not None:
+        probs /= total
+    return probs
