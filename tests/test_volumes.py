@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 import tifffile
-
 from badinput import leftovers
+
 from edgeunet.data.synthetic3d import synthetic_volume, write_synthetic_volumes
 from edgeunet.data.volumes import read_volume, write_volume
 from edgeunet.errors import MissingExtraError, MissingFileError, UserError

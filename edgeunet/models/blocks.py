@@ -8,8 +8,8 @@ on (B, C, D, H, W)); a 3 in a kernel size means 3x3 or 3x3x3. The names are the 
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}

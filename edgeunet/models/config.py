@@ -193,7 +193,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         """Inverse of ``to_dict``; configs of earlier versions (no ``spatial_dims``: 2-D) load too."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known

@@ -20,9 +20,9 @@ Nothing else scales with the input: 1 x 128^3 voxels, 2 classes, 64^3 windows ta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from itertools import product
-from typing import Callable
 
 import numpy as np
 
