@@ -63,7 +63,8 @@ NEEDS_EXTRA = {
     "prune": lambda args: "train",
     "export": lambda args: "train",
     "quickstart": lambda args: "train",
-    "build-engine": lambda args: "trt",
+    # build-engine checks its inputs (and writes --dry-run plans) before it needs TensorRT, then names the extra.
+    "build-engine": lambda args: None,
     "info": _info_extra,
     "bench": lambda args: _by_model_files(getattr(args, "models", [])),
     "predict": lambda args: _by_model_files([getattr(args, "model", "")]),
