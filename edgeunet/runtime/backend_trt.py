@@ -9,7 +9,6 @@ TensorRT are in the ``trt`` extra. ``tensorrt`` is imported only when an engine 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -17,41 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingExtraError, UserError, require
-from .metadata import ModelMetadata
+from .sidecar import read_sidecar, sidecar_path  # noqa: F401 (moved to sidecar.py; re-exported)
 
 logger = logging.getLogger(__name__)
-
-
-def sidecar_path(engine_path: str | Path) -> Path:
-    """``model.engine`` -> ``model.engine.json``."""
-    engine_path = Path(engine_path)
-    return engine_path.with_name(engine_path.name + ".json")
-
-
-def read_sidecar(engine_path: str | Path) -> ModelMetadata:
-    """Reads the edgeunet metadata of an engine from its sidecar JSON.
-
-    Args:
-        engine_path: The ``.engine`` file; its sidecar is ``<engine>.json``.
-
-    Returns:
-        The metadata, parsed by ``ModelMetadata.from_props``.
-
-    Raises:
-        ValueError: The sidecar is missing, not JSON, or holds no edgeunet metadata.
-    """
-    sidecar = sidecar_path(engine_path)
-    fix = "rebuild the engine with `edgeunet build-engine`, which writes it"
-    if not sidecar.is_file():
-        raise UserError(f"{engine_path} has no metadata sidecar {sidecar.name}: {fix}")
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{sidecar} is not readable JSON ({exc}): {fix}") from None
-    props = data.get("metadata") if isinstance(data, dict) else None
-    if not isinstance(props, dict):
-        raise UserError(f"{sidecar} has no \"metadata\" object: {fix}")
-    return ModelMetadata.from_props({str(k): str(v) for k, v in props.items()}, source=str(engine_path))
 
 
 def _cudart():
