@@ -51,6 +51,7 @@ class LiteRtBackend:
     Attributes:
         metadata, providers (``["LiteRT:XNNPACK"]``), max_batch, fixed_size (as OrtBackend),
         input_dtype: float32, or int8 for an INT8 file.
+        input_shape: The (B, C, H, W) the file takes.
     """
 
     name = "litert"
@@ -69,7 +70,8 @@ class LiteRtBackend:
             raise UserError(f"LiteRT cannot load {path} ({str(exc)[:300]}): {FIX}") from None
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
-        batch, _, height, width = (int(d) for d in self._input["shape"])
+        self.input_shape = tuple(int(d) for d in self._input["shape"])  # (B, C, H, W)
+        batch, _, height, width = self.input_shape
         self.max_batch, self.fixed_size = batch, (height, width)
         self.input_dtype = np.dtype(self._input["dtype"])
         self._lock = threading.Lock()
@@ -93,8 +95,8 @@ class LiteRtBackend:
     def run(self, x: np.ndarray) -> np.ndarray:
         """(B, C, H, W) float32 -> (B, K, H, W) float32 logits; H, W must be ``fixed_size``."""
         x = np.ascontiguousarray(x, dtype=np.float32)
-        if tuple(x.shape[2:]) != self.fixed_size or x.shape[1] != self._input["shape"][1]:
-            raise UserError(f"the .tflite file takes inputs of shape {tuple(self._input['shape'])}, got {x.shape}: "
+        if tuple(x.shape[1:]) != self.input_shape[1:]:
+            raise UserError(f"the .tflite file takes inputs of shape {self.input_shape}, got {x.shape}: "
                             "tile or pad to its fixed size (Segmenter does), or export another size")
         outputs = []
         with self._lock:

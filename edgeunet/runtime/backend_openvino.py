@@ -109,7 +109,8 @@ class OpenVinoBackend:
         self.fixed_size = (height, width) if height and width else None
         self._compiled = core.compile_model(model, device, config)
         self._output = self._compiled.output(self.metadata.output_name)
-        self.inference_precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
+        self.inference_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)
         self.providers = [f"OpenVINO:{device}"]
         self._local = threading.local()
         logger.info("loaded %s with OpenVINO %s on %s (%s)", path, ov.__version__, device, self.inference_precision)
