@@ -174,7 +174,7 @@ def test_a_file_that_is_not_onnx_is_refused(tmp_path):
     (dict(tile=100), "tile 100 is not a multiple of 16 .*: use 96 or 112"),
     (dict(overlap=1.0), r"overlap must be in \[0, 1\)"),
     (dict(threads=0), "threads must be >= 1"),
-    (dict(backend="openvino"), "unknown backend 'openvino': use one of auto, onnxruntime, tensorrt"),
+    (dict(backend="tvm"), "unknown backend 'tvm': use one of auto, onnxruntime, tensorrt, openvino"),
     (dict(providers=["NoSuchExecutionProvider"]), "NoSuchExecutionProvider are not in this onnxruntime build"),
 ])
 def test_bad_options_are_refused(runtime_model, kwargs, message):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 
-import numpy as np
 import pytest
 
 from edgeunet.errors import MissingExtraError, UserError
@@ -54,7 +53,7 @@ def test_a_backend_that_cannot_read_the_file_is_refused(name, backend, message):
 def test_providers_for_another_backend_are_refused(tmp_path):
     path = tmp_path / "model.xml"
     path.write_text("<net/>")
-    with pytest.raises(UserError, match="providers apply to ONNX Runtime only: leave them unset for backend 'openvino'"):
+    with pytest.raises(UserError, match="providers apply to ONNX Runtime only: leave them unset for backend 'openvino"):
         open_backend(path, providers=["CPUExecutionProvider"])
 
 
@@ -128,9 +127,10 @@ def test_ort_format_refuses_an_onnx_file_of_another_precision(sources, tmp_path)
 # ---- OpenVINO ----
 
 @pytest.fixture(scope="module")
-def openvino_files(sources, tmp_path_factory):
+def openvino_files(request, tmp_path_factory):
     pytest.importorskip("openvino", reason="OpenVINO is not installed: pip install 'edgeunet[openvino]'")
     pytest.importorskip("nncf", reason="NNCF is not installed: pip install 'edgeunet[openvino]'")
+    sources = request.getfixturevalue("sources")  # trained and exported only when the library is there
     from edgeunet.export.formats import export_openvino
 
     folder = tmp_path_factory.mktemp("openvino")
@@ -170,16 +170,18 @@ def test_openvino_runs_fp32_at_f32_unless_asked(openvino_files):
         open_backend(path, precision="int4")
 
 
-def test_openvino_reads_the_onnx_file_with_its_metadata(sources):
+def test_openvino_reads_the_onnx_file_with_its_metadata(request):
     pytest.importorskip("openvino", reason="OpenVINO is not installed: pip install 'edgeunet[openvino]'")
+    sources = request.getfixturevalue("sources")
     seg = Segmenter(sources.onnx, backend="openvino")
     assert seg.backend == "openvino" and seg.class_names == CLASSES
     image = nuclei(64, 64)
     assert (seg(image) == Segmenter(sources.onnx)(image)).mean() >= 0.999
 
 
-def test_openvino_accuracy_control_keeps_the_dice_drop_within_bounds(sources, tmp_path):
+def test_openvino_accuracy_control_keeps_the_dice_drop_within_bounds(request, tmp_path):
     pytest.importorskip("nncf", reason="NNCF is not installed: pip install 'edgeunet[openvino]'")
+    sources = request.getfixturevalue("sources")
     from edgeunet.export.formats import export_openvino
 
     path = tmp_path / "model.int8.xml"

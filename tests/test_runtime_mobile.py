@@ -25,8 +25,9 @@ def sources(tiny_checkpoint, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def executorch_files(sources, tmp_path_factory):
+def executorch_files(request, tmp_path_factory):
     pytest.importorskip("executorch", reason="ExecuTorch is not installed: pip install 'edgeunet[mobile]'")
+    sources = request.getfixturevalue("sources")  # trained and exported only when the library is there
     from edgeunet.export.formats import export_executorch
 
     folder = tmp_path_factory.mktemp("executorch")
@@ -39,9 +40,10 @@ def executorch_files(sources, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def litert_files(sources, tmp_path_factory):
+def litert_files(request, tmp_path_factory):
     pytest.importorskip("litert_torch", reason="litert-torch is not installed: pip install 'edgeunet[mobile]'")
-    pytest.importorskip("executorch", reason="LiteRT INT8 uses ExecuTorch's XNNPACK quantizer: pip install 'edgeunet[mobile]'")
+    pytest.importorskip("executorch", reason="LiteRT INT8 uses ExecuTorch's quantizer: pip install 'edgeunet[mobile]'")
+    sources = request.getfixturevalue("sources")
     from edgeunet.export.formats import export_litert
 
     folder = tmp_path_factory.mktemp("litert")

@@ -64,7 +64,8 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
     if backend == "auto":
         return _auto(suffix)
     if backend == "onnxruntime" and suffix in ENGINE_SUFFIXES:
-        raise UserError(f"{path} is a TensorRT engine: run it with backend 'tensorrt' (or 'auto'), or give the .onnx model")
+        raise UserError(f"{path} is a TensorRT engine: run it with backend 'tensorrt' (or 'auto'), "
+                        "or give the .onnx model")
     if backend == "tensorrt" and suffix not in ENGINE_SUFFIXES:
         raise UserError(f"{path} is not a TensorRT engine: build one with `edgeunet build-engine`, "
                         "or run the .onnx file with backend 'onnxruntime'")

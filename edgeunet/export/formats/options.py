@@ -42,13 +42,15 @@ class FormatOptions:
         if self.img_size is not None and self.img_size < 1:
             raise UserError(f"img_size {self.img_size} must be a positive number of pixels, e.g. 256")
         if self.max_size < 1 or self.max_batch < 1:
-            raise UserError(f"max_size {self.max_size} and max_batch {self.max_batch} must be positive, e.g. 1024 and 1")
+            raise UserError(f"max_size {self.max_size} and max_batch {self.max_batch} must be positive, "
+                            "e.g. 1024 and 1")
         if not 0.0 <= self.max_dice_drop <= 1.0:
             raise UserError(f"max_dice_drop {self.max_dice_drop} must be in [0, 1], e.g. 0.01")
         if self.accuracy_control and self.precision != "int8":
             raise UserError("accuracy_control applies to precision 'int8' only: drop it or ask for int8")
         if self.target_platform is not None and self.target_platform not in TARGET_PLATFORMS:
-            raise UserError(f"unknown target_platform {self.target_platform!r}: use one of {', '.join(TARGET_PLATFORMS)}")
+            raise UserError(f"unknown target_platform {self.target_platform!r}: "
+                            f"use one of {', '.join(TARGET_PLATFORMS)}")
 
     @property
     def fixed_size(self) -> int:

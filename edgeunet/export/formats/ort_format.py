@@ -43,7 +43,8 @@ def host_platform() -> str:
 
 
 def export_ort_format(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
-                      calibration: Sequence[np.ndarray] | None = None, options: FormatOptions = FormatOptions()) -> dict:
+                      calibration: Sequence[np.ndarray] | None = None,
+                      options: FormatOptions = FormatOptions()) -> dict:
     """Converts an edgeunet ONNX file to ORT format.
 
     Args:
@@ -75,8 +76,8 @@ def export_ort_format(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
         source.parent.mkdir()
         shutil.copyfile(onnx_path, source)
         with quiet("convert_onnx_models_to_ort"), environment_set(LEVEL_VARIABLE, "all"):
-            convert_onnx_models_to_ort(source, output_dir=tmp / "converted", optimization_styles=[OptimizationStyle.Fixed],
-                                       target_platform=target)
+            convert_onnx_models_to_ort(source, output_dir=tmp / "converted",
+                                       optimization_styles=[OptimizationStyle.Fixed], target_platform=target)
         os.replace(tmp / "converted" / source.with_suffix(".ort").name, out_path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
