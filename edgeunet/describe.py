@@ -100,7 +100,7 @@ def describe_onnx(path: Path) -> dict:
 
 def describe_engine(path: Path) -> dict:
     """What a TensorRT engine's JSON sidecar says about it (no TensorRT needed)."""
-    from .runtime.backend_trt import read_sidecar, sidecar_path
+    from .runtime.sidecar import read_sidecar, sidecar_path
 
     meta = read_sidecar(path)
     facts = json.loads(sidecar_path(path).read_text())

@@ -252,13 +252,13 @@ def test_model_labels_add_folders_only_where_names_repeat(tmp_path):
 
 
 def test_unknown_backend_names_the_choices(models):
-    with pytest.raises(UserError, match="unknown backend\\(s\\) openvino: use some of torch, onnxruntime, tensorrt"):
-        run_bench([models / "model.onnx"], BenchSettings(backends=("openvino",)), progress=False)
+    with pytest.raises(UserError, match="unknown backend\\(s\\) tvm: use some of torch, onnxruntime, tensorrt, openvino"):
+        run_bench([models / "model.onnx"], BenchSettings(backends=("tvm",)), progress=False)
 
 
 def test_unknown_model_file_type_names_the_kinds(models):
-    with pytest.raises(UserError, match="unknown model file type '.tflite': give a checkpoint"):
-        run_bench([models / "model.tflite"], progress=False)
+    with pytest.raises(UserError, match="unknown model file type '.xyz': give a checkpoint"):
+        run_bench([models / "model.xyz"], progress=False)
 
 
 def _cli(argv):

@@ -51,7 +51,8 @@ def test_every_parameter_gets_a_gradient(name):
     torch.manual_seed(0)
     model = small(name, in_channels=3)
     model(example(name, 2, 3)).logsumexp(1).mean().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    missing = [n for n, p in model.named_parameters()
+               if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
     assert not missing
 
 

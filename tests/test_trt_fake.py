@@ -18,7 +18,8 @@ from edgeunet.data.synthetic import synthetic_sample
 from edgeunet.errors import DeviceError, MissingExtraError, UserError
 from edgeunet.export import build_engine
 from edgeunet.runtime import Segmenter
-from edgeunet.runtime.backend_trt import TrtBackend, sidecar_path
+from edgeunet.runtime.backend_trt import TrtBackend
+from edgeunet.runtime.sidecar import sidecar_path
 
 SHAPES = "1x1x64x64,2x1x128x128,2x1x128x128"
 

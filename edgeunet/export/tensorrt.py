@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..atomic import write_bytes, write_json, write_text
 from ..errors import MissingExtraError, UserError
-from ..runtime.backend_trt import sidecar_path
+from ..runtime.sidecar import sidecar_path
 from ..runtime.trt_support import (
     INSTALL,
     TENSORRT_BELOW,

@@ -1,7 +1,9 @@
 """The device runtime: segment images with an edgeunet model using numpy and ONNX Runtime only.
 
-Nothing here imports torch or onnx; ``pip install edgeunet`` (no extras) is enough. TensorRT
-engines need the ``trt`` extra and a GPU, and are opened only when asked for.
+Nothing here imports torch or onnx; ``pip install edgeunet`` (no extras) is enough for ``.onnx``
+and ``.ort`` files. Other formats open with their own runtime, imported only when a file of that
+kind is opened: TensorRT ``.engine`` (the ``trt`` extra and a GPU), OpenVINO ``.xml`` (``openvino``),
+ExecuTorch ``.pte`` and LiteRT ``.tflite`` (``mobile``); see ``runtime.backends``.
 
     from edgeunet.runtime import Segmenter, read_image
     seg = Segmenter("model.onnx")

@@ -12,7 +12,6 @@ One call of ``run``: ``set_input_shape`` -> ``set_tensor_address`` (input, outpu
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -20,43 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DeviceError, UserError
-from .metadata import ModelMetadata
+from .sidecar import metadata_from_facts, read_sidecar, read_sidecar_facts, sidecar_path  # noqa: F401  (re-exported)
 from .trt_support import cuda_call, import_cudart, import_tensorrt
 
 logger = logging.getLogger(__name__)
 
 REBUILD = "rebuild the engine on this device with `edgeunet build-engine MODEL.onnx`"
-
-
-def sidecar_path(engine_path: str | Path) -> Path:
-    """``model.engine`` -> ``model.engine.json``: where ``build-engine`` writes an engine's facts."""
-    engine_path = Path(engine_path)
-    return engine_path.with_name(engine_path.name + ".json")
-
-
-def read_sidecar_facts(engine_path: str | Path) -> dict:
-    """The whole sidecar JSON of an engine (GPU, TensorRT version, profile, ``"metadata"``).
-
-    Raises:
-        UserError: The sidecar is missing, not JSON, or holds no ``"metadata"`` object.
-    """
-    sidecar = sidecar_path(engine_path)
-    fix = "rebuild the engine with `edgeunet build-engine`, which writes it"
-    if not sidecar.is_file():
-        raise UserError(f"{engine_path} has no metadata sidecar {sidecar.name}: {fix}")
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{sidecar} is not readable JSON ({exc}): {fix}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
-        raise UserError(f"{sidecar} has no \"metadata\" object: {fix}")
-    return data
-
-
-def read_sidecar(engine_path: str | Path, facts: dict | None = None) -> ModelMetadata:
-    """The edgeunet metadata of an engine, from its sidecar JSON (or its ``facts`` already read)."""
-    props = (facts or read_sidecar_facts(engine_path))["metadata"]
-    return ModelMetadata.from_props({str(k): str(v) for k, v in props.items()}, source=str(engine_path))
 
 
 class TrtBackend:
@@ -87,7 +55,7 @@ class TrtBackend:
         self._cudart = import_cudart()
         path = Path(path)
         facts = read_sidecar_facts(path)
-        self.metadata = read_sidecar(path, facts)
+        self.metadata = metadata_from_facts(facts, path)
         self._engine_bytes = path.stat().st_size
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self._engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
