@@ -114,6 +114,7 @@ def print_auto(report: dict) -> None:
     for row in auto["candidates"]:
         if "ratio" in row:
             dice = "n/a" if row["dice"] is None else f"{row['dice']:.4f}"
+            dice += "" if row["dice_drop"] is None else f" (drop {row['dice_drop']:+.4f})"
             print(f"    {row['candidate']:<18} {row['latency_ms']['p50']:8.2f} ms  x{row['ratio']:.2f} "
                   f"(x{row['ratio_q25']:.2f}-x{row['ratio_q75']:.2f})  Dice {dice}  {row['verdict_auto']}")
         else:

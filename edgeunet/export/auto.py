@@ -73,8 +73,9 @@ def make_candidate(job: FormatJob, candidate: Candidate, made: dict) -> dict:
     if key not in made:
         if candidate.fmt == "onnx":
             path = job.stages.out / ONNX_NAMES[candidate.precision]
-            made[key] = {"format": "onnx", "precision": candidate.precision, "file": path.name,
-                         "files": [file_facts(path)]}
+            facts = file_facts(path)
+            made[key] = {"format": "onnx", "precision": candidate.precision, "file": path.name, "files": [facts],
+                         "size_bytes": facts["size_bytes"]}
         else:
             made[key] = make_file(job, candidate.fmt, candidate.precision)
     return verify_made(job, made[key], candidate.hint)

@@ -137,20 +137,22 @@ class FormatJob:
         return self.calibration
 
     def images_for(self, fmt: str) -> tuple[list, list | None, list]:
-        """(images, masks or None, PyTorch logits) a format's file is verified on: the verification images, cropped
-        or padded to the fixed side for LiteRT."""
+        """(images, masks or None, PyTorch logits) a format's file is verified on: the verification images; for
+        LiteRT's fixed side, the same role loaded at that side (synthetic images are made at it) and cropped or
+        padded to it."""
         from .samples import fit_to_multiple
         from .verify import torch_logits
 
-        masks = self.val.masks if self.val.has_masks else None
-        if fmt != "litert":
-            return self.val.images, masks, self.reference
+        if fmt != "litert" or all(x.shape[1:] == (self.fixed_side,) * 2 for x in self.val.images):
+            return self.val.images, self.val.masks if self.val.has_masks else None, self.reference
         side = self.fixed_side
         if side not in self.fitted:
+            val = self.stages.plan.load("verification", self.stages.spec, side)
+            masks = val.masks if val.has_masks else [None] * len(val.images)
             pairs = [fit_to_multiple(x, m, self.stages.cfg.size_multiple, exact=side)
-                     for x, m in zip(self.val.images, masks or [None] * len(self.val.images), strict=True)]
+                     for x, m in zip(val.images, masks, strict=True)]
             images = [p[0] for p in pairs]
-            self.fitted[side] = (images, [p[1] for p in pairs] if masks else None,
+            self.fitted[side] = (images, [p[1] for p in pairs] if val.has_masks else None,
                                  torch_logits(self.stages.model, images))
         return self.fitted[side]
 
@@ -209,8 +211,7 @@ def verify_made(job: FormatJob, facts: dict, hint: str | None = None) -> dict:
     path = job.stages.out / facts["file"]
     images, masks, reference = job.images_for(fmt)
     bound = BF16_AGREEMENT if hint == "bf16" else (0.0 if precision == "int8" else MIN_AGREEMENT["fp32"])
-    options = {"precision": hint} if hint else {}
-    result = verify_file(path, precision, reference, images, masks, threads=None, min_agreement=bound, **options)
+    result = verify_file(path, precision, reference, images, masks, min_agreement=bound, hint=hint)
     drop = dice_drop(result["reference_scores"], result["scores"]) if masks else None
     if masks is None:
         check = quality.NO_MASKS
