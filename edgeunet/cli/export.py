@@ -16,7 +16,8 @@ from .options import deprecated_alias, finite_float, name_list, nonnegative_floa
 DESCRIPTION = """Exports a checkpoint to ONNX (FP32; FP16 and INT8 on request) and checks every file against
 PyTorch on verification images that neither calibration nor the INT8 search saw: FP32 argmax agreement
 >= 99.99 %, FP16 >= 99.5 %, INT8 Dice drop <= --max-dice-drop. A failed check exits with code 2 and leaves
-an earlier export in DIR untouched."""
+an earlier export in DIR untouched. --formats adds OpenVINO, ExecuTorch, LiteRT and ORT-format files, checked the
+same way through their runtimes; --formats auto times the runtimes installed here and ships the fastest."""
 
 # Field kind (ExportOptions metadata) -> argparse keywords.
 KINDS = {
@@ -38,6 +39,8 @@ def _add_option(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
 
     kind = f.metadata["kind"]
     shown = f" (default {f.default})" if f.default is not None and kind != "switch" else ""
+    if kind == "names":
+        shown = f" (default {','.join(f.default)})"
     if kind == "switch" and f.default is not None:
         shown = " (default on)" if f.default else ""
     extra = {"choices": f.metadata["choices"]} if "choices" in f.metadata else {}

@@ -223,7 +223,8 @@ def verify_made(job: FormatJob, facts: dict, hint: str | None = None) -> dict:
         check = quality.PASSED if drop <= job.options.max_dice_drop else quality.FAILED
     scores = result.get("scores") or {}
     # size_bytes: the file with its companions (.bin, sidecar .json); sha256: the file itself
-    return {**file_facts(path), "size_bytes": facts["size_bytes"], "format": fmt, "precision": precision, "parity": result["parity"],
+    return {**file_facts(path), "size_bytes": facts["size_bytes"], "format": fmt, "precision": precision,
+            "parity": result["parity"],
             "min_agreement": bound, "dice": scores.get("mean_dice"),
             "reference_dice": (result.get("reference_scores") or {}).get("mean_dice"), "dice_drop": drop,
             "dice_check": check, "verified_on": f"{len(images)} verification images",
