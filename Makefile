@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edgeunet-installed
+# Extras `make setup` installs; CI adds the runtimes: make setup EXTRAS=train,dev,openvino,mobile
+EXTRAS ?= train,dev
 
 .PHONY: setup demo test test-fast lint bench clean
 
@@ -11,7 +13,7 @@ setup: $(STAMP)
 # Reinstalls when the dependency list, the pins or the version (edgeunet/__init__.py) change.
 $(STAMP): pyproject.toml constraints.txt edgeunet/__init__.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[train,dev]'
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
 demo: setup

@@ -11,12 +11,13 @@ import argparse
 import dataclasses
 import sys
 
-from .options import deprecated_alias, finite_float, nonnegative_float, nonnegative_int, positive_int
+from .options import deprecated_alias, finite_float, name_list, nonnegative_float, nonnegative_int, positive_int
 
 DESCRIPTION = """Exports a checkpoint to ONNX (FP32; FP16 and INT8 on request) and checks every file against
 PyTorch on verification images that neither calibration nor the INT8 search saw: FP32 argmax agreement
 >= 99.99 %, FP16 >= 99.5 %, INT8 Dice drop <= --max-dice-drop. A failed check exits with code 2 and leaves
-an earlier export in DIR untouched."""
+an earlier export in DIR untouched. --formats adds OpenVINO, ExecuTorch, LiteRT and ORT-format files, checked the
+same way through their runtimes; --formats auto times the runtimes installed here and ships the fastest."""
 
 # Field kind (ExportOptions metadata) -> argparse keywords.
 KINDS = {
@@ -29,6 +30,7 @@ KINDS = {
     "size": {"type": positive_int, "metavar": "PX"},
     "fraction": {"type": nonnegative_float, "metavar": "X"},
     "seconds": {"type": finite_float, "metavar": "S"},
+    "names": {"type": name_list, "metavar": "LIST"},
 }
 
 
@@ -37,6 +39,8 @@ def _add_option(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
 
     kind = f.metadata["kind"]
     shown = f" (default {f.default})" if f.default is not None and kind != "switch" else ""
+    if kind == "names":
+        shown = f" (default {','.join(f.default)})"
     if kind == "switch" and f.default is not None:
         shown = " (default on)" if f.default else ""
     extra = {"choices": f.metadata["choices"]} if "choices" in f.metadata else {}
@@ -86,7 +90,7 @@ def print_summary(report: dict, out: str) -> None:
         line = f"  {art['file']:<22} {art['size_bytes'] / 1e6:8.2f} MB"
         par = art.get("parity")
         if par:
-            ref = "fp32 onnx" if art.get("precision") == "int8" else "pytorch"
+            ref = "fp32 onnx" if art.get("precision") == "int8" and art.get("format", "onnx") == "onnx" else "pytorch"
             line += f"  argmax agreement vs {ref} {par['argmax_agreement']:.4%}, max |diff| {par['max_abs_diff']:.3g}"
         print(line)
     quality = report.get("int8_quality")
@@ -98,8 +102,29 @@ def print_summary(report: dict, out: str) -> None:
         print(f"WARNING: INT8 Dice check {quality['dice_check']}: give verification images with labelled objects "
               "(--val DIR)", file=sys.stderr)
     print_int8_speed(report)
+    print_auto(report)
     if report.get("engine"):
         print(f"  trtexec equivalent: {report['engine']['trtexec']}")
+
+
+def print_auto(report: dict) -> None:
+    """The ``--formats auto`` comparison: one line per candidate, then what shipped and why."""
+    auto = report.get("auto")
+    if not auto:
+        return
+    print(f"  runtimes at {auto['size']} px, {auto['threads']} threads, interleaved (ratio > 1: faster than "
+          "onnxruntime fp32):")
+    for row in auto["candidates"]:
+        if "ratio" in row:
+            dice = "n/a" if row["dice"] is None else f"{row['dice']:.4f}"
+            dice += "" if row["dice_drop"] is None else f" (drop {row['dice_drop']:+.4f})"
+            print(f"    {row['candidate']:<18} {row['latency_ms']['p50']:8.2f} ms  x{row['ratio']:.2f} "
+                  f"(x{row['ratio_q25']:.2f}-x{row['ratio_q75']:.2f})  Dice {dice}  {row['verdict_auto']}")
+        else:
+            print(f"    {row['candidate']:<18} {row['status']}: {row['reason']}")
+    print(f"  shipped: {report['shipped']}" + (f" (open with precision {auto['hint']!r})" if auto["hint"] == "bf16"
+                                               else "") + f": {auto['reason']}")
+    print(f"  {auto['where']}")
 
 
 def print_int8_speed(report: dict) -> None:

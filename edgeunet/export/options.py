@@ -66,12 +66,19 @@ class ExportOptions:
     search_time: float = _option(75.0, "seconds", "seconds after which the INT8 search starts no more candidates")
     search_img_size: int | None = _option(None, "size", "image side (px) the INT8 search times (unset: --img-size, "
                                           "else 256)")
+    formats: tuple[str, ...] = _option(("onnx",), "names", "files to write, comma-separated: onnx (always), "
+                                       "openvino, executorch, litert, ort; or auto (time the runtimes installed "
+                                       "here, ship the fastest within --max-dice-drop)")
 
     def __post_init__(self):
         for name in ("calib", "val"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, name, os.fspath(value))
+        if isinstance(self.formats, str | list):  # "onnx,ort" or a recipe's list
+            from .formats_stage import parse_formats
+
+            object.__setattr__(self, "formats", parse_formats(self.formats))
         _check_types(self)
         _check_values(self)
 
@@ -123,6 +130,9 @@ def field_types() -> dict[str, tuple[type, ...]]:
     hints = typing.get_type_hints(ExportOptions)
     out = {}
     for f in dataclasses.fields(ExportOptions):
+        if typing.get_origin(hints[f.name]) is tuple:  # a list of names; a recipe gives a list
+            out[f.name] = (tuple, list)
+            continue
         kinds = tuple(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
         out[f.name] = kinds + ((int,) if kinds == (float,) else ())
     return out
@@ -168,6 +178,9 @@ def _check_values(o: ExportOptions) -> None:
     for name in ("img_size", "search_img_size"):
         if getattr(o, name) is not None and getattr(o, name) < 1:
             raise UserError(f"{o.flag(name)} {getattr(o, name)} must be a positive image side in pixels, e.g. 256")
+    from .formats_stage import check_formats
+
+    check_formats(o.formats)
     _check_combinations(o)
 
 

@@ -23,11 +23,14 @@ from .options import ExportOptions
 logger = logging.getLogger(__name__)
 
 # Names export_model writes; any other file in out_dir makes it refuse to replace the folder.
-_ARTIFACT = re.compile(r"^(export\.json|model(\.\w+)?\.(onnx|engine)(\.json|\.trtexec\.txt)?)$")
+_ARTIFACT = re.compile(r"^(export\.json|model(\.\w+)?\.(onnx|engine|xml|bin|pte|tflite|ort)(\.json|\.trtexec\.txt)?)$")
 
 
 def check_environment(options: ExportOptions) -> None:
-    """Raises MissingExtraError when a requested step needs a library this machine lacks (TensorRT)."""
+    """Raises MissingExtraError when a requested step needs a library this machine lacks (TensorRT, a format's)."""
+    from .formats_stage import check_libraries
+
+    check_libraries(options)
     if not options.engine:
         return
     try:
@@ -128,7 +131,7 @@ def export_model(checkpoint, out_dir, options: ExportOptions | None = None, *, p
         report = stages.run()
         report["checkpoint"] = str(checkpoint) if not isinstance(checkpoint, dict) else None
         report["artifacts"] = [onnx_facts(staging / name, prec, par) for name, prec, par in stages.onnx_files] + [
-            file_facts(staging / name) for name in stages.other_files]
+            file_facts(staging / name) for name in stages.other_files] + report.pop("format_artifacts", [])
         report["toolchain"] = toolchain()
         report["provenance"] = provenance(usable_threads())
         write_json(staging / "export.json", report)

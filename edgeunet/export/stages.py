@@ -55,7 +55,7 @@ class Stages:
         self.other_files: list[str] = []
         self.used = ("verification",) + (("calibration",) if options.int8 else ()) + (
             ("search",) if options.search_runs else ())
-        steps = 2 + int(options.fp16) + int(options.int8) + int(options.engine)
+        steps = 2 + int(options.fp16) + int(options.int8) + int(options.engine) + int(options.formats != ("onnx",))
         self.progress = Progress(steps, progress)
 
     def props(self, precision: str) -> dict[str, str]:
@@ -92,6 +92,11 @@ class Stages:
                 self.progress.step("int8 onnx")
                 report.update(self.int8(fp32, val, fp32_logits))
                 report["precisions"].append("int8")
+            if o.formats != ("onnx",):
+                from .formats_stage import run_formats
+
+                self.progress.step("formats")
+                report.update(run_formats(self, val, reference))
             if o.engine:
                 self.progress.step("tensorrt engine")
                 report["engine"] = self.engine(report["precisions"][-1])

@@ -35,9 +35,11 @@ class OrtBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None,
+                 spinning: bool = True):
         path = Path(path)
-        self.session = ort_session(path, threads=threads, providers=providers)
+        # spinning=False when several sessions share the cores (side-by-side timing): idle threads then sleep.
+        self.session = ort_session(path, threads=threads, providers=providers, spinning=spinning)
         props = self.session.get_modelmeta().custom_metadata_map
         self.metadata = ModelMetadata.from_props(props, source=str(path))
         self.providers = self.session.get_providers()

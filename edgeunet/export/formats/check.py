@@ -35,7 +35,7 @@ def backend_logits(path: str | os.PathLike, images: Sequence[np.ndarray], thread
 
 def verify_file(path: str | os.PathLike, precision: str, reference: Sequence[np.ndarray],
                 images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None = None,
-                threads: int | None = None, min_agreement: float | None = None) -> dict:
+                threads: int | None = None, min_agreement: float | None = None, hint: str | None = None) -> dict:
     """Checks a file against reference logits (PyTorch's, from ``verify.torch_logits``).
 
     Args:
@@ -46,6 +46,7 @@ def verify_file(path: str | os.PathLike, precision: str, reference: Sequence[np.
         masks: (H, W) ground truth; adds ``scores`` (Dice/IoU of the file and of the reference).
         threads: Backend threads.
         min_agreement: Bound on argmax agreement; None: ``MIN_AGREEMENT[precision]``.
+        hint: OpenVINO's inference precision (``open_backend``'s ``precision``, e.g. ``"bf16"``); None: f32.
 
     Returns:
         ``parity`` (``max_abs_diff``, ``argmax_agreement``, ``pixels``), ``min_agreement`` and, with
@@ -54,7 +55,7 @@ def verify_file(path: str | os.PathLike, precision: str, reference: Sequence[np.
     Raises:
         ParityError: Argmax agreement below the bound.
     """
-    logits = backend_logits(path, images, threads=threads)
+    logits = backend_logits(path, images, threads=threads, **({"precision": hint} if hint else {}))
     figures = parity(list(reference), logits)
     bound = MIN_AGREEMENT[precision] if min_agreement is None else min_agreement
     result = {"parity": figures, "min_agreement": bound}
