@@ -24,6 +24,7 @@ from .synthetic import synthetic_class_names, synthetic_sample
 from .validate import read_class_names, scan_folder
 
 SYNTHETIC = "synthetic"
+SYNTHETIC3D = "synthetic3d"  # built-in synthetic volumes (``edgeunet.data.volume_sources``)
 SPLITS = ("train", "val", "calib", "search")
 # Added to the seed so that the val, calib and search images differ from the training images and from each other.
 SPLIT_SEED_OFFSETS = {"train": 0, "val": 1000003, "calib": 2000003, "search": 3000017}
@@ -35,6 +36,11 @@ Sample = tuple[str, np.ndarray, np.ndarray]  # (name, raw image (H, W[, C]), mas
 def is_synthetic(data: str | os.PathLike) -> bool:
     """True when ``data`` names the built-in synthetic data (the string ``"synthetic"``)."""
     return isinstance(data, str) and data == SYNTHETIC
+
+
+def is_synthetic3d(data: str | os.PathLike) -> bool:
+    """True when ``data`` names the built-in synthetic volumes (the string ``"synthetic3d"``)."""
+    return isinstance(data, str) and data == SYNTHETIC3D
 
 
 def _check_split(split: str) -> None:
@@ -90,7 +96,7 @@ def read_pairs(pairs: list[tuple[str, Path, Path]]) -> list[Sample]:
 
 
 def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256, seed: int = 0,
-                 split: str = "val", num_classes: int | None = None) -> list[Sample]:
+                 split: str = "val", num_classes: int | None = None, spatial_dims: int | None = None) -> list[Sample]:
     """Raw samples for evaluation, calibration, verification and benchmarks.
 
     Args:
@@ -101,11 +107,18 @@ def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256,
         split: "train", "val", "calib" or "search": selects the synthetic seed, or the part of a
             train/val folder (see ``dataset_folder``).
         num_classes: Synthetic classes (2 to 4; None means 2). Ignored for folders.
+        spatial_dims: 3 reads volumes (``load_volume_samples``; TIFF and .npy stacks need it);
+            None reads volumes for ``"synthetic3d"`` and folders of NIfTI files, else images.
 
     Returns:
         List of (name, image (H, W) or (H, W, C) native dtype, mask (H, W) int64), sorted by
-        name for folders.
+        name for folders; for volumes (name, volume (D, H, W[, C]), mask (D, H, W) int64), where an
+        int ``size`` is a cube's side.
     """
+    if spatial_dims == 3 or (spatial_dims is None and (is_synthetic3d(data) or _holds_nifti(data))):
+        from .volume_sources import load_volume_samples
+
+        return load_volume_samples(data, n, size, seed, split, num_classes)
     if n is not None and int(n) < 1:
         raise UserError(f"n={n}: ask for at least 1 sample")
     if is_synthetic(data):
@@ -118,6 +131,12 @@ def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256,
         return samples
     pairs = folder_pairs(dataset_folder(data, split))
     return read_pairs(pairs if n is None else pairs[: int(n)])
+
+
+def _holds_nifti(data) -> bool:
+    from .volume_sources import holds_nifti
+
+    return not is_synthetic(data) and holds_nifti(data)
 
 
 def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dict:
