@@ -143,3 +143,19 @@ def test_volume_patches_are_augmented_within_the_plane_and_keep_mask_alignment()
         gain_offset = np.polyfit(am.ravel().astype(np.float64), ax.ravel().astype(np.float64), 1)
         assert np.allclose(ax[0], np.polyval(gain_offset, am), atol=1e-3)  # the mask moved with the voxels
         assert sorted(set(am[0].ravel())) in [sorted(set(s.ravel())) for s in (cm[0], cm[-1])]  # slices stay slices
+
+
+def test_cli_trains_a_3d_model_on_a_folder_of_tiff_stacks(tmp_path):
+    from badinput import run_cli
+
+    from edgeunet.data.synthetic3d import write_synthetic_volumes
+
+    write_synthetic_volumes(tmp_path / "vols", n=3, size=(16, 24, 24), fmt="tiff")
+    result = run_cli("train", "--data", str(tmp_path / "vols"), "--model", "unet3d-ds", "--base-width", "4",
+                     "--depth", "2", "--patch", "8,16,16", "--epochs", "1", "--batch-size", "2",
+                     "--samples-per-epoch", "2", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "r"),
+                     env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "best validation Dice" in result.stdout
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["data"]["n_train"] == 2 and config["data"]["n_val"] == 1 and config["settings"]["patch"] == [8, 16, 16]
