@@ -174,8 +174,9 @@ def _bench(settings: Quickstart3DSettings, out: Path, heldout_dir: Path, report)
     from .timing import TimingSettings
 
     models = [str(out / "prune" / "best.pt"), str(out / "export" / "model.onnx")]
+    timing = TimingSettings(min_time=settings.bench_seconds)
     bench_settings = BenchSettings(data=str(heldout_dir), num_images=settings.heldout_volumes,
-                                   sizes=(settings.volume_side,), timing=TimingSettings(min_time=settings.bench_seconds))
+                                   sizes=(settings.volume_side,), timing=timing)
     bench = run_bench(models, bench_settings, progress=settings.progress)
     write_json(bench, out / "bench.json")
     report(f"[6] bench     {out / 'bench.json'} (Dice on held-out volumes)\n" + format_table(bench))

@@ -158,4 +158,5 @@ def test_cli_trains_a_3d_model_on_a_folder_of_tiff_stacks(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "best validation Dice" in result.stdout
     config = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert config["data"]["n_train"] == 2 and config["data"]["n_val"] == 1 and config["settings"]["patch"] == [8, 16, 16]
+    assert config["data"]["n_train"] == 2 and config["data"]["n_val"] == 1
+    assert config["settings"]["patch"] == [8, 16, 16]

@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
     check.add_argument("--num-classes", type=positive_int, default=None,
                        help="also check that class ids are below this")
     check.add_argument("--3d", dest="volumes", action="store_true",
-                       help="a folder of volumes (TIFF stacks, .npy); folders of NIfTI files are read as volumes anyway")
+                       help="a folder of volumes (TIFF stacks, .npy); NIfTI folders are read as volumes anyway")
     check.set_defaults(func=run_check)
 
 

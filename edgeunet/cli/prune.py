@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, ratio=_default("ratio") if args.ratio is None else args.ratio, target_macs=args.target_macs,
         target_params=args.target_params, importance=args.importance, steps=args.steps,
         finetune_epochs=args.finetune_epochs, round_to=args.round_to, min_channels=args.min_channels,
-        img_size=args.img_size, patch=tuple(args.patch) if args.patch else None, batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr,
+        img_size=args.img_size, patch=tuple(args.patch) if args.patch else None, batch_size=args.batch_size,
+        samples_per_epoch=args.samples_per_epoch, lr=args.lr,
         seed=args.seed, device=args.device, progress=args.progress, exist_ok=args.exist_ok,
     )
     main = DistContext.from_env().is_main
