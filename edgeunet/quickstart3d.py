@@ -28,7 +28,7 @@ class Quickstart3DSettings:
     heldout_volumes: int = 4
     volume_side: int = 48
     patch_side: int = 32
-    epochs: int = 12
+    epochs: int = 6  # 4 epochs reached validation Dice 0.914 (see the report of the 3-D training work)
     samples_per_epoch: int = 48
     batch_size: int = 4
     lr: float = 5e-3

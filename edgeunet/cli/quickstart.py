@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
                    help="the 3-D pipeline on synthetic volumes (unet3d-ds; default --out runs/quickstart3d)")
     p.add_argument("--out", default=None, help=f"folder for everything it writes (default {defaults.out})")
     p.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"training epochs (default {defaults.epochs}; 3-D: 12)")
+                   help=f"training epochs (default {defaults.epochs}; 3-D: 6)")
     p.add_argument("--seed", type=nonnegative_int, default=defaults.seed)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--json", help="also write the facts of every stage to this JSON file")

@@ -1,4 +1,7 @@
-"""Where samples come from: the built-in ``"synthetic"`` data or a folder data set.
+"""Where samples come from: the built-in ``"synthetic"`` data (``"synthetic3d"``: volumes) or a folder data set.
+
+Volumes (``"synthetic3d"``, folders of NIfTI files, or ``spatial_dims=3``) are served by
+``edgeunet.data.volume_sources`` through the same ``load_samples``.
 
 Calibration, export verification, evaluation and benchmarks all call ``load_samples`` (or
 ``folder_pairs`` + ``read_pairs``) and get raw images (native dtype) with their masks; they pass the
@@ -150,9 +153,16 @@ def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dic
     Returns:
         dict(num_classes=int, in_channels=int, class_names=list[str]).
     """
-    if is_synthetic(data):
+    if is_synthetic(data) or is_synthetic3d(data):
         count = num_classes or 2
         return {"num_classes": count, "in_channels": 1, "class_names": synthetic_class_names(count)}
+    if _holds_nifti(data):  # a volume folder: its check reads every volume once
+        from .validate3d import check_volume_folder
+
+        report = check_volume_folder(dataset_folder(data, "train"), num_classes)
+        count = int(num_classes or report.num_classes)
+        return {"num_classes": count, "in_channels": report.in_channels,
+                "class_names": report.class_names or default_class_names(count)}
     folder = dataset_folder(data, "train")
     pairs = folder_pairs(folder)
     first = read_image(pairs[0][1])
