@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     params, macs, dice = report["parameters"], report["macs"], report["dice"]
     print(f"pruned {report['model']} at ratio {report['ratio']:.3f} in {len(report['steps'])} step(s)")
     print(f"parameters {params['before']:,} -> {params['after']:,} (-{params['reduction']:.1%}); "
-          f"MACs at {report['img_size']} px {macs['before'] / 1e6:.1f} M -> {macs['after'] / 1e6:.1f} M "
+          f"MACs at {report['img_size']}{'^3 voxels' if report.get('patch') else ' px'} "
+          f"{macs['before'] / 1e6:.1f} M -> {macs['after'] / 1e6:.1f} M "
           f"(-{macs['reduction']:.1%})")
     print(f"Dice {_dice(dice['before'])} before, {_dice(dice['pruned'])} right after pruning, "
           f"{_dice(dice['finetuned'])} after fine-tuning")
