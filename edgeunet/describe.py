@@ -134,12 +134,13 @@ def describe(path: str | Path, img_size: int = 256) -> dict:
     raise UserError(f"{path}: unknown kind of file {suffix or '(no suffix)'!r}: give {kinds}")
 
 
-def describe_variants(img_size: int = 256) -> list[dict]:
-    """Every registered variant at 1 input channel and 2 classes: parameters and MACs."""
+def describe_variants(img_size: int = 256, spatial_dims: int | None = 2) -> list[dict]:
+    """The registered variants of ``spatial_dims`` (None: all) at 1 input channel and 2 classes: parameters
+    and MACs (3-D variants on an img_size cube)."""
     from .models import create_model, list_models
 
     rows = []
-    for name in list_models():
+    for name in list_models(spatial_dims):
         model = create_model(name)
         cfg = model.cfg
         rows.append({"name": name, "block": cfg.block, "widths": list(cfg.widths), "fused_levels": cfg.fused_levels,

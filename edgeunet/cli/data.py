@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import deprecated_alias, positive_int
+from .options import deprecated_alias, int_list, positive_int
 
 SHOWN_SIZES = 5  # image sizes listed by count in the summary; the rest are counted
 
@@ -25,12 +25,20 @@ def add_parser(sub) -> None:
     synth.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     synth.add_argument("--num-classes", type=int, default=2,
                        help="2: background/nucleus; 3: + elongated; 4: + mitotic (default 2)")
+    synth.add_argument("--3d", dest="volumes", action="store_true",
+                       help="write volumes (OUT/images/*.nii.gz stacks and masks); --img-size is the cube's side")
+    synth.add_argument("--volume-size", type=int_list, metavar="D,H,W",
+                       help="--3d: volume shape instead of an --img-size cube")
+    synth.add_argument("--format", choices=["nii.gz", "nii", "tiff", "npy"], default="nii.gz",
+                       help="--3d: file format of the volumes (default nii.gz)")
     synth.set_defaults(func=run_synth)
     check = actions.add_parser("check", help="read every pixel of a data set folder and list every problem "
                                              "(exit 1 if any)")
     check.add_argument("dir", help="data set folder with images/ and masks/")
     check.add_argument("--num-classes", type=positive_int, default=None,
                        help="also check that class ids are below this")
+    check.add_argument("--3d", dest="volumes", action="store_true",
+                       help="a folder of volumes (TIFF stacks, .npy); NIfTI folders are read as volumes anyway")
     check.set_defaults(func=run_check)
 
 
@@ -42,6 +50,13 @@ def _help(parser: argparse.ArgumentParser) -> int:
 def run_synth(args: argparse.Namespace) -> int:
     from ..data.synthetic import synthetic_class_names, write_synthetic
 
+    if args.volumes:
+        return _synth_volumes(args)
+    if args.volume_size:
+        from ..errors import UserError
+
+        raise UserError("--volume-size is for volumes: add --3d, or give --img-size for 2-D images")
+
     out = write_synthetic(args.out, n=args.num_images, size=args.img_size, seed=args.seed,
                           num_classes=args.num_classes)
     print(f"wrote {args.num_images} synthetic {args.img_size}x{args.img_size} images and masks to {out} "
@@ -49,8 +64,23 @@ def run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_volumes(args: argparse.Namespace) -> int:
+    from ..data.synthetic import synthetic_class_names
+    from ..data.synthetic3d import write_synthetic_volumes
+
+    size = tuple(args.volume_size) if args.volume_size else (args.img_size,) * 3
+    out = write_synthetic_volumes(args.out, n=args.num_images, size=size, seed=args.seed, fmt=args.format,
+                                  num_classes=args.num_classes)
+    print(f"wrote {args.num_images} synthetic {'x'.join(map(str, size))} volumes and masks ({args.format}) to {out} "
+          f"(classes: {', '.join(synthetic_class_names(args.num_classes))})")
+    return 0
+
+
 def _sizes(report) -> list[str]:
     counts = report.sizes.most_common()
+    if counts and len(counts[0][0]) == 3:
+        listed = ", ".join(f"{'x'.join(map(str, shape))} ({n})" for shape, n in counts[:SHOWN_SIZES])
+        return [f"shapes    {listed} (D x H x W), {len(counts)} distinct shape(s)"]
     listed = ", ".join(f"{h}x{w} ({n})" for (h, w), n in counts[:SHOWN_SIZES])
     more = f", +{len(counts) - SHOWN_SIZES} more" if len(counts) > SHOWN_SIZES else ""
     (min_h, min_w), (max_h, max_w) = report.size_range
@@ -74,14 +104,17 @@ def _classes(report) -> list[str]:
 def run_check(args: argparse.Namespace) -> int:
     """Prints every problem (one line each, with its file) and exits 1 when there is any; else a summary."""
     from ..data.validate import validate_folder
+    from ..data.validate3d import validate_volume_folder
+    from ..data.volume_sources import holds_nifti
 
-    report = validate_folder(args.dir, args.num_classes)
+    volumes = args.volumes or holds_nifti(args.dir)
+    report = (validate_volume_folder if volumes else validate_folder)(args.dir, args.num_classes)
     for problem in report.problems:
         print(problem)
     if report.problems:
         print(f"{len(report.problems)} problem(s) in {args.dir}")
         return 1
-    print(f"{args.dir}: {len(report.pairs)} image/mask pairs, no problems")
+    print(f"{args.dir}: {len(report.pairs)} {'volume' if volumes else 'image'}/mask pairs, no problems")
     lines = _sizes(report) + [
         f"channels  {', '.join(f'{key} ({n})' for key, n in report.channels.most_common())}",
         f"dtypes    {', '.join(f'{key} ({n})' for key, n in report.dtypes.most_common())}",

@@ -13,7 +13,9 @@ def add_parser(sub) -> None:
     p.add_argument("path", nargs="?", help="best.pt, model.onnx, model.int8.onnx or model.engine")
     p.add_argument("--img-size", type=positive_int, default=256,
                    help="square side (px) at which MACs are counted, rounded down to the size multiple (default 256)")
-    p.add_argument("--models", action="store_true", help="list the registered variants")
+    p.add_argument("--img-size-3d", type=positive_int, default=64,
+                   help="cube side (voxels) at which the MACs of 3-D variants are counted (default 64)")
+    p.add_argument("--models", action="store_true", help="list the registered variants (2-D and 3-D)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -22,11 +24,14 @@ def run(args: argparse.Namespace) -> int:
     from ..describe import describe, describe_variants
 
     if args.models or not args.path:
-        rows = describe_variants(args.img_size)
+        rows, rows_3d = describe_variants(args.img_size), describe_variants(args.img_size_3d, spatial_dims=3)
         if args.json:
-            print(json.dumps(rows, indent=2))
+            print(json.dumps(rows + [{**r, "spatial_dims": 3} for r in rows_3d], indent=2))
             return 0
         _print_variants(rows, args.img_size)
+        if rows_3d:
+            print()
+            _print_variants(rows_3d, f"{args.img_size_3d}^3")
         return 0
     info = describe(args.path, args.img_size)
     if args.json:
@@ -36,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_variants(rows: list[dict], img_size: int) -> None:
+def _print_variants(rows: list[dict], img_size: int | str) -> None:
     print(f"{'model':<16}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<10}{'attn':<6}{'params (M)':>11}"
           f"{f'GMACs@{img_size}':>12}  widths")
     for r in rows:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ..prune import IMPORTANCES, PruneSettings
-from .options import field_default, finite_float, nonnegative_int, positive_int
+from .options import field_default, finite_float, int_list, nonnegative_int, positive_int
 from .train import epoch_printer
 
 
@@ -41,7 +41,9 @@ def add_parser(sub) -> None:
                     "results.png and prune.json (or sensitivity.json with --sensitivity).",
     )
     p.add_argument("checkpoint", metavar="CKPT", help="best.pt or last.pt of a training run")
-    p.add_argument("--data", default=_default("data"), help="DIR with images/ and masks/, or 'synthetic' (default)")
+    p.add_argument("--data", default=_default("data"),
+                   help="DIR with images/ and masks/, 'synthetic' or 'synthetic3d' (default: the built-in "
+                        "synthetic data of the checkpoint's dimensionality)")
     amount = p.add_mutually_exclusive_group()
     amount.add_argument("--ratio", type=ratio_fraction,
                         help=f"fraction of channels removed from every layer, in [0, 1) (default {_default('ratio')})")
@@ -60,7 +62,10 @@ def add_parser(sub) -> None:
                    help=f"no layer is pruned below this many channels (default {_default('min_channels')}; "
                         "1 prunes every layer)")
     p.add_argument("--img-size", type=positive_int,
-                   help="training crop and MAC-counting size (default: the checkpoint's, else 256)")
+                   help="training crop and MAC-counting size (default: the checkpoint's, else 256; 3-D: the "
+                        "side of the cube MACs are counted on, default the patch's largest side)")
+    p.add_argument("--patch", type=int_list, metavar="D,H,W",
+                   help="3-D models: fine-tuning patch (default: the checkpoint's)")
     p.add_argument("--batch-size", type=positive_int, default=_default("batch_size"))
     p.add_argument("--samples-per-epoch", type=positive_int, help="random crops per fine-tuning epoch")
     p.add_argument("--lr", type=positive_float, default=_default("lr"),
@@ -112,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, ratio=_default("ratio") if args.ratio is None else args.ratio, target_macs=args.target_macs,
         target_params=args.target_params, importance=args.importance, steps=args.steps,
         finetune_epochs=args.finetune_epochs, round_to=args.round_to, min_channels=args.min_channels,
-        img_size=args.img_size, batch_size=args.batch_size, samples_per_epoch=args.samples_per_epoch, lr=args.lr,
+        img_size=args.img_size, patch=tuple(args.patch) if args.patch else None, batch_size=args.batch_size,
+        samples_per_epoch=args.samples_per_epoch, lr=args.lr,
         seed=args.seed, device=args.device, progress=args.progress, exist_ok=args.exist_ok,
     )
     main = DistContext.from_env().is_main
@@ -123,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     params, macs, dice = report["parameters"], report["macs"], report["dice"]
     print(f"pruned {report['model']} at ratio {report['ratio']:.3f} in {len(report['steps'])} step(s)")
     print(f"parameters {params['before']:,} -> {params['after']:,} (-{params['reduction']:.1%}); "
-          f"MACs at {report['img_size']} px {macs['before'] / 1e6:.1f} M -> {macs['after'] / 1e6:.1f} M "
+          f"MACs at {report['img_size']}{'^3 voxels' if report.get('patch') else ' px'} "
+          f"{macs['before'] / 1e6:.1f} M -> {macs['after'] / 1e6:.1f} M "
           f"(-{macs['reduction']:.1%})")
     print(f"Dice {_dice(dice['before'])} before, {_dice(dice['pruned'])} right after pruning, "
           f"{_dice(dice['finetuned'])} after fine-tuning")

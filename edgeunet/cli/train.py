@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import field_default, finite_float, nonnegative_int, positive_int
+from .options import field_default, finite_float, int_list, nonnegative_int, positive_int
 
 
 def _default(name: str):
@@ -24,7 +24,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help=f"variant (see `edgeunet info --models`); default {_default('model')}")
     p.add_argument("--base-width", type=positive_int, help="channels of the first stage (doubles per stage)")
     p.add_argument("--depth", type=positive_int, help="number of 2x down-samplings")
-    p.add_argument("--upsample", choices=["transpose", "bilinear", "nearest"], help="decoder up-sampling")
+    p.add_argument("--upsample", choices=["transpose", "bilinear", "trilinear", "nearest"],
+                   help="decoder up-sampling (trilinear for 3-D models)")
     p.add_argument("--attention", action=argparse.BooleanOptionalAction, default=None,
                    help="attention gates on the skips")
     p.add_argument("--fused-levels", type=nonnegative_int,
@@ -44,7 +45,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a U-Net on a folder of images and masks, or on synthetic data",
                        description="Train a U-Net. Writes RUN_DIR/best.pt, last.pt, metrics.jsonl, results.csv, "
                                    "results.png and config.json.")
-    p.add_argument("--data", default=_default("data"), help="DIR with images/ and masks/, or 'synthetic' (default)")
+    p.add_argument("--data", default=_default("data"),
+                   help="DIR with images/ and masks/ (volumes for a 3-D model), 'synthetic' or 'synthetic3d' "
+                        "(default: the built-in synthetic data of the model's dimensionality)")
     add_model_options(p)
     split = p.add_mutually_exclusive_group()
     split.add_argument("--val", help="separate validation DIR")
@@ -57,6 +60,11 @@ def add_parser(sub) -> None:
     p.add_argument("--img-size", type=positive_int, default=_default("img_size"),
                    help="square training crop, a multiple of the model's size multiple "
                         f"(default {_default('img_size')})")
+    p.add_argument("--patch", type=int_list, metavar="D,H,W",
+                   help="3-D models: training patch (and validation window), each a multiple of the model's "
+                        "size multiple on that axis (default: an --img-size cube)")
+    p.add_argument("--volume-size", type=int_list, metavar="D,H,W",
+                   help="--data synthetic3d: shape of the generated volumes (default: the patch)")
     p.add_argument("--num-classes", type=positive_int, help="classes incl. background (default: read from the masks)")
     p.add_argument("--samples-per-epoch", type=positive_int, help="random crops per epoch")
     p.add_argument("--lr", type=finite_float, default=_default("lr"),
@@ -83,12 +91,17 @@ def epoch_printer(progress: bool):
     return lambda line: print(line, flush=True)
 
 
+def _sides(value: list[int] | None) -> tuple[int, ...] | None:
+    return None if value is None else tuple(value)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train.settings import TrainSettings
 
     settings = TrainSettings(  # checked before torch is imported: a bad flag costs no start-up time
         data=args.data, model=args.model, out=args.out, model_options=model_options(args), val=args.val,
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, img_size=args.img_size,
+        patch=_sides(args.patch), volume_size=_sides(args.volume_size),
         num_classes=args.num_classes, samples_per_epoch=args.samples_per_epoch, lr=args.lr, schedule=args.schedule,
         init=args.init, resume=args.resume, exist_ok=args.exist_ok, seed=args.seed, device=args.device,
         workers=args.workers, sync_bn=args.sync_bn, progress=args.progress,

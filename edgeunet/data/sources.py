@@ -1,4 +1,7 @@
-"""Where samples come from: the built-in ``"synthetic"`` data or a folder data set.
+"""Where samples come from: the built-in ``"synthetic"`` data (``"synthetic3d"``: volumes) or a folder data set.
+
+Volumes (``"synthetic3d"``, folders of NIfTI files, or ``spatial_dims=3``) are served by
+``edgeunet.data.volume_sources`` through the same ``load_samples``.
 
 Calibration, export verification, evaluation and benchmarks all call ``load_samples`` (or
 ``folder_pairs`` + ``read_pairs``) and get raw images (native dtype) with their masks; they pass the
@@ -24,6 +27,7 @@ from .synthetic import synthetic_class_names, synthetic_sample
 from .validate import read_class_names, scan_folder
 
 SYNTHETIC = "synthetic"
+SYNTHETIC3D = "synthetic3d"  # built-in synthetic volumes (``edgeunet.data.volume_sources``)
 SPLITS = ("train", "val", "calib", "search")
 # Added to the seed so that the val, calib and search images differ from the training images and from each other.
 SPLIT_SEED_OFFSETS = {"train": 0, "val": 1000003, "calib": 2000003, "search": 3000017}
@@ -35,6 +39,11 @@ Sample = tuple[str, np.ndarray, np.ndarray]  # (name, raw image (H, W[, C]), mas
 def is_synthetic(data: str | os.PathLike) -> bool:
     """True when ``data`` names the built-in synthetic data (the string ``"synthetic"``)."""
     return isinstance(data, str) and data == SYNTHETIC
+
+
+def is_synthetic3d(data: str | os.PathLike) -> bool:
+    """True when ``data`` names the built-in synthetic volumes (the string ``"synthetic3d"``)."""
+    return isinstance(data, str) and data == SYNTHETIC3D
 
 
 def _check_split(split: str) -> None:
@@ -90,7 +99,7 @@ def read_pairs(pairs: list[tuple[str, Path, Path]]) -> list[Sample]:
 
 
 def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256, seed: int = 0,
-                 split: str = "val", num_classes: int | None = None) -> list[Sample]:
+                 split: str = "val", num_classes: int | None = None, spatial_dims: int | None = None) -> list[Sample]:
     """Raw samples for evaluation, calibration, verification and benchmarks.
 
     Args:
@@ -101,11 +110,18 @@ def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256,
         split: "train", "val", "calib" or "search": selects the synthetic seed, or the part of a
             train/val folder (see ``dataset_folder``).
         num_classes: Synthetic classes (2 to 4; None means 2). Ignored for folders.
+        spatial_dims: 3 reads volumes (``load_volume_samples``; TIFF and .npy stacks need it);
+            None reads volumes for ``"synthetic3d"`` and folders of NIfTI files, else images.
 
     Returns:
         List of (name, image (H, W) or (H, W, C) native dtype, mask (H, W) int64), sorted by
-        name for folders.
+        name for folders; for volumes (name, volume (D, H, W[, C]), mask (D, H, W) int64), where an
+        int ``size`` is a cube's side.
     """
+    if spatial_dims == 3 or (spatial_dims is None and (is_synthetic3d(data) or _holds_nifti(data))):
+        from .volume_sources import load_volume_samples
+
+        return load_volume_samples(data, n, size, seed, split, num_classes)
     if n is not None and int(n) < 1:
         raise UserError(f"n={n}: ask for at least 1 sample")
     if is_synthetic(data):
@@ -120,6 +136,12 @@ def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256,
     return read_pairs(pairs if n is None else pairs[: int(n)])
 
 
+def _holds_nifti(data) -> bool:
+    from .volume_sources import holds_nifti
+
+    return not is_synthetic(data) and holds_nifti(data)
+
+
 def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dict:
     """Facts a model needs about a data set.
 
@@ -131,9 +153,16 @@ def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dic
     Returns:
         dict(num_classes=int, in_channels=int, class_names=list[str]).
     """
-    if is_synthetic(data):
+    if is_synthetic(data) or is_synthetic3d(data):
         count = num_classes or 2
         return {"num_classes": count, "in_channels": 1, "class_names": synthetic_class_names(count)}
+    if _holds_nifti(data):  # a volume folder: its check reads every volume once
+        from .validate3d import check_volume_folder
+
+        report = check_volume_folder(dataset_folder(data, "train"), num_classes)
+        count = int(num_classes or report.num_classes)
+        return {"num_classes": count, "in_channels": report.in_channels,
+                "class_names": report.class_names or default_class_names(count)}
     folder = dataset_folder(data, "train")
     pairs = folder_pairs(folder)
     first = read_image(pairs[0][1])

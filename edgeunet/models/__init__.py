@@ -27,5 +27,7 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ModelConfig", "UNet", "build_model", "count_parameters", "create_model", "get_config", "list_models",
-           "nearest_valid_size"]
+__all__ = [
+    "ModelConfig", "UNet", "build_model", "count_parameters", "create_model", "get_config", "list_models",
+    "nearest_valid_size",
+]

@@ -237,7 +237,8 @@ _REGISTRY: dict[str, ModelConfig] = {
 def list_models(spatial_dims: int | None = 2) -> list[str]:
     """Names of the registered variants with ``spatial_dims`` (2: images, 3: volumes, None: all).
 
-    The default stays 2-D while the train, export, predict and bench stages take images only.
+    Train and prune take volumes too, but the default stays 2-D: the benchmark zoo, INT8 and
+    checkpoint tests iterate ``list_models()`` over images; ``edgeunet info --models`` lists both.
     """
     return sorted(n for n, c in _REGISTRY.items() if spatial_dims is None or c.spatial_dims == spatial_dims)
 

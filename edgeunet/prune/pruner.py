@@ -171,10 +171,12 @@ def _accumulate_gradients(model, batches) -> None:
 
 
 def example_input(model, size: int | None = None) -> torch.Tensor:
-    """(1, C, S, S) zeros on the model's device; S defaults to twice the size multiple."""
+    """(1, C, S, S) zeros on the model's device ((1, C, S, S, S) for a 3-D model); S defaults to twice the
+    size multiple."""
     cfg = model.cfg
     size = size or 2 * cfg.size_multiple
-    return torch.zeros(1, cfg.in_channels, size, size, device=next(model.parameters()).device)
+    dims = getattr(cfg, "spatial_dims", 2)
+    return torch.zeros(1, cfg.in_channels, *[size] * dims, device=next(model.parameters()).device)
 
 
 def prune_to_widths(model, widths: dict[str, int], importance: str = "l1", *,

@@ -38,8 +38,9 @@ def _train_settings(session: PruneSession, out: Path, epochs: int, settings: Pru
     cfg = session.model.current_config()
     options = {k: v for k, v in cfg.to_dict().items() if k != "name"}  # the pruned model as it is
     return TrainSettings(
-        data=settings.data, model=cfg.name, out=str(out), model_options=options, epochs=epochs,
-        batch_size=settings.batch_size, img_size=session.img_size, num_classes=cfg.num_classes,
+        data=session.data_info.get("data", settings.data), model=cfg.name, out=str(out), model_options=options,
+        epochs=epochs, batch_size=settings.batch_size, img_size=session.img_size, patch=session.patch,
+        num_classes=cfg.num_classes,
         samples_per_epoch=settings.samples_per_epoch, lr=settings.lr, schedule="cosine", init=session.source,
         seed=settings.seed, device=session.device, progress=settings.progress, exist_ok=True,
     )
@@ -106,6 +107,7 @@ def _report(session: PruneSession, out: Path, ratio: float, settings: PruneSetti
         "ratio": ratio,
         "targets": {"macs": settings.target_macs, "params": settings.target_params},
         "img_size": session.img_size,
+        "patch": list(session.patch) if session.patch else None,
         "parameters": change("parameters"),
         "macs": change("macs"),
         "widths": {"before": before["widths"], "after": after["widths"]},
@@ -155,7 +157,7 @@ def prune_checkpoint(checkpoint: str | os.PathLike | dict, out: str | os.PathLik
     if ctx.is_main:
         ensure_dir(out, "--out folder")
     session = open_session(checkpoint, settings.data, settings.img_size, settings.samples_per_epoch, settings.seed,
-                           settings.device)
+                           settings.device, settings.patch)
     ratio = settings.ratio
     if settings.has_target:
         ratio = find_ratio(session.model, session.img_size, settings.round_to, settings.target_macs,

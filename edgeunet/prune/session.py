@@ -30,13 +30,15 @@ class PruneSession:
     img_size: int
     device: str
     data_info: dict = field(default_factory=dict)
+    patch: tuple[int, int, int] | None = None  # a 3-D model's fine-tuning patch and validation window
 
     def dice(self, model: torch.nn.Module | None = None) -> float | None:
         """Mean foreground Dice of ``model`` (default: the session's) on the validation samples."""
         from ..train.evaluate import evaluate
 
         model = model if model is not None else self.model
-        summary = evaluate(model, self.val_samples, self.preprocessing, self.device)
+        window = self.patch or self.img_size
+        summary = evaluate(model, self.val_samples, self.preprocessing, self.device, window)
         return None if summary["mean_dice"] is None else round(float(summary["mean_dice"]), 6)
 
     def calibration_batches(self, batch_size: int, count: int = 4, seed: int = 0) -> list:
@@ -57,20 +59,52 @@ def resolve_img_size(img_size: int | None, checkpoint: dict, size_multiple: int)
     return check_multiple(size, size_multiple, "--img-size")
 
 
-def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike = "synthetic",
-                 img_size: int | None = None, samples_per_epoch: int | None = None, seed: int = 0,
-                 device: str = "auto") -> PruneSession:
-    """Loads the checkpoint (rebuilt from config, strict) and the data it is fine-tuned and scored on."""
+def resolve_patch(patch, checkpoint: dict, cfg) -> tuple[int, int, int]:
+    """A 3-D model's fine-tuning patch: ``patch``, else the checkpoint's, else its img_size cube (checked)."""
+    args = checkpoint.get("train_args", {})
+    patch = tuple(patch or args.get("patch") or (args.get("img_size") or 64,) * 3)
+    for axis, side, multiple in zip("DHW", patch, cfg.size_multiples):
+        check_multiple(int(side), multiple, f"--patch {axis}")
+    return tuple(int(n) for n in patch)
+
+
+def _session_data(data, cfg, size: int, patch, preprocessing: dict, seed: int, samples_per_epoch: int | None):
+    """(train_ds, val_samples, info) of the fine-tuning data, in the model's dimensionality."""
     from ..data.dataset import build_datasets
+    from ..data.volume_dataset import build_volume_datasets, check_image_data
+    from ..train.settings import check_data_dims, synthetic_data
+
+    data = synthetic_data(cfg.spatial_dims) if data is None else data
+    check_data_dims(data, cfg.spatial_dims, cfg.name)
+    if cfg.spatial_dims == 3:
+        built = build_volume_datasets(data, val=None, val_fraction=0.1, patch=patch, num_classes=cfg.num_classes,
+                                      preprocessing=preprocessing, seed=seed, samples_per_epoch=samples_per_epoch)
+    else:
+        check_image_data(data)
+        built = build_datasets(data, val=None, val_fraction=0.1, img_size=size, num_classes=cfg.num_classes,
+                               preprocessing=preprocessing, seed=seed, samples_per_epoch=samples_per_epoch)
+    return built[0], built[1], {**built[2], "data": str(data)}
+
+
+def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike | None = None,
+                 img_size: int | None = None, samples_per_epoch: int | None = None, seed: int = 0,
+                 device: str = "auto", patch=None) -> PruneSession:
+    """Loads the checkpoint (rebuilt from config, strict) and the data it is fine-tuned and scored on.
+
+    A 3-D model fine-tunes on ``patch`` (default: the checkpoint's) and counts MACs on an
+    ``img_size`` cube (default: the patch's largest side).
+    """
     from ..train.loop import resolve_device
 
     model, ckpt = model_from_checkpoint(checkpoint)
     cfg = model.cfg
-    size = resolve_img_size(img_size, ckpt, cfg.size_multiple)
+    if cfg.spatial_dims == 3:
+        patch = resolve_patch(patch, ckpt, cfg)
+        size = check_multiple(int(img_size or max(patch)), cfg.size_multiple, "--img-size")
+    else:
+        size = resolve_img_size(img_size, ckpt, cfg.size_multiple)
     preprocessing = dict(ckpt.get("preprocessing") or DEFAULT_PREPROCESSING)
-    train_ds, val_samples, info = build_datasets(data, val=None, val_fraction=0.1, img_size=size,
-                                                 num_classes=cfg.num_classes, preprocessing=preprocessing, seed=seed,
-                                                 samples_per_epoch=samples_per_epoch)
+    train_ds, val_samples, info = _session_data(data, cfg, size, patch, preprocessing, seed, samples_per_epoch)
     if info["in_channels"] != cfg.in_channels:
         raise UserError(f"{data} has {info['in_channels']}-channel images but the checkpoint takes "
                         f"{cfg.in_channels}: prune with the data it was trained on")
@@ -79,7 +113,7 @@ def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike =
     class_names = list(ckpt.get("class_names") or info["class_names"])
     return PruneSession(model=model.to(device).eval(), checkpoint=ckpt, source=source, preprocessing=preprocessing,
                         class_names=class_names, train_ds=train_ds, val_samples=val_samples, img_size=size,
-                        device=device, data_info=info)
+                        device=device, data_info=info, patch=patch)
 
 
 def write_json(path: str | os.PathLike, doc: dict) -> Path:

@@ -17,7 +17,8 @@ class PruneSettings:
     """What ``edgeunet prune`` does besides the checkpoint and the run folder; every CLI flag maps to a field.
 
     Attributes:
-        data: Fine-tuning data: a folder data set or ``"synthetic"``.
+        data: Fine-tuning data: a folder data set, ``"synthetic"`` or ``"synthetic3d"``; None means the
+            built-in synthetic data of the checkpoint's dimensionality.
         ratio: Fraction of channels removed from every width, in [0, 1).
         target_macs: Instead of ``ratio``: MACs per (1, C, img_size, img_size) image to reach ("0.5G", 4e8...);
             parsed to an int.
@@ -27,12 +28,14 @@ class PruneSettings:
         finetune_epochs: Epochs of the final fine-tuning (0: save the pruned model as is, no metrics.jsonl).
         round_to: Kept channel counts are multiples of this.
         min_channels: No width is pruned below this; narrower widths are kept whole.
-        img_size: Training crop and MAC-counting size (default: the checkpoint's training size, else 256).
+        img_size: Training crop and MAC-counting size (default: the checkpoint's training size, else 256);
+            for a 3-D model the side of the cube MACs are counted on (default: the patch's largest side).
+        patch: (D, H, W) fine-tuning patch of a 3-D model (default: the checkpoint's).
         batch_size, samples_per_epoch, lr, seed, device, progress: As for ``edgeunet train``.
         exist_ok: Overwrite a run already in the output folder.
     """
 
-    data: str = "synthetic"
+    data: str | None = None
     ratio: float = 0.5
     target_macs: int | str | None = None
     target_params: int | str | None = None
@@ -42,6 +45,7 @@ class PruneSettings:
     round_to: int = 8
     min_channels: int = MIN_CHANNELS
     img_size: int | None = None
+    patch: tuple[int, int, int] | None = None
     batch_size: int = 8
     samples_per_epoch: int | None = None
     lr: float = 3e-3
@@ -51,7 +55,13 @@ class PruneSettings:
     exist_ok: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "data", str(self.data))
+        if self.data is not None:
+            object.__setattr__(self, "data", str(self.data))
+        if self.patch is not None:
+            sides = tuple(self.patch) if isinstance(self.patch, (tuple, list)) else ()
+            if len(sides) != 3 or not all(_count(n, 1) for n in sides):
+                raise UserError(f"--patch must be three positive sides D,H,W, e.g. 32,64,64 (got {self.patch})")
+            object.__setattr__(self, "patch", sides)
         check_importance(self.importance)
         if self.target_macs is not None and self.target_params is not None:
             raise UserError("give one of --target-macs and --target-params, not both")

@@ -106,17 +106,19 @@ def wrap(model: torch.nn.Module, ctx: DistContext, device: str, sync_bn: bool) -
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=[torch.device(device)] if on_gpu else None)
 
 
-def revert_sync_batchnorm(model: torch.nn.Module) -> None:
-    """Turns SyncBatchNorm layers back into BatchNorm2d, sharing their parameters and buffers.
+def revert_sync_batchnorm(model: torch.nn.Module, spatial_dims: int | None = None) -> None:
+    """Turns SyncBatchNorm layers back into BatchNorm2d (BatchNorm3d for a 3-D model), sharing their tensors.
 
-    edgeunet models only hold 2-d BatchNorm, so every SyncBatchNorm here was a BatchNorm2d.
+    SyncBatchNorm does not record what it replaced; an edgeunet model holds BatchNorm of its own
+    dimensionality only, so ``model.cfg.spatial_dims`` (or ``spatial_dims``) says which it was.
     """
+    dims = spatial_dims or getattr(getattr(model, "cfg", None), "spatial_dims", 2)
+    norm_class = torch.nn.BatchNorm3d if dims == 3 else torch.nn.BatchNorm2d
     for name, child in model.named_children():
         if not isinstance(child, torch.nn.SyncBatchNorm):
-            revert_sync_batchnorm(child)
+            revert_sync_batchnorm(child, dims)
             continue
-        norm = torch.nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                    child.track_running_stats)
+        norm = norm_class(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
         for key, value in [*child.named_parameters(recurse=False), *child.named_buffers(recurse=False)]:
             setattr(norm, key, value)
         setattr(model, name, norm.train(child.training))

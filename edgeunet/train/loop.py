@@ -23,7 +23,6 @@ from ..atomic import ensure_dir
 from ..checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from ..errors import UserError
 from ..metrics import ConfusionCounter
-from ..sizes import check_multiple
 from . import distributed
 from .evaluate import evaluate_counts
 from .history import History, epoch_line
@@ -113,8 +112,9 @@ def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: di
 
     Args:
         model: A ``UNet`` (possibly pruned).
-        train_ds: Map-style dataset of (x (C, S, S) float32, y (S, S) int64).
-        val_samples: (name, raw image, mask) triples scored on full images.
+        train_ds: Map-style dataset of (x (C, S, S) float32, y (S, S) int64); for a 3-D model
+            (x (C, D, H, W), y (D, H, W)) patches of ``settings.patch_size(3)``.
+        val_samples: (name, raw image, mask) triples scored on full images (whole volumes in 3-D).
         settings: Epochs, batch size, schedule, device, seed, out, resume...
         preprocessing: Spec stored in the checkpoints.
         class_names: Stored in the checkpoints.
@@ -125,7 +125,7 @@ def fit(model, train_ds, val_samples, settings: TrainSettings, preprocessing: di
         ``{"best_dice", "best_epoch", "last_metrics", "best_path", "last_path", "epochs_run", "epochs"}``;
         ``best_epoch`` counts completed epochs (1-based; 0 when no epoch ran).
     """
-    check_multiple(settings.img_size, model.cfg.size_multiple, "--img-size")
+    settings.check_sizes(model.cfg)
     device = distributed.rank_device(resolve_device(settings.device), distributed.DistContext.from_env())
     ctx = distributed.join(device)
     try:
@@ -164,7 +164,7 @@ def _fit(started: tuple[_Run, int], train_ds, val_samples, on_epoch) -> dict:
         t0 = time.perf_counter()
         train_loss = _train_epoch(run, _loader(train_ds, settings, ctx, epoch), epoch)
         distributed.average_buffers(run.model, ctx)
-        summary = _validate(run.model, val_samples, run.facts.preprocessing, run.device, ctx)
+        summary = _validate(run, val_samples)
         dice = summary["mean_dice"] if summary["mean_dice"] is not None else 0.0
         improved = dice > run.best["dice"]  # the summary is the same on every rank, and so is best
         if improved:
@@ -186,9 +186,15 @@ def _fit(started: tuple[_Run, int], train_ds, val_samples, on_epoch) -> dict:
             "epochs_run": settings.epochs - done, "epochs": settings.epochs}
 
 
-def _validate(model, val_samples, preprocessing: dict, device: str, ctx: distributed.DistContext) -> dict:
-    """Validation summary over all samples: each rank scores every world_size-th one, counts are summed."""
-    counts = evaluate_counts(model, val_samples[ctx.rank :: ctx.world_size], preprocessing, device)
+def _validate(run: _Run, val_samples) -> dict:
+    """Validation summary over all samples: each rank scores every world_size-th one, counts are summed.
+
+    A 3-D model scores whole volumes with the runtime's sliding window, the window being the training patch.
+    """
+    model, ctx, device, settings = run.model, run.ctx, run.device, run.settings
+    window = settings.patch_size(getattr(model.cfg, "spatial_dims", 2))
+    counts = evaluate_counts(model, val_samples[ctx.rank :: ctx.world_size], run.facts.preprocessing, device,
+                             window, settings.overlap)
     counter = ConfusionCounter(model.cfg.num_classes)
     counter.counts = distributed.all_reduce_sum(counts, ctx, device)
     return counter.summary()

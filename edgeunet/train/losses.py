@@ -11,13 +11,14 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
     """1 - mean soft Dice over foreground classes, pooled over the batch.
 
     Args:
-        logits: (B, K, H, W) raw scores.
-        target: (B, H, W) int64 class ids.
+        logits: (B, K, H, W) raw scores, or (B, K, D, H, W) for volumes.
+        target: (B, H, W) int64 class ids, or (B, D, H, W).
     """
     num_classes = logits.shape[1]
     probs = logits.float().softmax(dim=1)
-    onehot = F.one_hot(target, num_classes).permute(0, 3, 1, 2).to(probs.dtype)
-    dims = (0, 2, 3)
+    spatial = tuple(range(2, logits.ndim))
+    onehot = F.one_hot(target, num_classes).permute(0, logits.ndim - 1, *[d - 1 for d in spatial]).to(probs.dtype)
+    dims = (0, *spatial)
     inter = (probs * onehot).sum(dims)
     denom = probs.sum(dims) + onehot.sum(dims)
     dice = (2 * inter + eps) / (denom + eps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +14,9 @@ from ..checkpoint import load_checkpoint
 from ..errors import UserError
 from ..models import ModelConfig, count_parameters, create_model
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
-from ..sizes import check_multiple
 from . import distributed
 from .loop import fit, resolve_device
-from .settings import TrainSettings
+from .settings import TrainSettings, check_data_dims, synthetic_data
 
 logger = logging.getLogger(__name__)
 # Files that make a folder a run folder: writing a new run there would overwrite them.
@@ -69,15 +69,46 @@ def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int)
     return create_model(settings.model, in_channels=in_channels, num_classes=num_classes, **settings.model_options)
 
 
-def _init_preprocessing(settings: TrainSettings) -> dict:
-    """``--init``'s preprocessing (its image size multiple checked now), else the default."""
+def _init_preprocessing(settings: TrainSettings) -> tuple[dict, TrainSettings, int]:
+    """The preprocessing (``--init``'s, else the default), the settings with ``data`` resolved, and the
+    model's spatial dims; ``--init``'s size multiples and dimensionality are checked now."""
     if not settings.init:
-        return dict(DEFAULT_PREPROCESSING)
+        return dict(DEFAULT_PREPROCESSING), settings, settings.model_config().spatial_dims
     if not Path(settings.init).is_file():
         raise UserError(f"--init {settings.init} does not exist: give the best.pt of an earlier run, or drop --init")
     ckpt = load_checkpoint(settings.init)
-    check_multiple(settings.img_size, ModelConfig.from_dict(ckpt["model_config"]).size_multiple, "--img-size")
-    return dict(ckpt.get("preprocessing") or DEFAULT_PREPROCESSING)
+    cfg = ModelConfig.from_dict(ckpt["model_config"])
+    settings.check_sizes(cfg)
+    if settings.data is None:
+        settings = dataclasses.replace(settings, data=synthetic_data(cfg.spatial_dims))
+    check_data_dims(settings.data, cfg.spatial_dims, cfg.name)
+    return dict(ckpt.get("preprocessing") or DEFAULT_PREPROCESSING), settings, cfg.spatial_dims
+
+
+def build_data(settings: TrainSettings, spatial_dims: int, preprocessing: dict):
+    """(train_ds, val_samples, info) of ``settings.data``: patches of volumes for a 3-D model, crops of images else.
+
+    Raises:
+        UserError: The data's dimensionality is not the model's (the message names the fix), or
+            the data set has problems.
+    """
+    from ..data.dataset import build_datasets
+    from ..data.volume_dataset import build_volume_datasets, check_image_data
+
+    if spatial_dims == 3:
+        return build_volume_datasets(
+            settings.data, val=settings.val, val_fraction=settings.val_fraction, patch=settings.patch_size(3),
+            num_classes=settings.num_classes, preprocessing=preprocessing, seed=settings.seed,
+            samples_per_epoch=settings.samples_per_epoch, volume_shape=settings.volume_size,
+            val_samples=settings.val_samples)
+    check_image_data(settings.data)
+    if settings.val is not None:
+        check_image_data(settings.val, "--val")
+    return build_datasets(
+        settings.data, val=settings.val, val_fraction=settings.val_fraction, img_size=settings.img_size,
+        num_classes=settings.num_classes, preprocessing=preprocessing, seed=settings.seed,
+        samples_per_epoch=settings.samples_per_epoch, val_samples=settings.val_samples,
+    )
 
 
 def train(settings: TrainSettings, on_epoch: Callable[[str], None] | None = None) -> dict:
@@ -90,21 +121,15 @@ def train(settings: TrainSettings, on_epoch: Callable[[str], None] | None = None
         UserError: ``settings.out`` holds a run (and neither ``resume`` nor ``exist_ok``), a path
             is missing, or the data set has problems (every one listed, before training starts).
     """
-    from ..data.dataset import build_datasets
-
     # Every rank checks the folder before any rank writes to it; the barrier keeps it that way.
     ctx = distributed.join(distributed.rank_device(resolve_device(settings.device), distributed.DistContext.from_env()))
     check_out_folder(settings.out, settings.resume, settings.exist_ok)
     distributed.barrier(ctx)
-    preprocessing = _init_preprocessing(settings)
+    preprocessing, settings, spatial_dims = _init_preprocessing(settings)
     if ctx.is_main:
         ensure_dir(settings.out, "--out folder")
     torch.manual_seed(settings.seed)
-    train_ds, val_samples, info = build_datasets(
-        settings.data, val=settings.val, val_fraction=settings.val_fraction, img_size=settings.img_size,
-        num_classes=settings.num_classes, preprocessing=preprocessing, seed=settings.seed,
-        samples_per_epoch=settings.samples_per_epoch, val_samples=settings.val_samples,
-    )
+    train_ds, val_samples, info = build_data(settings, spatial_dims, preprocessing)
     model = build_model_for(settings, info["in_channels"], info["num_classes"])
     if ctx.is_main:
         doc = {"settings": settings.to_dict(), "model_config": model.cfg.to_dict(),

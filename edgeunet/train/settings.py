@@ -25,7 +25,9 @@ class TrainSettings:
     """What ``edgeunet train`` does; every CLI flag maps to a field (and takes its default from here).
 
     Attributes:
-        data: A folder dataset (DIR/images, DIR/masks) or ``"synthetic"``.
+        data: A folder dataset (DIR/images, DIR/masks; volumes for a 3-D model), ``"synthetic"`` (images)
+            or ``"synthetic3d"`` (volumes); None means the built-in synthetic data of the model's
+            dimensionality (resolved here, or from ``init``'s model when training starts).
         model: Registered variant name (see ``edgeunet.models.list_models``).
         out: The run folder.
         model_options: Overrides of the variant's config (``base_width``, ``depth``, ``upsample``, ``attention``...).
@@ -33,7 +35,12 @@ class TrainSettings:
         val_fraction: Share of ``data`` held out for validation, in (0, 1).
         epochs: Passes over the training set (>= 1).
         batch_size: Images per optimizer step, over all processes under torchrun.
-        img_size: Side of the square training crop in px: a multiple of the model's size multiple.
+        img_size: Side of the square training crop in px (of the cubic patch for a 3-D model without
+            ``patch``): a multiple of the model's size multiple.
+        patch: (D, H, W) training patch of a 3-D model, each a multiple of the model's multiple on that
+            axis; None means an ``img_size`` cube. The validation sliding window has this size too.
+        volume_size: (D, H, W) of the ``synthetic3d`` volumes (default: the patch).
+        overlap: Overlap of the validation sliding windows of a 3-D model, in [0.25, 0.5].
         num_classes: Classes incl. background; None reads them from the data.
         samples_per_epoch: Random crops per epoch (default: one per training image; 256 for synthetic).
         val_samples: Synthetic validation images.
@@ -50,7 +57,7 @@ class TrainSettings:
         progress: A progress bar on a terminal.
     """
 
-    data: str = "synthetic"
+    data: str | None = None
     model: str = "unet-ds"
     out: str = "runs/train"
     model_options: dict = field(default_factory=dict)
@@ -59,6 +66,9 @@ class TrainSettings:
     epochs: int = 10
     batch_size: int = 8
     img_size: int = 256
+    patch: tuple[int, int, int] | None = None
+    volume_size: tuple[int, int, int] | None = None
+    overlap: float = 0.25
     num_classes: int | None = None
     samples_per_epoch: int | None = None
     val_samples: int = 16
@@ -100,25 +110,82 @@ class TrainSettings:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        self._check_volume_fields()
         for key, (flag, lowest) in _MODEL_COUNTS.items():
             value = self.model_options.get(key)
             if value is not None and not (_is_int(value) and value >= lowest):
                 raise UserError(f"{flag} must be at least {lowest} (got {value})")
         if self.init is None:  # a fresh model: its size multiple is known now (--init's is checked when loaded)
-            check_multiple(self.img_size, self.size_multiple(), "--img-size")
+            cfg = self.model_config()
+            if self.data is None:
+                object.__setattr__(self, "data", synthetic_data(cfg.spatial_dims))
+            check_data_dims(self.data, cfg.spatial_dims, cfg.name)
+            if self.val is not None:
+                check_data_dims(self.val, cfg.spatial_dims, cfg.name, "--val")
+            self.check_sizes(cfg)
 
-    def size_multiple(self) -> int:
-        """The size multiple of the model these settings build (``--init`` aside)."""
+    def _check_volume_fields(self) -> None:
+        for name, flag in (("patch", "--patch"), ("volume_size", "--volume-size")):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            sides = tuple(value) if isinstance(value, (tuple, list)) else None
+            if sides is None or len(sides) != 3 or not all(_is_int(n) and n >= 1 for n in sides):
+                raise UserError(f"{flag} must be three positive sides D,H,W, e.g. 32,64,64 (got {value})")
+            object.__setattr__(self, name, sides)
+        if not (_finite(self.overlap) and 0.25 <= self.overlap <= 0.5):
+            raise UserError(f"overlap must be between 0.25 and 0.5, e.g. 0.25 (got {self.overlap})")
+
+    def model_config(self):
+        """The config of the model these settings build (``--init`` aside), at 1 channel and 2 classes."""
         from ..models.config import get_config
 
         options = {"in_channels": 1, "num_classes": 2, **self.model_options}
         try:
-            return get_config(self.model, **options).size_multiple
+            return get_config(self.model, **options)
         except ValueError as exc:  # an unknown variant or a bad option: the message names the choices
             raise UserError(str(exc)) from None
 
+    def size_multiple(self) -> int:
+        """The size multiple of the model these settings build (``--init`` aside)."""
+        return self.model_config().size_multiple
+
+    def patch_size(self, spatial_dims: int) -> tuple[int, ...]:
+        """The training crop per spatial axis: (img_size, img_size), or ``patch`` / an img_size cube in 3-D."""
+        if spatial_dims == 3:
+            return tuple(self.patch) if self.patch is not None else (self.img_size,) * 3
+        return (self.img_size,) * 2
+
+    def check_sizes(self, cfg) -> tuple[int, ...]:
+        """Checks the crop against ``cfg``'s per-axis size multiples (UserError naming valid sides)."""
+        if cfg.spatial_dims == 2:
+            if self.patch is not None:
+                raise UserError(f"--patch is for 3-D models and {cfg.name} is 2-D: drop --patch and set the square "
+                                "crop with --img-size")
+            check_multiple(self.img_size, cfg.size_multiple, "--img-size")
+            return self.patch_size(2)
+        patch = self.patch_size(3)
+        for axis, side, multiple in zip("DHW", patch, cfg.size_multiples):
+            check_multiple(side, multiple, f"--patch {axis}" if self.patch is not None else "--img-size")
+        return patch
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def synthetic_data(spatial_dims: int) -> str:
+    """The built-in synthetic data of a dimensionality: ``"synthetic"`` (2) or ``"synthetic3d"`` (3)."""
+    return "synthetic3d" if spatial_dims == 3 else "synthetic"
+
+
+def check_data_dims(data, spatial_dims: int, model: str, what: str = "--data") -> None:
+    """UserError naming the fix when built-in synthetic data of the other dimensionality meets the model."""
+    if data == "synthetic" and spatial_dims == 3:
+        raise UserError(f"{what} synthetic holds 2-D images but {model} is a 3-D model: use {what} synthetic3d "
+                        "(synthetic volumes), or a 2-D model such as --model unet-ds")
+    if data == "synthetic3d" and spatial_dims == 2:
+        raise UserError(f"{what} synthetic3d holds volumes but {model} is a 2-D model: use a 3-D model "
+                        f"(--model unet3d-ds or unet3d), or {what} synthetic")
 
 
 def _is_int(value) -> bool:

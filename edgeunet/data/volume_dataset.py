@@ -1,0 +1,202 @@
+"""Torch training Datasets of volumes: whole-volume preprocessing, then a random patch and augmentation.
+
+The 3-D sibling of ``edgeunet.data.dataset`` (same randomness, cache and ``set_epoch`` rules). Each
+item is preprocessed as a WHOLE volume (``preprocess_volume``, the call inference makes), then cut
+to ``patch`` = (D, H, W): longer axes cropped at a random offset, shorter ones reflect-padded (mask
+alike). With ``augment``: a random flip along each axis, a random k*90-degree rotation in the H-W
+plane (k in {0, 2} when H != W), never a rotation through D (voxels need not be isotropic), and
+intensity jitter ``x * gain + offset`` (gain in [0.9, 1.1], offset in [-0.1, 0.1]).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..runtime.preprocess import DEFAULT_PREPROCESSING
+from .dataset import _CropDataset, _pad_or_crop_axis, _split_pairs
+from .sources import SYNTHETIC3D, default_class_names, is_synthetic, is_synthetic3d
+from .synthetic import synthetic_class_names
+from .volume_sources import VolumeSample, holds_nifti, load_volume_samples, read_volume_pairs, volume_size
+from .volumes_prep import preprocess_volume
+
+logger = logging.getLogger(__name__)
+
+
+def crop_or_pad_patch(x: np.ndarray, mask: np.ndarray, patch: tuple[int, ...],
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Cuts (C, *spatial) ``x`` and (*spatial) ``mask`` to (C, *patch) and ``patch`` at a random place."""
+    pads, cuts = zip(*(_pad_or_crop_axis(n, p, rng) for n, p in zip(mask.shape, patch)))
+    if any(pad != (0, 0) for pad in pads):
+        mode = "reflect" if min(mask.shape) > 1 else "edge"
+        x, mask = np.pad(x, ((0, 0), *pads), mode=mode), np.pad(mask, pads, mode=mode)
+    return x[(slice(None), *cuts)], mask[cuts]
+
+
+def augment_volume(x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Flips along D, H, W, a k*90-degree H-W rotation and gain/offset jitter of (C, D, H, W) ``x``; mask follows."""
+    square = x.shape[2] == x.shape[3]
+    k = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
+    x, mask = np.rot90(x, k, axes=(2, 3)), np.rot90(mask, k, axes=(1, 2))
+    for axis in range(3):
+        if rng.random() < 0.5:
+            x, mask = np.flip(x, axis + 1), np.flip(mask, axis)
+    gain, offset = rng.uniform(0.9, 1.1), rng.uniform(-0.1, 0.1)
+    return (x * np.float32(gain) + np.float32(offset)).astype(np.float32, copy=False), mask
+
+
+class _PatchDataset(_CropDataset):
+    """Items (x (C, D, H, W) float32, y (D, H, W) int64) cut to ``patch`` from whole preprocessed volumes."""
+
+    def __init__(self, length: int, patch, seed: int, augment: bool, unique: int):
+        self.patch = volume_size(patch)
+        super().__init__(length, max(self.patch), seed, augment, unique)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for a data set of {self.length}")
+        x, mask = self._full(self._key(index))
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, index, 0x3DA7A])
+        x, mask = crop_or_pad_patch(x, mask, self.patch, rng)
+        if self.augment:
+            x, mask = augment_volume(x, mask, rng)
+        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64)))
+
+
+class VolumeDataset(_PatchDataset):
+    """Training patches from volume samples or files.
+
+    Args:
+        samples: ``(name, volume, mask)`` arrays or ``(name, volume_path, mask_path)`` files.
+        patch: (D, H, W) training patch in voxels (one int: a cube).
+        preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
+        in_channels: When given, every volume's channel count is checked against it.
+        augment: Random flips, H-W rotations and intensity jitter.
+        seed: Seed of the patch and augmentation randomness.
+        length: Items per epoch (default: one per sample); item i uses sample i % len(samples).
+    """
+
+    def __init__(self, samples: list, patch, preprocessing: dict | None = None, in_channels: int | None = None,
+                 augment: bool = True, seed: int = 0, length: int | None = None):
+        if not samples:
+            raise UserError("no training volumes: pass a data set with at least one volume/mask pair")
+        self.samples = list(samples)
+        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
+        self.in_channels = in_channels
+        super().__init__(length or len(self.samples), patch, seed, augment, unique=len(self.samples))
+
+    def _key(self, index: int) -> int:
+        return index % len(self.samples)
+
+    def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        name, volume, mask = self.samples[key]
+        if not isinstance(volume, np.ndarray):
+            (_, volume, mask), = read_volume_pairs([(name, volume, mask)])
+        if volume.shape[:3] != mask.shape:
+            raise UserError(f"volume {name}: {volume.shape[:3]} vs mask {mask.shape}: a mask must have its "
+                            "volume's (D, H, W)")
+        return preprocess_volume(volume, self.preprocessing, self.in_channels), np.asarray(mask)
+
+
+class SyntheticVolumeDataset(_PatchDataset):
+    """Synthetic training volumes generated on first use; item i is always synthetic volume i.
+
+    Args:
+        length: Items (volumes) per epoch.
+        patch: (D, H, W) training patch.
+        seed: Data seed (volume i is ``synthetic_volume(i, volume_shape, seed, num_classes)``) and
+            seed of the patch/augmentation randomness.
+        num_classes: 2 to 4.
+        preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
+        volume_shape: (D, H, W) of the generated volumes (default ``patch``).
+    """
+
+    def __init__(self, length: int, patch, seed: int = 0, num_classes: int = 2, preprocessing: dict | None = None,
+                 augment: bool = True, volume_shape=None):
+        synthetic_class_names(num_classes)
+        self.num_classes = int(num_classes)
+        self.volume_shape = volume_size(volume_shape or patch)
+        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
+        super().__init__(length, patch, seed, augment, unique=length)
+
+    def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        from .synthetic3d import synthetic_volume
+
+        volume, mask = synthetic_volume(key, self.volume_shape, self.seed, self.num_classes)
+        return preprocess_volume(volume, self.preprocessing, 1), mask
+
+
+def check_volume_data(data, what: str = "--data") -> None:
+    """UserError naming the fix when ``data`` is 2-D (``"synthetic"``) but a 3-D model is trained on it."""
+    if is_synthetic(data):
+        raise UserError(f"{what} synthetic holds 2-D images but the model is 3-D: use {what} synthetic3d "
+                        "(synthetic volumes), or a 2-D model such as --model unet-ds")
+
+
+def check_image_data(data, what: str = "--data") -> None:
+    """UserError naming the fix when ``data`` holds volumes but a 2-D model is trained on it."""
+    if is_synthetic3d(data):
+        raise UserError(f"{what} synthetic3d holds volumes but the model is 2-D: use a 3-D model "
+                        f"(--model unet3d-ds or unet3d), or {what} synthetic")
+    if not is_synthetic(data) and holds_nifti(data):
+        raise UserError(f"{what} {data} holds volumes (NIfTI files) but the model is 2-D: use a 3-D model "
+                        "(--model unet3d-ds or unet3d)")
+
+
+def build_volume_datasets(data: str | os.PathLike, val: str | os.PathLike | None = None, val_fraction: float = 0.1,
+                          patch=(32, 32, 32), num_classes: int | None = None, preprocessing: dict | None = None,
+                          seed: int = 0, samples_per_epoch: int | None = None, volume_shape=None,
+                          val_samples: int | None = None) -> tuple[_PatchDataset, list[VolumeSample], dict]:
+    """The training Dataset, the validation volumes and the data facts, as the 3-D trainer uses them.
+
+    ``"synthetic3d"``: ``samples_per_epoch`` (default 32) volumes of ``volume_shape`` (default
+    ``patch``); validation: ``val_samples`` (default 4) volumes of the "val" split seed. A folder is
+    checked with ``check_volume_folder`` first (UserError listing every problem); validation comes
+    from ``val``, else ``DIR/val``, else a seeded ``val_fraction`` split.
+
+    Returns:
+        (train_ds, val_set, info): val_set lists raw (name, volume, mask) whole volumes;
+        info = dict(num_classes, in_channels, class_names, n_train, n_val).
+    """
+    from .sources import dataset_folder
+    from .validate3d import check_volume_folder
+
+    check_volume_data(data)
+    if val is not None:
+        check_volume_data(val, "--val")
+    shape = volume_size(volume_shape or patch)
+    if is_synthetic3d(data):
+        num_classes = int(num_classes or 2)
+        length = int(samples_per_epoch or 32)
+        train_ds = SyntheticVolumeDataset(length, patch, seed, num_classes, preprocessing, True, shape)
+        n_train, in_channels, class_names = length, 1, synthetic_class_names(num_classes)
+        if val is None or is_synthetic3d(val):
+            val_set = load_volume_samples(SYNTHETIC3D, val_samples or 4, shape, seed, "val", num_classes)
+        else:
+            val_set = read_volume_pairs(check_volume_folder(dataset_folder(val, "val"), num_classes).pairs)
+    else:
+        report = check_volume_folder(dataset_folder(data, "train"), num_classes)
+        num_classes, in_channels = int(num_classes or report.num_classes), report.in_channels
+        class_names = report.class_names or default_class_names(num_classes)
+        val_folder = dataset_folder(data, "val")
+        if val is None and val_folder == report.folder:
+            train_pairs, val_pairs = _split_pairs(report.pairs, val_fraction, seed)
+            val_set = read_volume_pairs(val_pairs)
+        elif val is not None and is_synthetic3d(val):
+            train_pairs = report.pairs
+            val_set = load_volume_samples(SYNTHETIC3D, val_samples or 4, shape, seed, "val", num_classes)
+        else:
+            train_pairs = report.pairs
+            val_report = check_volume_folder(val if val is not None else val_folder, num_classes)
+            val_set = read_volume_pairs(val_report.pairs)
+        train_ds = VolumeDataset(train_pairs, patch, preprocessing, in_channels, True, seed, samples_per_epoch)
+        n_train = len(train_pairs)
+        logger.info("training on %d volumes from %s, validating on %d", n_train, report.folder, len(val_set))
+    info = {"num_classes": num_classes, "in_channels": in_channels, "class_names": list(class_names),
+            "n_train": n_train, "n_val": len(val_set), "spatial_dims": 3}
+    return train_ds, val_set, info
