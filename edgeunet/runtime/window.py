@@ -230,8 +230,8 @@ def sliding_window_mask(
             done = min(z, spatial[0]) - base
             argmax_into(scores[:, :done], mask[base:base + done])
             keep = depth - (z - base)
-            if keep > 0:
-                scores[:, :keep] = scores[:, z - base:].copy()
+            for plane in range(max(keep, 0)):  # plane by plane: no temporary of the buffer
+                scores[:, plane] = scores[:, plane + z - base]
             scores[:, max(keep, 0):] = 0
             base = z
         slab = _source_planes(x, reflect_indices(z, z + depth, spatial[0]))
