@@ -121,3 +121,53 @@ def test_3d_export_example_is_a_cube_of_the_patch():
     assert tuple(example.shape) == (1, 1, 64, 64, 64) and axes == {0: "batch", 2: "depth", 3: "height", 4: "width"}
     example, axes = export_example(create_model("unet3d-ds").current_config(), 32)
     assert tuple(example.shape) == (1, 1, 32, 32, 32) and axes == {0: "batch"}
+
+
+# TensorRT profiles for 5-D inputs: the same paths as the 2-D ones, driven by the fake TensorRT.
+
+def test_parse_and_check_5d_profiles():
+    from edgeunet.export.trt_shapes import check_shapes, default_shapes, parse_shapes
+
+    shapes = parse_shapes("1x1x64x64x64,1x1x96x96x96,1x1x128x128x128")
+    assert shapes[2] == (1, 1, 128, 128, 128)
+    check_shapes(shapes, 1, 4, size_multiples=(4, 4, 4))
+    with pytest.raises(UserError, match="D 62 is not a multiple of 4"):
+        check_shapes(parse_shapes("1x1x62x64x64,1x1x64x64x64,1x1x64x64x64"), 1, 4, size_multiples=(4, 4, 4))
+    with pytest.raises(UserError, match="does not fit this 3-D model: write BxCxDxHxW"):
+        check_shapes(parse_shapes("1x1x64x64,1x1x64x64,1x1x64x64"), 1, 4, size_multiples=(4, 4, 4))
+    with pytest.raises(UserError, match="does not fit this 2-D model: write BxCxHxW"):
+        check_shapes(shapes, 1, 4)
+    with pytest.raises(UserError, match="same number of dimensions"):
+        parse_shapes("1x1x64x64x64,1x1x64x64,1x1x64x64x64")
+    with pytest.raises(UserError, match="exported for 32x32x32 volumes"):
+        check_shapes(shapes, 1, 4, static_hw=(32, 32, 32), size_multiples=(4, 4, 4))
+    assert default_shapes(1, 4, size_multiples=(4, 4, 4)) == (
+        (1, 1, 64, 64, 64), (1, 1, 96, 96, 96), (1, 1, 128, 128, 128))
+    assert default_shapes(1, 8, size_multiples=(1, 8, 8))[1] == (1, 1, 96, 96, 96)
+    assert default_shapes(2, 16, static_hw=(8, 32, 32), size_multiples=(8, 16, 16))[2] == (1, 2, 8, 32, 32)
+
+
+def test_3d_engine_defaults_to_cube_profiles_and_segments_like_onnx(monkeypatch, tmp_path):
+    import shutil
+    import sys
+
+    from tests.fake_cudart import FakeCuda, install
+    from tests.fake_tensorrt import make_tensorrt
+    from tests.tiny3d import onnx_3d, volumes
+
+    from edgeunet.export import build_engine
+    from edgeunet.runtime import Segmenter
+
+    model = shutil.copy(onnx_3d(), tmp_path / "model.onnx")  # trains first: torch must not see the fake tensorrt
+    cuda = FakeCuda()
+    monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt("10.3.0", cuda))
+    install(monkeypatch, cuda, "bindings")
+    dry = build_engine(model, tmp_path / "default.engine", dry_run=True)
+    assert "--minShapes=images:1x1x64x64x64" in dry["trtexec"] and "--maxShapes=images:1x1x128x128x128" in dry["trtexec"]
+    engine = build_engine(model, tmp_path / "model.engine", shapes="1x1x16x16x16,1x1x16x16x16,2x1x32x32x32")["engine"]
+    seg = Segmenter(engine, tile=16)
+    assert seg.backend == "tensorrt" and seg.metadata.is_3d and seg.tile == 16
+    volume = volumes(1, seed=12)[0][0]
+    np.testing.assert_array_equal(seg(volume), Segmenter(model, threads=1, tile=16)(volume))
+    with pytest.raises(UserError, match="outside the input sizes"):
+        Segmenter(engine, tile=64)
