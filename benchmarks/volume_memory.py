@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     facts = measure(args.depth, args.side, args.threads)
     env = provenance(args.threads)
     out = args.out or HERE / "results" / f"{machine_name()}-volume-memory.json"
-    result = {"kind": "volume-memory", "machine": machine_name(), "date": datetime.date.today().isoformat(), "model": MODEL, "precision": "fp32",
+    result = {"kind": "volume-memory", "machine": machine_name(), "date": datetime.date.today().isoformat(),
+              "model": MODEL, "precision": "fp32",
               "volume": {"shape": [args.depth, args.side, args.side], "dtype": "uint16"}, **facts,
               "bound_mb": 1024, "within_bound": facts["peak_rss_mb"] < 1024, "provenance": env}
     from edgeunet.atomic import write_json

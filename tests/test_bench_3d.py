@@ -80,9 +80,8 @@ def test_3d_engine_profile_check_names_cube_shapes():
 
 
 def test_bench_volume_folder_reads_paired_volumes(tmp_path):
-    from tests.tiny3d import volumes
-
     from edgeunet.bench.volumes import bench_volumes
+    from tests.tiny3d import volumes
 
     for sub in ("images", "masks"):
         (tmp_path / sub).mkdir()

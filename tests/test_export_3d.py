@@ -16,10 +16,9 @@ pytest.importorskip("onnx", reason="export needs the train extra")
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """The tiny trained unet3d-ds exported FP32 + FP16 + INT8 (search) on synthetic volumes."""
-    from tests.tiny3d import checkpoint_3d
-
     from edgeunet.export import export_model
     from edgeunet.export.options import ExportOptions
+    from tests.tiny3d import checkpoint_3d
 
     out = tmp_path_factory.mktemp("export3d") / "export"
     options = ExportOptions(int8=True, fp16=True, calib_images=4, search_images=3, val_images=4, search_time=20.0,
@@ -65,10 +64,9 @@ def test_3d_int8_keeps_dice_or_records_which_groups_stayed_float(exported):
 
 
 def test_3d_export_runs_in_the_segmenter_like_pytorch(exported):
-    from tests.tiny3d import trained_unet3d, volumes
-
     from edgeunet.runtime import Segmenter
     from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
+    from tests.tiny3d import trained_unet3d, volumes
 
     out, _ = exported
     volume = volumes(1, seed=11)[0][0]
@@ -80,13 +78,12 @@ def test_3d_export_runs_in_the_segmenter_like_pytorch(exported):
 
 
 def test_volume_folder_roles_are_disjoint_and_read_as_volumes(tmp_path):
-    from tests.tiny3d import volumes
-
     from edgeunet.data.volumes import write_volume
     from edgeunet.export.options import ExportOptions
     from edgeunet.export.roles import plan_roles
     from edgeunet.export.samples import InputSpec
     from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
+    from tests.tiny3d import volumes
 
     for sub in ("images", "masks"):
         (tmp_path / sub).mkdir()
@@ -151,19 +148,19 @@ def test_3d_engine_defaults_to_cube_profiles_and_segments_like_onnx(monkeypatch,
     import shutil
     import sys
 
+    from edgeunet.export import build_engine
+    from edgeunet.runtime import Segmenter
     from tests.fake_cudart import FakeCuda, install
     from tests.fake_tensorrt import make_tensorrt
     from tests.tiny3d import onnx_3d, volumes
-
-    from edgeunet.export import build_engine
-    from edgeunet.runtime import Segmenter
 
     model = shutil.copy(onnx_3d(), tmp_path / "model.onnx")  # trains first: torch must not see the fake tensorrt
     cuda = FakeCuda()
     monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt("10.3.0", cuda))
     install(monkeypatch, cuda, "bindings")
     dry = build_engine(model, tmp_path / "default.engine", dry_run=True)
-    assert "--minShapes=images:1x1x64x64x64" in dry["trtexec"] and "--maxShapes=images:1x1x128x128x128" in dry["trtexec"]
+    assert "--minShapes=images:1x1x64x64x64" in dry["trtexec"]
+    assert "--maxShapes=images:1x1x128x128x128" in dry["trtexec"]
     engine = build_engine(model, tmp_path / "model.engine", shapes="1x1x16x16x16,1x1x16x16x16,2x1x32x32x32")["engine"]
     seg = Segmenter(engine, tile=16)
     assert seg.backend == "tensorrt" and seg.metadata.is_3d and seg.tile == 16

@@ -95,9 +95,8 @@ def test_streamed_mask_memory_is_bounded_by_the_window_not_the_volume():
 @pytest.fixture(scope="module")
 def seg3d():
     pytest.importorskip("torch", reason="building the fixture model needs the train extra")
-    from tests.tiny3d import onnx_3d
-
     from edgeunet.runtime import Segmenter
+    from tests.tiny3d import onnx_3d
 
     return Segmenter(onnx_3d(), threads=1, tile=16)
 
@@ -107,9 +106,8 @@ def test_segmenter_reads_3d_metadata_of_an_exported_model(seg3d):
 
 
 def test_segmenter_volume_mask_follows_the_volume(seg3d):
-    from tests.tiny3d import volumes
-
     from edgeunet.metrics import dice_iou
+    from tests.tiny3d import volumes
 
     volume, truth = volumes(1, seed=7, size=(20, 36, 28))[0]
     mask = seg3d(volume)
@@ -122,9 +120,8 @@ def test_segmenter_volume_mask_follows_the_volume(seg3d):
 
 
 def test_windowed_volume_agrees_with_one_window(seg3d):
-    from tests.tiny3d import onnx_3d, volumes
-
     from edgeunet.runtime import Segmenter
+    from tests.tiny3d import onnx_3d, volumes
 
     volume = volumes(1, seed=8)[0][0]
     whole = Segmenter(onnx_3d(), threads=1, tile=32)(volume)  # 16 x 32 x 32 fits one 32^3 window
@@ -142,14 +139,13 @@ def test_2d_model_given_a_volume_names_the_fix(runtime_models):
     seg = Segmenter(runtime_models["dynamic"], threads=1)
     with pytest.raises(UserError, match="2-D model and got a volume"):
         seg(np.zeros((4, 32, 32, 1), np.uint16))
-    with pytest.raises(UserError, match="2-D model and got a volume of shape \(4, 32, 32\)"):
+    with pytest.raises(UserError, match=r"2-D model and got a volume of shape \(4, 32, 32\)"):
         seg.segment_volume(np.zeros((4, 32, 32), np.uint16))
 
 
 def test_segment_slices_runs_a_2d_model_slice_by_slice(runtime_models):
-    from tests.tiny3d import volumes
-
     from edgeunet.runtime import Segmenter
+    from tests.tiny3d import volumes
 
     seg = Segmenter(runtime_models["dynamic"], threads=1)
     volume = volumes(1, seed=9)[0][0][:3]

@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
                                    "--overlay <out>/<stem>_overlay.png to look at. Folders are scanned for images "
                                    "(not recursively). An image that cannot be read or segmented is reported and "
                                    "passed over (exit code 1 at the end); --stop-on-error stops at the first one "
-                                   "(exit code 2). With a 3-D model the inputs are volumes (.nii.gz .nii .tif stacks .npy): "
+                                   "(exit code 2). With a 3-D model the inputs are volumes "
+                                   "(.nii.gz .nii .tif stacks .npy): "
                                    "<out>/<name> is written in the input's format (NIfTI with its affine and "
                                    "header), --overlay writes a PNG montage of a few slices. "
                                    "Needs only the base install (numpy + ONNX Runtime; nibabel for NIfTI).")

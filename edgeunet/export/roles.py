@@ -30,8 +30,15 @@ import numpy as np
 
 from ..data.sources import SYNTHETIC, dataset_folder, folder_pairs, is_synthetic, load_samples, read_pairs
 from ..errors import UserError
-from .samples import (Inputs, InputSpec, is_synthetic_volumes, prepare_samples, read_volume_pairs, synthetic_volumes,
-                      volume_pairs)
+from .samples import (
+    Inputs,
+    InputSpec,
+    is_synthetic_volumes,
+    prepare_samples,
+    read_volume_pairs,
+    synthetic_volumes,
+    volume_pairs,
+)
 
 logger = logging.getLogger(__name__)
 

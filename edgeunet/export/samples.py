@@ -13,6 +13,7 @@ synthetic nuclei volumes (``"synthetic"`` or ``"synthetic3d"``, ``volume_samples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -184,14 +185,12 @@ def synthetic_volumes(n: int, size: int, seed: int, split: str, num_classes: int
     return samples
 
 
-def volume_pairs(folder) -> list[tuple[str, "Path", "Path"]]:
+def volume_pairs(folder) -> list[tuple[str, Path, Path]]:
     """(stem, volume path, mask path) of a volume folder (``images/`` + ``masks/``), sorted by stem.
 
     Raises:
         UserError: The folder is missing ``images/``, holds no volumes, or has volumes without a mask.
     """
-    from pathlib import Path
-
     from ..runtime.volume_files import file_stem, file_suffix, volume_suffixes
 
     folder = Path(folder)

@@ -44,7 +44,8 @@ class ModelMetadata:
 
     def __post_init__(self):
         if self.spatial_dims not in (2, 3):
-            raise UserError(f"spatial_dims {self.spatial_dims} is not 2 or 3: re-export the model with `edgeunet export`")
+            raise UserError(f"spatial_dims {self.spatial_dims} is not 2 or 3: "
+                            "re-export the model with `edgeunet export`")
         multiples = tuple(int(m) for m in self.size_multiples) or (int(self.size_multiple),) * self.spatial_dims
         if len(multiples) != self.spatial_dims or min(multiples) < 1:
             raise UserError(f"size_multiples {list(multiples)} do not fit a {self.spatial_dims}-D model: "

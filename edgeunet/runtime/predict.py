@@ -20,8 +20,15 @@ import numpy as np
 from ..atomic import ensure_dir
 from ..errors import MissingFileError, UserError
 from .imageio import IMAGE_SUFFIXES, ImageReadError, read_image, write_mask, write_rgb
-from .volume_files import (file_stem, file_suffix, is_volume_file, mask_target, segment_volume_file,
-                           volume_suffixes, write_volume_mask)
+from .volume_files import (
+    file_stem,
+    file_suffix,
+    is_volume_file,
+    mask_target,
+    segment_volume_file,
+    volume_suffixes,
+    write_volume_mask,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import UserError
 from ..sizes import round_up
 
 # Gaussian window sigma as a fraction of the tile side (MONAI's default sigma_scale).
