@@ -29,6 +29,6 @@ def bench_volumes(data: str, count: int, num_classes: int = 2) -> list[tuple[str
                                                                 num_classes=classes))
                 for i in range(count)]
     folder = Path(data)
-    if not (folder / "images").is_dir():
+    if not (folder / "images").is_dir() and dataset_folder(folder, "val") != folder:
         folder = dataset_folder(folder, "val")
     return read_volume_pairs(volume_pairs(folder)[:count])
