@@ -174,6 +174,9 @@ def search_int8(job: SearchJob, options: ExportOptions, say: Callable[[str], Non
         decisions[group] = _decision(row, current_row, kept_float, options.max_dice_drop)
         if kept_float:
             current, current_row = cand, row
+    for group in groups:  # every group gets a line, also those the time budget left untried
+        decisions.setdefault(group, {"int8_pays": None, "kept_float": False, "reason": "not tried: the search's "
+                                     "time budget was spent first (stays INT8; raise --search-time to measure it)"})
     _confirm(search)
     chosen = _choose(search.tried)
     record = {"size": job.size, "threads": job.threads, "time_budget_s": options.search_time,
