@@ -102,9 +102,9 @@ class IExecutionContext:
         (input_name,) = self._inputs()
         if input_name not in self.shapes:
             return self.engine.get_tensor_shape(name)
-        batch, _, height, width = self.shapes[input_name]
+        batch, _, *spatial = self.shapes[input_name]  # (H, W), or (D, H, W) for 3-D models
         classes = self.engine.get_tensor_shape(name)[1]
-        return (batch, classes, height, width)
+        return (batch, classes, *spatial)
 
     def set_tensor_address(self, name: str, memory: int) -> bool:
         self._lib.calls.append("IExecutionContext.set_tensor_address")

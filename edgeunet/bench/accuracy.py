@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..metrics import ConfusionCounter
+from .memory import RssPeak
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,10 @@ def evaluate_backend(backend, samples: Sequence[tuple[str, np.ndarray, np.ndarra
         samples: Raw images (H, W[, C]) and masks (H, W) int, as ``data.sources.load_samples`` gives them.
 
     Returns:
-        ``metrics.ConfusionCounter.summary()``: dice, iou (per class), mean_dice, mean_iou.
+        ``metrics.ConfusionCounter.summary()``: dice, iou (per class), mean_dice, mean_iou. For 3-D models
+        (volumes (D, H, W[, C]) with (D, H, W) masks) also, per whole volume through ``Segmenter``:
+        ``volume_ms`` (mean), ``volume_voxels_per_s``, ``volume_peak_rss_mb`` (the process's peak during
+        one volume, MB), ``dice_per_volume`` ([{name, shape, mean_dice}]) and ``window`` (side, voxels).
 
     Raises:
         UserError: A mask holds a class id the model does not have.
@@ -38,13 +43,32 @@ def evaluate_backend(backend, samples: Sequence[tuple[str, np.ndarray, np.ndarra
 
     segmenter = Segmenter.from_backend(backend)
     counter = ConfusionCounter(segmenter.num_classes)
+    volumes = segmenter.metadata.spatial_dims == 3
+    per_volume, seconds, voxels, peaks = [], 0.0, 0, []
     for name, image, mask in samples:
         top = int(mask.max()) if mask.size else 0
         if top >= segmenter.num_classes:
             raise UserError(f"mask of {name} has class id {top} but the model has {segmenter.num_classes} classes: "
                             "bench on data labelled with the model's classes")
-        counter.update(segmenter(image), mask)
-    return counter.summary()
+        if not volumes:
+            counter.update(segmenter(image), mask)
+            continue
+        with RssPeak() as probe:
+            start = time.perf_counter()
+            pred = segmenter(image)
+            seconds += time.perf_counter() - start
+        peaks.append(probe.peak_mb)
+        counter.update(pred, mask)
+        voxels += int(mask.size)
+        one = ConfusionCounter(segmenter.num_classes)
+        one.update(pred, mask)
+        per_volume.append({"name": name, "shape": list(mask.shape), "mean_dice": one.summary()["mean_dice"]})
+    summary = counter.summary()
+    if volumes and per_volume:
+        summary.update(volume_ms=1000.0 * seconds / len(per_volume), volume_voxels_per_s=voxels / max(seconds, 1e-9),
+                       volume_peak_rss_mb=max((p for p in peaks if p is not None), default=None),
+                       dice_per_volume=per_volume, window=segmenter.tile)
+    return summary
 
 
 @lru_cache(maxsize=32)

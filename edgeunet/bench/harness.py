@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..env import cpu_info, environment, provenance
+from ..errors import UserError
 from .accuracy import model_cost_at
 from .interleave import CallFailed, recorded, row_stats, run_rounds
 from .models import check_models, model_labels
@@ -118,6 +119,8 @@ def _row(model: PreparedModel, size: int, batch: int, timed: dict) -> dict:
         row.update(model.accuracy)
     row["parameters"], row["macs"] = model_cost_at(model.model_config, size)
     row.update(timed)
+    if int(model.model_config.get("spatial_dims", 2)) == 3 and row.get("throughput_ips"):
+        row["patch_voxels_per_s"] = row["throughput_ips"] * size ** 3  # --img-size 64 times 64^3 patches
     shape_reason = state.reason if state else ""
     if model.status != "ok" and row["status"] == "ok":
         row.update(status=model.status, reason=model.reason)
@@ -177,13 +180,28 @@ def run_bench(models: Sequence[str | os.PathLike], settings: BenchSettings | Non
 
 
 def _sample_loader(settings: BenchSettings):
-    """``num_classes -> samples``: one set of validation images at the largest size; bad data fails here, first."""
+    """``(num_classes, spatial_dims) -> samples``: one set of validation images at the largest size (volumes for
+    3-D models, read when first asked for: ``volumes.bench_volumes``); bad 2-D data fails here, first."""
     from ..data.sources import is_synthetic, load_samples
+    from .volumes import bench_volumes
 
     size = max(settings.sizes)
-    cache = {2: load_samples(settings.data, settings.num_images, size=size, split="val")}
+    deferred: list[Exception] = []
+    try:
+        cache = {2: load_samples(settings.data, settings.num_images, size=size, split="val")}
+    except UserError as exc:  # a folder of volumes is no 2-D data set: only 2-D models need to hear of it
+        if not _holds_volumes(settings.data):
+            raise
+        cache, deferred = {}, [exc]
 
-    def samples_for(num_classes: int):
+    def samples_for(num_classes: int, spatial_dims: int = 2):
+        if spatial_dims == 3:
+            key = ("3d", num_classes)
+            if key not in cache:
+                cache[key] = bench_volumes(settings.data, settings.num_images, num_classes)
+            return cache[key]
+        if deferred:
+            raise deferred[0]
         if not is_synthetic(settings.data):  # folder masks are what they are; the class check is in evaluate_backend
             return cache[2]
         if num_classes not in cache:
@@ -192,3 +210,17 @@ def _sample_loader(settings: BenchSettings):
         return cache[num_classes]
 
     return samples_for
+
+
+def _holds_volumes(data) -> bool:
+    """Whether ``data`` is a folder of paired volumes (``export.samples.volume_pairs``)."""
+    from ..data.sources import dataset_folder
+    from ..export.samples import volume_pairs
+
+    for folder in (Path(data), dataset_folder(data, "val")):
+        try:
+            volume_pairs(folder)
+            return True
+        except UserError:
+            continue
+    return False

@@ -34,26 +34,34 @@ def reason_of(exc: BaseException) -> str:
     return text if isinstance(exc, _EXPECTED) and text else f"{type(exc).__name__}: {text}"
 
 
-def random_input(batch: int, channels: int, size: int) -> np.ndarray:
-    """(batch, channels, size, size) float32 standard normal values, the same for every model (latency does not
-    depend on them)."""
-    return np.random.default_rng(_SEED).standard_normal((batch, channels, size, size)).astype(np.float32)
+def random_input(batch: int, channels: int, size: int, spatial_dims: int = 2) -> np.ndarray:
+    """(batch, channels, size, size) float32 standard normal values ((batch, channels, size, size, size) for 3-D
+    models), the same for every model (latency does not depend on them)."""
+    shape = (batch, channels) + (size,) * spatial_dims
+    return np.random.default_rng(_SEED).standard_normal(shape).astype(np.float32)
+
+
+def _dims(backend) -> int:
+    return int(getattr(backend.metadata, "spatial_dims", 2))
 
 
 def check_shape(backend, size: int, batch: int) -> None:
-    """Raises UserError naming the fix when the opened model cannot take a (batch, C, size, size) input."""
+    """Raises UserError naming the fix when the opened model cannot take a (batch, C, size, size) input
+    ((batch, C, size, size, size): a cube, for 3-D models)."""
     meta = backend.metadata
+    ndim = _dims(backend)
     check_multiple(size, meta.size_multiple, "size")
     low, high = getattr(backend, "min_size", None), getattr(backend, "max_size", None)
     max_batch, fixed = backend.max_batch, backend.fixed_size
-    shape = f"{batch}x{meta.in_channels}x{size}x{size}"
-    if low and high and not (low[0] <= size <= high[0] and low[1] <= size <= high[1] and batch <= (max_batch or batch)):
+    shape = "x".join(map(str, (batch, meta.in_channels) + (size,) * ndim))
+    inside = low and high and all(lo <= size <= hi for lo, hi in zip(low, high))
+    if low and high and not (inside and batch <= (max_batch or batch)):
         raise UserError(f"shape {shape} is outside the engine's profile (batch <= {max_batch}, sizes "
-                        f"{low[0]}x{low[1]}..{high[0]}x{high[1]}): rebuild it with `edgeunet build-engine --shapes` "
-                        f"covering {shape}")
-    if fixed and tuple(fixed) != (size, size):
-        raise UserError(f"the model was exported for {fixed[0]}x{fixed[1]} images only: "
-                        f"bench it with --img-size {fixed[0]}")
+                        f"{'x'.join(map(str, low))}..{'x'.join(map(str, high))}): rebuild it with "
+                        f"`edgeunet build-engine --shapes` covering {shape}")
+    if fixed and tuple(fixed) != (size,) * ndim:
+        raise UserError(f"the model was exported for {'x'.join(map(str, fixed))} "
+                        f"{'images' if ndim == 2 else 'volumes'} only: bench it with --img-size {fixed[0]}")
     if max_batch and batch > max_batch:
         raise UserError(f"batch {batch} is above the model's largest batch {max_batch}: "
                         f"bench it with --batch-size {max_batch}, or export it with a dynamic batch")
@@ -104,7 +112,7 @@ def _warm(model: PreparedModel, size: int, batch: int, settings: BenchSettings, 
     backend = model.backend
     try:
         check_shape(backend, size, batch)
-        key = (batch, backend.metadata.in_channels, size)
+        key = (batch, backend.metadata.in_channels, size, _dims(backend))
         x = inputs[key] if key in inputs else inputs.setdefault(key, random_input(*key))
         reset = getattr(backend, "reset_gpu_peak", None)
         if callable(reset):
@@ -128,8 +136,8 @@ def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSett
         label, path, backend_name: From ``models.check_models``.
         settings: The run's settings.
         threads: CPU threads (resolved).
-        samples_for: ``num_classes -> samples`` to score on.
-        inputs: Shared cache of random inputs, keyed by (batch, channels, size).
+        samples_for: ``(num_classes, spatial_dims) -> samples`` to score on (volumes for 3-D models).
+        inputs: Shared cache of random inputs, keyed by (batch, channels, size, spatial dims).
     """
     model = PreparedModel(label, path, backend_name, precision=precision_from_name(path),
                           device="cuda" if backend_name == "tensorrt" else "cpu")
@@ -148,7 +156,8 @@ def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSett
     model.backend_name = getattr(model.backend, "name", backend_name)
     model.precision, model.device, model.model_config = meta.precision, device_of(model.backend), meta.model_config
     try:
-        model.accuracy = evaluate_backend(model.backend, samples_for(meta.num_classes))
+        samples = samples_for(meta.num_classes, getattr(meta, "spatial_dims", 2))
+        model.accuracy = evaluate_backend(model.backend, samples)
     except Exception as exc:
         logger.debug("accuracy of %s failed", label, exc_info=True)
         model.status, model.reason = "failed", f"accuracy: {reason_of(exc)}"

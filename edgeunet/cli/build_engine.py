@@ -18,7 +18,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("build-engine", help="build a TensorRT engine on the target device",
                               description=DESCRIPTION)
     p.add_argument("model", help="edgeunet ONNX file (model.onnx, model.fp16.onnx or model.int8.onnx)")
-    p.add_argument("--shapes", help="min,opt,max input shapes BxCxHxW, e.g. 1x1x256x256,1x1x512x512,4x1x1024x1024")
+    p.add_argument("--shapes", help="min,opt,max input shapes BxCxHxW, e.g. 1x1x256x256,1x1x512x512,4x1x1024x1024 "
+                   "(3-D models: BxCxDxHxW, default 1x1x64x64x64,1x1x96x96x96,1x1x128x128x128)")
     workspace = field_default(EngineOptions, "workspace_mb")
     p.add_argument("--workspace", type=positive_int, default=workspace,
                    help=f"builder workspace limit in MB (default {workspace})")

@@ -21,20 +21,26 @@ def provider_list(text: str) -> list[str]:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("predict", help="segment images into mask PNGs (and overlays) with a model.onnx or model.engine",
+    p = sub.add_parser("predict", help="segment images into mask PNGs (volumes into masks of their format) "
+                                       "with a model.onnx or model.engine",
                        description="Writes <out>/<stem>.png (class ids, uint8) for every input image, and with "
                                    "--overlay <out>/<stem>_overlay.png to look at. Folders are scanned for images "
                                    "(not recursively). An image that cannot be read or segmented is reported and "
                                    "passed over (exit code 1 at the end); --stop-on-error stops at the first one "
-                                   "(exit code 2). Needs only the base install (numpy + ONNX Runtime).")
+                                   "(exit code 2). With a 3-D model the inputs are volumes "
+                                   "(.nii.gz .nii .tif stacks .npy): "
+                                   "<out>/<name> is written in the input's format (NIfTI with its affine and "
+                                   "header), --overlay writes a PNG montage of a few slices. "
+                                   "Needs only the base install (numpy + ONNX Runtime; nibabel for NIfTI).")
     p.add_argument("model", help="model.onnx from `edgeunet export`, or model.engine from `edgeunet build-engine`")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
-                   help="image files (.png .jpg .tif .npy) or folders of them")
+                   help="image files (.png .jpg .tif .npy) or folders of them; volumes for a 3-D model")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--overlay", action="store_true",
                    help="also write <stem>_overlay.png: classes colored over the image")
     p.add_argument("--tile", type=positive_int, default=None,
-                   help="tile side for large images, a multiple of the model's size multiple (default 512)")
+                   help="tile side for large images, a multiple of the model's size multiple (default 512; "
+                        "3-D models: the side of the cubic windows, default 64)")
     p.add_argument("--overlap", type=nonnegative_float, default=0.25,
                    help="tile overlap fraction in [0, 1) (default 0.25)")
     p.add_argument("--threads", type=positive_int, default=None,

@@ -54,7 +54,7 @@ class SearchJob:
         fp32_scores: ``verify.scores`` of the FP32 model on ``search``; None: candidates are judged by speed alone.
         props: ``metadata_props`` of the INT8 file.
         work: Scratch folder for candidate files and the calibration cache.
-        size: Side (px) of the square input timed.
+        size: Side (px) of the square (cubic for ``spatial_dims`` 3) input timed.
         threads: ONNX Runtime intra-op threads.
         in_channels: C of the model.
         num_classes: K of the model.
@@ -71,6 +71,7 @@ class SearchJob:
     threads: int = 1
     in_channels: int = 1
     num_classes: int = 2
+    spatial_dims: int = 2
 
 
 @dataclass
@@ -103,7 +104,7 @@ class _Search:
     def timing(self, path: Path, settings=SEARCH_TIMING) -> dict:
         job = self.job
         return time_pair(job.fp32_path, path, size=job.size, threads=job.threads, in_channels=job.in_channels,
-                         settings=settings)
+                         settings=settings, spatial_dims=job.spatial_dims)
 
     def evaluate(self, cand: Candidate) -> dict:
         """Quantizes, scores and times one candidate; returns (and records) its figures."""
@@ -159,6 +160,7 @@ def search_int8(job: SearchJob, options: ExportOptions, say: Callable[[str], Non
             base, best = cand, row
     groups = layer_groups(onnx.load(str(job.prepared)))
     current, current_row = base, best
+    decisions: dict[str, dict] = {}
     for group, nodes in groups.items():
         if not search.time_left():
             search.say(f"int8 search: time budget of {options.search_time:g}s spent; {len(search.tried)} candidates "
@@ -168,15 +170,35 @@ def search_int8(job: SearchJob, options: ExportOptions, say: Callable[[str], Non
         if cand.nodes == current.nodes:
             continue
         row = search.evaluate(cand)
-        if search.better(row, current_row):
+        kept_float = search.better(row, current_row)
+        decisions[group] = _decision(row, current_row, kept_float, options.max_dice_drop)
+        if kept_float:
             current, current_row = cand, row
+    for group in groups:  # every group gets a line, also those the time budget left untried
+        decisions.setdefault(group, {"int8_pays": None, "kept_float": False, "reason": "not tried: the search's "
+                                     "time budget was spent first (stays INT8; raise --search-time to measure it)"})
     _confirm(search)
     chosen = _choose(search.tried)
     record = {"size": job.size, "threads": job.threads, "time_budget_s": options.search_time,
               "seconds": round(search.elapsed(), 1), "images": "search", "count": len(job.search.names),
               "groups": {name: sorted(nodes) for name, nodes in groups.items()}, "candidates": search.tried,
-              "chosen": chosen["name"], "speedup": chosen["speedup"], "int8_faster_than_fp32": chosen["speedup"] > 1.0}
+              "chosen": chosen["name"], "speedup": chosen["speedup"], "int8_faster_than_fp32": chosen["speedup"] > 1.0,
+              "group_decisions": decisions, "float_groups": list(chosen.get("float_groups", []))}
     return SearchResult(search.files[chosen["name"]], chosen, record)
+
+
+def _decision(row: dict, before: dict, kept_float: bool, max_drop: float) -> dict:
+    """Whether INT8 pays for one layer group on this CPU: the speed-up with the group in float vs quantized."""
+    if kept_float:
+        why = (f"float is faster here (x{row['speedup']:.2f} vs x{before['speedup']:.2f} with the group in INT8): "
+               "INT8 does not pay for this group on this CPU")
+    elif not row["dice_ok"]:
+        why = f"float would exceed the Dice limit ({max_drop:g}) with the other groups as they are"
+    else:
+        why = (f"INT8 pays (x{before['speedup']:.2f}) or float is within {MARGIN:.0%} "
+               f"(x{row['speedup']:.2f}): stays INT8")
+    return {"int8_pays": not kept_float, "kept_float": kept_float, "speedup_group_float": row["speedup"],
+            "speedup_group_int8": before["speedup"], "reason": why}
 
 
 def _confirm(search: _Search) -> None:

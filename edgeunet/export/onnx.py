@@ -1,8 +1,9 @@
 """FP32 ONNX export: TorchScript exporter, onnxslim, ``onnx.checker`` and edgeunet metadata.
 
 The graph has one input ``images`` (B, C, H, W) float32 and one output ``logits``
-(B, K, H, W) float32. Batch, height and width are dynamic unless ``img_size`` fixes H and W;
-H and W must be multiples of the model's size multiple (2 ** depth x space_to_depth) either way.
+(B, K, H, W) float32 ((B, C, D, H, W) and (B, K, D, H, W) for 3-D models). Batch and the spatial
+axes are dynamic unless ``img_size`` fixes them; each spatial axis must be a multiple of the model's
+size multiple on that axis (``ModelConfig.size_multiples``) either way.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def model_metadata(model_config: dict, preprocessing: dict, class_names: list[st
         in_channels=cfg.in_channels,
         num_classes=cfg.num_classes,
         size_multiple=cfg.size_multiple,
+        spatial_dims=cfg.spatial_dims,
+        size_multiples=tuple(cfg.size_multiples),
         preprocessing=dict(preprocessing),
         class_names=list(class_names),
         precision=precision,
@@ -97,11 +100,7 @@ def export_onnx(
     if len(class_names) != cfg.num_classes:
         raise UserError(f"{len(class_names)} class names for a model with {cfg.num_classes} classes: "
                         "give one name per class")
-    if img_size is not None:
-        check_multiple(img_size, cfg.size_multiple, "--img-size")
-    size = img_size or max(64, 2 * cfg.size_multiple)
-    example = torch.zeros(1, cfg.in_channels, size, size)
-    axes = {0: "batch"} if img_size else {0: "batch", 2: "height", 3: "width"}
+    example, axes = export_example(cfg, img_size)
     buffer = io.BytesIO()
     model = model.eval()
     with torch.no_grad():
@@ -121,6 +120,23 @@ def export_onnx(
     set_metadata(model_proto, model_metadata(cfg.to_dict(), preprocessing, class_names, precision).to_props())
     logger.info("exported %s: %d nodes, opset %d", path, len(model_proto.graph.node), opset)
     return save_onnx(model_proto, path)
+
+
+def export_example(cfg, img_size: int | None = None):
+    """The example input and dynamic axes of an export: (1, C, s, s) or (1, C, s, s, s) zeros.
+
+    ``s`` is ``img_size`` (then only the batch is dynamic) or, when None, 64 (the training patch of
+    3-D models and a fast 2-D trace) rounded up to twice the size multiple; spatial axes stay dynamic.
+    """
+    import torch
+
+    ndim = int(getattr(cfg, "spatial_dims", 2))
+    if img_size is not None:
+        check_multiple(img_size, cfg.size_multiple, "--img-size")
+    size = img_size or max(64, 2 * cfg.size_multiple)
+    names = ("height", "width") if ndim == 2 else ("depth", "height", "width")
+    axes = {0: "batch"} if img_size else {0: "batch", **{2 + i: n for i, n in enumerate(names)}}
+    return torch.zeros(1, cfg.in_channels, *(size,) * ndim), axes
 
 
 def onnx_opset(model_proto) -> int:

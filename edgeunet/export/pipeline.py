@@ -123,8 +123,8 @@ def export_model(checkpoint, out_dir, options: ExportOptions | None = None, *, p
     check_environment(options)
     out_dir = Path(out_dir).absolute()
     check_out_dir(out_dir)
-    plan = plan_roles(options)
     model, ckpt = model_from_checkpoint(checkpoint)
+    plan = plan_roles(options, model.current_config().spatial_dims)
     check_sizes(options, model.current_config().size_multiple)
     with atomic_dir(out_dir) as staging, tempfile.TemporaryDirectory(prefix="edgeunet-export-") as work:
         stages = Stages(model, ckpt, (staging, Path(work)), options, plan, progress=progress)

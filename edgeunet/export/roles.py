@@ -15,6 +15,9 @@ Where each comes from:
 * A train/val folder (``DIR/train``, ``DIR/val``): calibration from train; val halved (search, verification).
 * ``--val DIR`` (or ``synthetic``): calibration from ``--calib``; the ``--val`` images halved between
   search and verification. The same folder given to both is split as one folder.
+
+For 3-D models (``plan_roles(options, spatial_dims=3)``) the same rules deal volumes: folders of
+volumes (``samples.volume_pairs``), and ``synthetic`` (or ``synthetic3d``) means synthetic nuclei volumes.
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ import numpy as np
 
 from ..data.sources import SYNTHETIC, dataset_folder, folder_pairs, is_synthetic, load_samples, read_pairs
 from ..errors import UserError
-from .samples import Inputs, InputSpec, prepare_samples
+from .samples import (
+    Inputs,
+    InputSpec,
+    is_synthetic_volumes,
+    prepare_samples,
+    read_volume_pairs,
+    synthetic_volumes,
+    volume_pairs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +119,10 @@ class RolePlan:
     def load(self, role: str, spec: InputSpec, size: int) -> Inputs:
         """Reads and prepares the images of ``role``; ``size`` is the side of synthetic images (px)."""
         spec_role = self.roles[role]
-        if spec_role.synthetic:
+        if spec.spatial_dims == 3:
+            samples = (synthetic_volumes(spec_role.count, size, self.seed, SPLIT_OF[role], spec.synthetic_classes)
+                       if spec_role.synthetic else read_volume_pairs(list(spec_role.pairs)))
+        elif spec_role.synthetic:
             samples = load_samples(SYNTHETIC, n=spec_role.count, size=size, seed=self.seed, split=SPLIT_OF[role],
                                    num_classes=spec.synthetic_classes)
         else:
@@ -140,51 +154,56 @@ def _role(source: Path | str, part: list[Pair], count: int) -> Role:
     return Role(str(source), min(count, len(part)), tuple(sorted(part[:count])))
 
 
-def _pairs(folder: Path, need: int, roles: str, fix: str) -> list[Pair]:
-    pairs = folder_pairs(folder)
+def _pairs(folder: Path, need: int, roles: str, fix: str, lister=folder_pairs) -> list[Pair]:
+    pairs = lister(folder)
     if len(pairs) < need:
         raise UserError(f"{folder} has {len(pairs)} image/mask pair(s): too few for disjoint {roles} images "
                         f"({need} at least): {fix}")
     return pairs
 
 
-def _one_folder(folder: Path, counts: dict[str, int], seed: int) -> RolePlan:
+def _one_folder(folder: Path, counts: dict[str, int], seed: int, lister=folder_pairs) -> RolePlan:
     pairs = _pairs(folder, 3, "calibration, search and verification",
-                   "add images, or give the search and verification images with --val DIR")
+                   "add images, or give the search and verification images with --val DIR", lister)
     parts = _dealt(pairs, seed, 3)
     roles = {r: _role(folder, part, counts[r]) for r, part in zip(ROLES, parts)}
     return RolePlan("one folder", roles, seed, {str(folder): len(pairs)})
 
 
-def _held_out(val: str | Path, counts: dict[str, int], seed: int, files: dict) -> dict[str, Role]:
+def _held_out(val: str | Path, counts: dict[str, int], seed: int, files: dict, lister=folder_pairs) -> dict[str, Role]:
     """The search and verification roles from ``val`` (a folder's val part, or synthetic)."""
     if is_synthetic(val):
         return {r: Role(SYNTHETIC, counts[r]) for r in ROLES[1:]}
     folder = dataset_folder(val, "val")
-    pairs = _pairs(folder, 2, "search and verification", f"add images to {folder}")
+    pairs = _pairs(folder, 2, "search and verification", f"add images to {folder}", lister)
     files[str(folder)] = len(pairs)
     return {r: _role(folder, part, counts[r]) for r, part in zip(ROLES[1:], _dealt(pairs, seed, 2))}
 
 
-def _calibration(calib: str | Path, counts: dict[str, int], seed: int, files: dict) -> Role:
+def _calibration(calib: str | Path, counts: dict[str, int], seed: int, files: dict, lister=folder_pairs) -> Role:
     if is_synthetic(calib):
         return Role(SYNTHETIC, counts["calibration"])
     folder = Path(calib) if isinstance(calib, Path) else _parts(calib)[0]
-    pairs = folder_pairs(folder)
+    pairs = lister(folder)
     files[str(folder)] = len(pairs)
     return _role(folder, _dealt(pairs, seed, 1)[0], counts["calibration"])
 
 
-def plan_roles(options) -> RolePlan:
+def plan_roles(options, spatial_dims: int = 2) -> RolePlan:
     """Decides the images of every role from ``ExportOptions`` (``calib``, ``val``, counts, ``seed``).
 
-    Only folder listings are read here, so bad data fails before the export starts.
+    Only folder listings are read here, so bad data fails before the export starts. ``spatial_dims=3``
+    (a 3-D model): the roles are volumes; ``synthetic3d`` is read as ``synthetic``.
 
     Raises:
         UserError: A folder is missing, empty or unpaired, or too small for disjoint roles.
     """
     counts = {r: getattr(options, COUNT_OF[r]) for r in ROLES}
     calib, val, seed = options.calib, options.val, options.seed
+    lister = folder_pairs
+    if spatial_dims == 3:
+        calib, val = (SYNTHETIC if is_synthetic_volumes(v) else v for v in (calib, val))
+        lister = volume_pairs
     if val is not None and not is_synthetic(val) and not is_synthetic(calib):
         if _parts(calib)[0].resolve() == dataset_folder(val, "val").resolve():
             logger.info("--calib and --val name the same folder: it is split as one folder")
@@ -195,8 +214,10 @@ def plan_roles(options) -> RolePlan:
     if val is None:
         train, held = _parts(calib)
         if held is None:
-            return _one_folder(train, counts, seed)
-        roles = {"calibration": _calibration(train, counts, seed, files), **_held_out(held, counts, seed, files)}
+            return _one_folder(train, counts, seed, lister)
+        roles = {"calibration": _calibration(train, counts, seed, files, lister),
+                 **_held_out(held, counts, seed, files, lister)}
         return RolePlan("train/val folder", roles, seed, files)
-    roles = {"calibration": _calibration(calib, counts, seed, files), **_held_out(val, counts, seed, files)}
+    roles = {"calibration": _calibration(calib, counts, seed, files, lister),
+             **_held_out(val, counts, seed, files, lister)}
     return RolePlan("separate", roles, seed, files)

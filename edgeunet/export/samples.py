@@ -3,11 +3,17 @@
 Each raw image is preprocessed at full size (``edgeunet.runtime.preprocess``), exactly as in
 training and at run time, then center-cropped (or edge-padded when smaller) to a multiple of
 the model's size multiple, with its mask cut the same way.
+
+Volumes (3-D models, ``InputSpec.spatial_dims == 3``) are preprocessed whole (per-volume statistics)
+and center-cropped on each axis to that axis' multiple; they come from a volume folder
+(``DIR/images`` + ``DIR/masks`` of ``.nii.gz``/``.nii``/``.tif``/``.npy``, ``volume_pairs``) or from
+synthetic nuclei volumes (``"synthetic"`` or ``"synthetic3d"``, ``volume_samples``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -56,6 +62,8 @@ class InputSpec:
     multiple: int
     exact: int | None = None
     num_classes: int | None = None
+    spatial_dims: int = 2
+    multiples: tuple[int, ...] = ()
 
     @property
     def synthetic_classes(self) -> int | None:
@@ -88,8 +96,21 @@ def fit_to_multiple(image: np.ndarray, mask: np.ndarray | None, multiple: int,
     return np.ascontiguousarray(image, dtype=np.float32), mask
 
 
+def fit_volume(x: np.ndarray, mask: np.ndarray | None, multiples: tuple[int, ...],
+               exact: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Crops (C, D, H, W) ``x`` and (D, H, W) ``mask`` centrally, each axis to a multiple of its entry of
+    ``multiples`` (``exact``: to that side); shorter axes are padded (edge values, background 0)."""
+    fits = [_fit_slices(n, m, exact) for n, m in zip(x.shape[1:], multiples)]
+    crops, pads = tuple(f[0] for f in fits), [f[1] for f in fits]
+    x = np.pad(x[(slice(None),) + crops], [(0, 0)] + pads, mode="edge")
+    if mask is not None:
+        mask = np.pad(mask[crops], pads, constant_values=0)
+    return np.ascontiguousarray(x, dtype=np.float32), mask
+
+
 def prepare_samples(samples, spec: InputSpec) -> Inputs:
-    """Raw (name, image (H, W[, C]), mask (H, W) or None) samples -> model-ready ``Inputs``.
+    """Raw (name, image (H, W[, C]), mask (H, W) or None) samples -> model-ready ``Inputs``
+    (volumes (D, H, W[, C]) with (D, H, W) masks for a 3-D ``spec``).
 
     Raises:
         UserError: An image the model cannot take (channels, dtype), naming the file.
@@ -97,11 +118,14 @@ def prepare_samples(samples, spec: InputSpec) -> Inputs:
     out = Inputs()
     for name, raw, mask in samples:
         try:
-            x = preprocess(raw, spec.preprocessing, spec.in_channels)
+            x = preprocess(raw, spec.preprocessing, spec.in_channels, spatial_dims=spec.spatial_dims)
         except UserError as exc:
             raise UserError(f"{name}: {exc}") from None
         y = None if mask is None else np.asarray(mask, dtype=np.int64)
-        x, y = fit_to_multiple(x, y, spec.multiple, spec.exact)
+        if spec.spatial_dims == 3:
+            x, y = fit_volume(x, y, spec.multiples or (spec.multiple,) * 3, spec.exact)
+        else:
+            x, y = fit_to_multiple(x, y, spec.multiple, spec.exact)
         out.names.append(str(name))
         out.images.append(x)
         out.masks.append(y)
@@ -128,3 +152,74 @@ def load_inputs(data: str, n: int, size: int, split: str, spec: InputSpec) -> In
         raise UserError(f"no images found in {data!r} for split {split!r}: give a folder with images/ and masks/, "
                         "or 'synthetic'")
     return out
+
+
+SYNTHETIC_VOLUMES = ("synthetic", "synthetic3d")
+SEARCH_SIDE_3D = 64  # the 3-D training patch: a 256^3 timing input would take minutes per candidate
+
+
+def search_side_3d(options, multiple: int) -> int:
+    """Side (voxels) of the cubic input the INT8 latency of a 3-D model is measured at: ``--search-img-size``,
+    ``--img-size``, else 64 rounded to the model's size multiple."""
+    return options.search_img_size or options.img_size or max(multiple, SEARCH_SIDE_3D // multiple * multiple)
+
+
+def is_synthetic_volumes(source) -> bool:
+    """Whether ``source`` names synthetic volumes (``"synthetic"`` for a 3-D model, or ``"synthetic3d"``)."""
+    return isinstance(source, str) and source in SYNTHETIC_VOLUMES
+
+
+def synthetic_volumes(n: int, size: int, seed: int, split: str, num_classes: int | None = None):
+    """``n`` synthetic nuclei (name, volume (size, 2 size, 2 size) uint16, mask) samples of ``split``'s seed.
+
+    The one place export reads synthetic volumes (``edgeunet.data.synthetic3d``); each role has its own seed.
+    """
+    from ..data.sources import split_seed
+    from ..data.synthetic3d import synthetic_volume
+
+    shape, seed = (size, 2 * size, 2 * size), split_seed(seed, split)
+    samples = []
+    for i in range(n):
+        volume, mask = synthetic_volume(i, size=shape, seed=seed, num_classes=num_classes or 2)
+        samples.append((f"synthetic3d-{split}-{i:04d}", volume, mask))
+    return samples
+
+
+def volume_pairs(folder) -> list[tuple[str, Path, Path]]:
+    """(stem, volume path, mask path) of a volume folder (``images/`` + ``masks/``), sorted by stem.
+
+    Raises:
+        UserError: The folder is missing ``images/``, holds no volumes, or has volumes without a mask.
+    """
+    from ..runtime.volume_files import file_stem, file_suffix, volume_suffixes
+
+    folder = Path(folder)
+    def listing(sub: str) -> dict[str, Path]:
+        where = folder / sub
+        if not where.is_dir():
+            raise UserError(f"{folder} has no {sub}/ folder: give a folder with images/ and masks/ volumes")
+        return {file_stem(p): p for p in sorted(where.iterdir())
+                if p.is_file() and not p.name.startswith(".") and file_suffix(p) in volume_suffixes()}
+
+    images, masks = listing("images"), listing("masks")
+    if not images:
+        raise UserError(f"{folder}/images holds no volumes: put {', '.join(volume_suffixes())} files there")
+    unpaired = sorted(set(images) ^ set(masks))
+    if unpaired:
+        raise UserError(f"{folder}: volumes without a mask or masks without a volume: {', '.join(unpaired[:5])}: "
+                        "give every images/<stem> a masks/<stem>")
+    return [(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+def read_volume_pairs(pairs) -> list:
+    """Reads (stem, volume path, mask path) into (stem, volume, mask) samples, checking that shapes agree."""
+    from ..data.volumes import read_volume
+
+    samples = []
+    for stem, image_path, mask_path in pairs:
+        volume, mask = read_volume(image_path).array, read_volume(mask_path).array
+        if volume.shape[:3] != mask.shape[:3]:
+            raise UserError(f"{image_path}: volume {volume.shape[:3]} vs mask {mask.shape[:3]}: "
+                            "a mask must match its volume's shape")
+        samples.append((stem, volume, mask))
+    return samples

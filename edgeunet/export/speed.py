@@ -20,8 +20,9 @@ EXPORT_TIMING = TimingSettings(warmup=3, min_time=1.0, min_rounds=15)  # an expo
 
 
 def time_pair(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, *, size: int, threads: int,
-              in_channels: int = 1, settings: TimingSettings = SEARCH_TIMING) -> dict:
-    """Times the FP32 and INT8 files interleaved on one (1, ``in_channels``, ``size``, ``size``) input.
+              in_channels: int = 1, settings: TimingSettings = SEARCH_TIMING, spatial_dims: int = 2) -> dict:
+    """Times the FP32 and INT8 files interleaved on one (1, ``in_channels``, ``size``, ``size``) input
+    ((1, C, size, size, size) with ``spatial_dims=3``).
 
     Returns:
         ``fp32_ms`` and ``int8_ms`` (medians, ms), ``speedup`` (median per-round FP32 / INT8 ratio; > 1: INT8
@@ -31,7 +32,7 @@ def time_pair(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, *, siz
 
     sessions = [ort_session(path, threads=threads, providers=[CPU]) for path in (fp32_path, int8_path)]
     name = sessions[0].get_inputs()[0].name
-    x = np.random.default_rng(0).standard_normal((1, in_channels, size, size)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((1, in_channels) + (size,) * spatial_dims).astype(np.float32)
     fp32, int8 = time_interleaved([lambda s=s: s.run(None, {name: x}) for s in sessions], settings, reference=0)
     return {"fp32_ms": fp32["latency_ms"]["p50"], "int8_ms": int8["latency_ms"]["p50"], "speedup": int8["ratio"],
             "speedup_q25": int8["ratio_q25"], "speedup_q75": int8["ratio_q75"], "rounds": int8["rounds"],

@@ -50,7 +50,7 @@ class Stages:
         self.preprocessing = ckpt.get("preprocessing") or {}
         self.class_names = list(ckpt.get("class_names") or [f"class{i}" for i in range(self.cfg.num_classes)])
         self.spec = InputSpec(self.preprocessing, self.cfg.in_channels, self.cfg.size_multiple, options.img_size,
-                              self.cfg.num_classes)
+                              self.cfg.num_classes, self.cfg.spatial_dims, tuple(self.cfg.size_multiples))
         self.onnx_files: list[tuple[str, str, dict | None]] = []  # (file name, precision, parity)
         self.other_files: list[str] = []
         self.used = ("verification",) + (("calibration",) if options.int8 else ()) + (
@@ -60,6 +60,14 @@ class Stages:
 
     def props(self, precision: str) -> dict[str, str]:
         return model_metadata(self.cfg.to_dict(), self.preprocessing, self.class_names, precision).to_props()
+
+    def search_side(self) -> int:
+        """Side of the INT8 timing input: ``ExportOptions.search_side``; 3-D models default to a 64^3 patch."""
+        from .samples import search_side_3d
+
+        if self.cfg.spatial_dims == 3:
+            return search_side_3d(self.options, self.cfg.size_multiple)
+        return self.options.search_side(self.cfg.size_multiple)
 
     def load(self, role: str) -> Inputs:
         size = self.options.img_size or int(self.ckpt.get("train_args", {}).get("img_size", 256))
@@ -143,9 +151,9 @@ class Stages:
         """INT8 vs FP32 latency on this CPU (export.json ``int8_speed``); warns unless INT8 is faster."""
         from .speed import EXPORT_TIMING, speed_warning, time_pair
 
-        size, threads = self.options.search_side(self.cfg.size_multiple), usable_threads()
+        size, threads = self.search_side(), usable_threads()
         timing = time_pair(fp32, path, size=size, threads=threads, in_channels=self.cfg.in_channels,
-                           settings=EXPORT_TIMING)
+                           settings=EXPORT_TIMING, spatial_dims=self.cfg.spatial_dims)
         speed = {"size": size, "threads": threads, **timing}
         if warning := speed_warning(speed):
             logger.warning(warning)
@@ -163,8 +171,8 @@ class Stages:
         fp32_scores = quality.search_scores(verify.onnx_logits(fp32, search.images), search, self.cfg.num_classes)
         job = SearchJob(prepared=prepared, fp32_path=fp32, calib_images=calib.images, search=search,
                         fp32_scores=fp32_scores, props=self.props("int8"), work=self.work,
-                        size=o.search_side(self.cfg.size_multiple), threads=usable_threads(),
-                        in_channels=self.cfg.in_channels, num_classes=self.cfg.num_classes)
+                        size=self.search_side(), threads=usable_threads(), in_channels=self.cfg.in_channels,
+                        num_classes=self.cfg.num_classes, spatial_dims=self.cfg.spatial_dims)
         result = search_int8(job, o, say=self.progress.say)
         shutil.copyfile(result.path, path)
         chosen, record = result.chosen, result.record

@@ -100,8 +100,8 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike | 
     if options.shapes:
         profile = parse_shapes(options.shapes)
     else:
-        profile = default_shapes(meta.in_channels, meta.size_multiple, facts.static_hw)
-    check_shapes(profile, meta.in_channels, meta.size_multiple, facts.static_hw)
+        profile = default_shapes(meta.in_channels, meta.size_multiple, facts.static_hw, meta.size_multiples)
+    check_shapes(profile, meta.in_channels, meta.size_multiple, facts.static_hw, meta.size_multiples)
     trt = _installed_tensorrt()
     if trt is not None and not options.dry_run:
         check_tensorrt_version(trt.__version__)

@@ -34,12 +34,12 @@ class OnnxFacts:
 
     Attributes:
         metadata: Parsed ``metadata_props``.    props: The raw ``metadata_props`` strings.
-        static_hw: (H, W) when the graph fixes them, else None.
+        static_hw: (H, W) ((D, H, W) for 3-D models) when the graph fixes them, else None.
     """
 
     metadata: ModelMetadata
     props: dict[str, str]
-    static_hw: tuple[int, int] | None
+    static_hw: tuple[int, ...] | None
 
 
 def read_onnx_facts(onnx_path: str | Path) -> OnnxFacts:
@@ -59,9 +59,9 @@ def read_onnx_facts(onnx_path: str | Path) -> OnnxFacts:
     if meta.input_name not in inputs:
         raise UserError(f"{onnx_path} has no input {meta.input_name!r} (it has {', '.join(inputs)}): "
                         "re-export it with `edgeunet export`")
-    h, w = (list(inputs[meta.input_name].shape) + [None] * 4)[2:4]
-    static = isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0
-    return OnnxFacts(meta, props, (h, w) if static else None)
+    spatial = (list(inputs[meta.input_name].shape) + [None] * 5)[2:2 + meta.spatial_dims]
+    static = all(isinstance(d, int) and d > 0 for d in spatial)
+    return OnnxFacts(meta, props, tuple(spatial) if static else None)
 
 
 def _constants(graph) -> dict:

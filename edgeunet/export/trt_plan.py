@@ -29,7 +29,8 @@ class EngineOptions:
     """How to build an engine; validated here, once.
 
     Attributes:
-        shapes: ``"MIN,OPT,MAX"`` BxCxHxW profile; None: batch 1/1/4 at 256/512/1024 px.
+        shapes: ``"MIN,OPT,MAX"`` BxCxHxW (3-D: BxCxDxHxW) profile; None: batch 1/1/4 at 256/512/1024 px
+            (3-D models: batch 1 at 64^3/96^3/128^3 voxels).
         workspace_mb: Builder workspace pool limit (MB, >= 1).
         timing_cache: Timing cache file, read when present and updated after the build.
         fp16: TensorRT 10 weakly typed build with FP16 kernels allowed.

@@ -30,7 +30,7 @@ class OrtBackend:
         metadata: What the file says about itself.
         providers: Execution providers in use, best first.
         max_batch: Largest batch the graph takes (None: any).
-        fixed_size: (H, W) when the graph fixes them, else None.
+        fixed_size: (H, W) ((D, H, W) for 3-D models) when the graph fixes them, else None.
     """
 
     name = "onnxruntime"
@@ -49,14 +49,14 @@ class OrtBackend:
                             "re-export it with `edgeunet export`")
         graph_input = inputs[self.metadata.input_name]
         self.input_dtype = _NUMPY_TYPES.get(graph_input.type, np.float32)
-        batch, _, height, width = (list(graph_input.shape) + [None] * 4)[:4]
-        self.max_batch = _fixed(batch)
-        h, w = _fixed(height), _fixed(width)
-        self.fixed_size = (h, w) if h and w else None
+        shape = list(graph_input.shape) + [None] * 4
+        self.max_batch = _fixed(shape[0])
+        spatial = [_fixed(d) for d in shape[2:2 + self.metadata.spatial_dims]]
+        self.fixed_size = tuple(spatial) if all(spatial) else None
         logger.info("loaded %s with %s", path, ", ".join(self.providers))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """(B, C, H, W) float32 -> (B, K, H, W) float32 logits."""
+        """(B, C, *spatial) float32 -> (B, K, *spatial) float32 logits."""
         feed = {self.metadata.input_name: np.ascontiguousarray(x, dtype=self.input_dtype)}
         (logits,) = self.session.run([self.metadata.output_name], feed)
         return logits.astype(np.float32, copy=False)

@@ -39,7 +39,7 @@ class TrtBackend:
         input_dtype: numpy dtype of the engine's input tensor.
         max_batch: Largest batch of the engine's optimization profile.
         fixed_size: (H, W) when the profile allows only one size, else None.
-        min_size / max_size: (H, W) bounds of the profile.
+        min_size / max_size: (H, W) bounds of the profile ((D, H, W) for 3-D models).
 
     Raises:
         MissingExtraError: TensorRT or cuda-python is not installed.
@@ -97,12 +97,14 @@ class TrtBackend:
             low, _, high = (tuple(s) for s in self._engine.get_tensor_profile_shape(name, 0))
         self._low, self._high = tuple(int(d) for d in low), tuple(int(d) for d in high)
         self.max_batch = self._high[0]
-        self.min_size, self.max_size = self._low[2:4], self._high[2:4]
+        spatial = slice(2, 2 + self.metadata.spatial_dims)  # (H, W), or (D, H, W) for 3-D models
+        self.min_size, self.max_size = self._low[spatial], self._high[spatial]
         self.fixed_size = self.max_size if self.min_size == self.max_size else None
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:
-        if len(shape) != 4 or shape[1] != self.metadata.in_channels:
-            raise UserError(f"input of shape {shape}: the engine takes (B, {self.metadata.in_channels}, H, W)")
+        axes = "H, W" if self.metadata.spatial_dims == 2 else "D, H, W"
+        if len(shape) != 2 + self.metadata.spatial_dims or shape[1] != self.metadata.in_channels:
+            raise UserError(f"input of shape {shape}: the engine takes (B, {self.metadata.in_channels}, {axes})")
         if not all(lo <= s <= hi for lo, s, hi in zip(self._low, shape, self._high)):
             raise UserError(f"input shape {shape} is outside the engine's profile {self._low}..{self._high} "
                             f"(batch <= {self.max_batch}, sizes {self.min_size}..{self.max_size}): "

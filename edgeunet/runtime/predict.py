@@ -3,6 +3,9 @@
 For every input ``<stem>.<ext>`` it writes ``<out>/<stem>.png`` holding raw class ids (uint8,
 machine-readable) and, when asked, ``<out>/<stem>_overlay.png``: the image in 8-bit gray or
 RGB with each foreground class blended in a fixed color and outlined.
+
+With a 3-D model the inputs are volumes (``.nii.gz``, ``.nii``, TIFF stacks, ``.npy``) and each mask
+is written in its input's format under the same name (``runtime.volume_files``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,15 @@ import numpy as np
 from ..atomic import ensure_dir
 from ..errors import MissingFileError, UserError
 from .imageio import IMAGE_SUFFIXES, ImageReadError, read_image, write_mask, write_rgb
+from .volume_files import (
+    file_stem,
+    file_suffix,
+    is_volume_file,
+    mask_target,
+    segment_volume_file,
+    volume_suffixes,
+    write_volume_mask,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +40,14 @@ PALETTE = np.array([
 ALPHA = 0.45
 
 
-def scan_inputs(paths: list[str | os.PathLike]) -> tuple[list[Path], list[tuple[Path, str]]]:
+def scan_inputs(paths: list[str | os.PathLike], volumes: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The image files named by ``paths``, and the folder entries passed over with the reason.
 
     Args:
         paths: Image files and/or folders; a folder contributes its files with an image
             suffix (``IMAGE_SUFFIXES``), sorted by name; hidden files, other files and
             sub-folders are skipped (not recursively scanned).
+        volumes: Scan for volume files (a 3-D model) instead of images.
 
     Returns:
         ``(images, skipped)``: image paths in the order given, and ``(path, reason)`` pairs.
@@ -45,21 +58,23 @@ def scan_inputs(paths: list[str | os.PathLike]) -> tuple[list[Path], list[tuple[
     """
     found: list[Path] = []
     skipped: list[tuple[Path, str]] = []
+    suffixes, kind = (volume_suffixes(), "volume") if volumes else (IMAGE_SUFFIXES, "image")
     for path in map(Path, paths):
         if path.is_dir():
             images = []
             for entry in sorted(path.iterdir()):
-                reason = _skip_reason(entry)
+                reason = _skip_reason(entry, suffixes, kind)
                 if reason:
                     skipped.append((entry, reason))
                 else:
                     images.append(entry)
             if not images:
-                raise UserError(f"{path} holds no images: put {', '.join(IMAGE_SUFFIXES)} files there")
+                raise UserError(f"{path} holds no {kind}s: put {', '.join(suffixes)} files there")
             found.extend(images)
         elif path.is_file():
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                raise UserError(f"{path} is not an image file: give {', '.join(IMAGE_SUFFIXES)} files or folders")
+            _check_kind(path, volumes)
+            if file_suffix(path) not in suffixes:
+                raise UserError(f"{path} is not an {kind} file: give {', '.join(suffixes)} files or folders")
             found.append(path)
         else:
             raise MissingFileError(f"{path} does not exist: check the path")
@@ -68,27 +83,38 @@ def scan_inputs(paths: list[str | os.PathLike]) -> tuple[list[Path], list[tuple[
     return found, skipped
 
 
-def _skip_reason(entry: Path) -> str | None:
-    """Why a folder entry is not segmented, or None for an image file."""
+def _check_kind(path: Path, volumes: bool) -> None:
+    """UserError naming the fix when a 2-D model is given a NIfTI volume or a 3-D model a 2-D image file."""
+    if volumes and file_suffix(path) in IMAGE_SUFFIXES and file_suffix(path) not in volume_suffixes():
+        raise UserError(f"{path} is a 2-D image and this is a 3-D model: give volumes "
+                        f"({', '.join(volume_suffixes())}), or segment images with a 2-D model")
+    if not volumes and is_volume_file(path):
+        raise UserError(f"{path} is a volume and this is a 2-D model: segment it with a 3-D model "
+                        "(`edgeunet export` of a unet3d-ds checkpoint), or give 2-D images")
+
+
+def _skip_reason(entry: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, kind: str = "image") -> str | None:
+    """Why a folder entry is not segmented, or None for an image (volume) file."""
     if entry.name.startswith("."):
         return "hidden file"
     if entry.is_dir():
         return "sub-folder not scanned"
-    if entry.suffix.lower() not in IMAGE_SUFFIXES:
-        return "non-image file"
+    if file_suffix(entry) not in suffixes:
+        return f"non-{kind} file"
     if not entry.is_file():
         return "not a regular file"
     return None
 
 
-def collect_inputs(paths: list[str | os.PathLike]) -> list[Path]:
-    """The image files named by ``paths`` (see ``scan_inputs``; the skipped entries are dropped)."""
-    return scan_inputs(paths)[0]
+def collect_inputs(paths: list[str | os.PathLike], volumes: bool = False) -> list[Path]:
+    """The image (volume) files named by ``paths`` (see ``scan_inputs``; the skipped entries are dropped)."""
+    return scan_inputs(paths, volumes)[0]
 
 
-def output_paths(inputs: list[Path], out_dir: Path) -> list[Path]:
-    """``<out_dir>/<stem>.png`` for each input; raises UserError on clashes with each other or an input."""
-    outputs = [out_dir / f"{p.stem}.png" for p in inputs]
+def output_paths(inputs: list[Path], out_dir: Path, volumes: bool = False) -> list[Path]:
+    """``<out_dir>/<stem>.png`` for each input (volumes: ``<out_dir>/<name>``, same format); raises UserError
+    on clashes with each other or an input."""
+    outputs = [mask_target(p, out_dir) if volumes else out_dir / f"{p.stem}.png" for p in inputs]
     seen: dict[Path, Path] = {}
     for source, target in zip(inputs, outputs):
         if target in seen:
@@ -152,8 +178,8 @@ def check_targets(targets: list[Path], out_dir: Path, overlays: bool) -> None:
 
 
 def overlay_path(mask_path: Path) -> Path:
-    """``<out>/<stem>_overlay.png`` beside ``<out>/<stem>.png``."""
-    return mask_path.with_name(f"{mask_path.stem}_overlay.png")
+    """``<out>/<stem>_overlay.png`` beside ``<out>/<stem>.png`` (or ``<out>/<stem>.nii.gz``)."""
+    return mask_path.with_name(f"{file_stem(mask_path)}_overlay.png")
 
 
 def _segment(segmenter, path: Path, overlays: bool) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -203,15 +229,19 @@ def predict_files(segmenter, inputs: list[str | os.PathLike], out_dir: str | os.
     """
     from tqdm import tqdm
 
-    paths, skipped = scan_inputs(inputs)
+    volumes = bool(getattr(getattr(segmenter, "metadata", None), "is_3d", False))
+    paths, skipped = scan_inputs(inputs, volumes)
     out_dir = Path(out_dir)
-    targets = output_paths(paths, out_dir)
+    targets = output_paths(paths, out_dir, volumes)
     check_targets(targets, out_dir, overlays)
     total_ns, written, failed = 0, [], []
     for path, target in tqdm(list(zip(paths, targets)), desc="predict", unit="image",
                              disable=None if progress else True):
         try:
-            mask, picture, elapsed = _segment(segmenter, path, overlays)
+            if volumes:
+                mask, picture, elapsed, like = segment_volume_file(segmenter, path, overlays)
+            else:
+                mask, picture, elapsed = _segment(segmenter, path, overlays)
         except UserError as exc:
             if stop_on_error:
                 raise
@@ -222,7 +252,10 @@ def predict_files(segmenter, inputs: list[str | os.PathLike], out_dir: str | os.
                 on_error(path, message)
             continue
         total_ns += elapsed
-        write_mask(target, mask)
+        if volumes:
+            write_volume_mask(target, mask, like)
+        else:
+            write_mask(target, mask)
         if picture is not None:
             write_rgb(overlay_path(target), picture)
         written.append(str(target))

@@ -7,6 +7,11 @@
 
 Every image goes through the same ``preprocess`` as in training, on the full image, then is
 padded to the model's size multiple (small images) or tiled with blended overlaps (large ones).
+
+3-D models (``metadata.spatial_dims == 3``) take (D, H, W) or (D, H, W, C) volumes and return
+(D, H, W) masks: the volume is normalized with whole-volume statistics, then runs in cubic windows
+(``tile`` voxels a side, one window when it fits) streamed slab by slab
+(``window.sliding_window_mask``), so memory is bounded by the window and batch, not the volume.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import numpy as np
 from ..errors import UserError
 from ..sizes import check_multiple, round_up
 from .backends import open_backend
-from .preprocess import check_image, preprocess
+from .preprocess import check_image, check_volume, preprocess, volume_normalizer
 from .tiling import crop, pad_to, run_tiled, run_whole, softmax
+from .window import argmax_into, sliding_window, sliding_window_mask
 
 DEFAULT_TILE = 512
+DEFAULT_TILE_3D = 64  # the training patch of the 3-D models; memory per window grows with its cube
 DEFAULT_BATCH = 8
 
 
@@ -41,6 +48,7 @@ class Segmenter:
             available, else CPU.
         tile: Side of the square tiles (pixels, a multiple of the model's size multiple) for
             images larger than one tile; None: 512, or what the model's fixed shape allows.
+            For 3-D models the side of the cubic windows (None: 64).
         overlap: Fraction of a tile shared with each neighbour, in [0, 1).
         tile_batch: Tiles per model call (1 keeps peak memory at one tile's; more can help GPUs).
 
@@ -76,13 +84,13 @@ class Segmenter:
         self.tile_batch = min(int(tile_batch), max_batch) if max_batch else int(tile_batch)
         self.tile = self._choose_tile(tile)
         fixed = self._backend.fixed_size
-        self._min_size = fixed or getattr(self._backend, "min_size", None) or (1, 1)
+        self._min_size = fixed or getattr(self._backend, "min_size", None) or (1,) * self.metadata.spatial_dims
         self._mask_dtype = np.uint8 if self.num_classes <= 256 else np.int32
 
     def _choose_tile(self, tile: int | None) -> int:
         multiple = self.metadata.size_multiple
         fixed = self._backend.fixed_size
-        if fixed and fixed[0] != fixed[1]:
+        if fixed and len(set(fixed)) != 1:
             raise UserError(f"the model fixes a non-square input {fixed}: export it with square or dynamic sizes")
         bounds = fixed or getattr(self._backend, "max_size", None)  # TensorRT profiles bound H and W
         largest = min(bounds) if bounds else None
@@ -90,12 +98,13 @@ class Segmenter:
         if tile is None:
             if fixed:
                 return int(fixed[0])
-            tile = DEFAULT_TILE if largest is None else min(DEFAULT_TILE, largest)
+            default = DEFAULT_TILE_3D if self.metadata.is_3d else DEFAULT_TILE
+            tile = default if largest is None else min(default, largest)
             return max(multiple, tile // multiple * multiple)
         tile = int(tile)
         check_multiple(tile, multiple, "tile")
         if fixed and tile != fixed[0]:
-            raise UserError(f"the model only takes {fixed[0]}x{fixed[1]} inputs: "
+            raise UserError(f"the model only takes {'x'.join(map(str, fixed))} inputs: "
                             f"use tile {fixed[0]} (or leave it unset)")
         if largest is not None and not smallest <= tile <= largest:
             raise UserError(f"tile {tile} is outside the input sizes the engine takes ({smallest}..{largest}): "
@@ -161,13 +170,46 @@ class Segmenter:
 
     def _mask(self, probs: np.ndarray) -> np.ndarray:
         """argmax over K without np.argmax's (H, W) int64 temporary: (H, W) class ids."""
-        best = probs[0].copy()
-        mask = np.zeros(best.shape, self._mask_dtype)
-        for k in range(1, len(probs)):
-            better = probs[k] > best  # strict: ties go to the lower id, as with argmax
-            mask[better] = k
-            np.maximum(best, probs[k], out=best)
-        return mask
+        return argmax_into(probs, np.empty(probs.shape[1:], self._mask_dtype))
+
+    def _check_dims(self, array: np.ndarray) -> None:
+        """UserError naming the fix when a 2-D model gets a volume (a 3-D model checks its input itself)."""
+        if self.metadata.is_3d:
+            check_volume(array, self.in_channels)
+        elif isinstance(array, np.ndarray) and array.ndim == 4 or (
+                isinstance(array, np.ndarray) and array.ndim == 3 and self.in_channels == 1 and array.shape[2] > 4):
+            raise UserError(f"this is a 2-D model and got a volume of shape {array.shape}: segment it with a 3-D "
+                            "model (e.g. an exported unet3d-ds), or slice by slice with Segmenter.segment_slices")
+
+    def _volume_kwargs(self) -> dict:
+        return dict(num_classes=self.num_classes, window=self.tile, overlap=self.overlap,
+                    multiple=self.metadata.size_multiples, batch=self.tile_batch)
+
+    def segment_volume(self, volume: np.ndarray) -> np.ndarray:
+        """Segments one volume with a 3-D model.
+
+        Args:
+            volume: (D, H, W) or (D, H, W, C) array of uint8, uint16 or float, any size.
+
+        Returns:
+            (D, H, W) class ids, uint8 (int32 for models with more than 256 classes). Peak memory
+            beyond the volume and the mask is a few windows' worth (``window.sliding_window_mask``).
+        """
+        self._check_dims(volume)
+        if not self.metadata.is_3d:
+            raise UserError("segment_volume needs a 3-D model: use Segmenter.segment_slices with a 2-D model")
+        source = volume_normalizer(volume, self.metadata.preprocessing, self.in_channels)
+        return sliding_window_mask(source, self._run, dtype=self._mask_dtype, **self._volume_kwargs())
+
+    def segment_slices(self, volume: np.ndarray) -> np.ndarray:
+        """Segments a (D, H, W[, C]) volume slice by slice with a 2-D model: (D, H, W) class ids.
+
+        Each slice is preprocessed on its own, as a 2-D image (the 2-D baseline of a 3-D model).
+        """
+        if self.metadata.is_3d:
+            raise UserError("segment_slices needs a 2-D model: segment volumes with Segmenter(...)(volume)")
+        check_volume(volume, self.in_channels)
+        return np.stack(self.predict(list(volume), batch_size=self.tile_batch))
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Segments one image.
@@ -178,13 +220,23 @@ class Segmenter:
         Returns:
             (H, W) class ids, uint8 (int32 for models with more than 256 classes).
 
+            For 3-D models: a (D, H, W[, C]) volume in, (D, H, W) class ids out (``segment_volume``).
+
         Raises:
             ValueError: Wrong channel count, NaN/inf values, empty or non-image array.
         """
+        if self.metadata.is_3d:
+            return self.segment_volume(image)
+        self._check_dims(image)
         return self._mask(self._probs(self._preprocess(image), normalize=False))
 
     def predict_probs(self, image: np.ndarray) -> np.ndarray:
-        """Softmax probabilities of one image: (K, H, W) float32, summing to 1 over K."""
+        """Softmax probabilities of one image: (K, H, W) float32, summing to 1 over K ((K, D, H, W) for volumes,
+        which holds K floats per voxel: prefer ``segment_volume`` for large volumes)."""
+        if self.metadata.is_3d:
+            self._check_dims(image)
+            x = preprocess(image, self.metadata.preprocessing, self.in_channels, spatial_dims=3)
+            return sliding_window(x, self._run, **self._volume_kwargs())
         return np.ascontiguousarray(self._probs(self._preprocess(image)))
 
     def predict(self, images: list[np.ndarray], return_probs: bool = False, batch_size: int = DEFAULT_BATCH):
@@ -204,6 +256,9 @@ class Segmenter:
         images = list(images)
         if int(batch_size) < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
+        if self.metadata.is_3d:
+            masks = [self.segment_volume(v) for v in images]
+            return (masks, [self.predict_probs(v) for v in images]) if return_probs else masks
         for image in images:  # every image is checked before any work is done
             check_image(image, self.in_channels)
         probs: list[np.ndarray | None] = [None] * len(images)

@@ -15,7 +15,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import UserError
 from ..sizes import round_up
 
 # Gaussian window sigma as a fraction of the tile side (MONAI's default sigma_scale).
@@ -40,12 +39,9 @@ def pad_to(x: np.ndarray, height: int, width: int) -> np.ndarray:
     Returns:
         (C, height, width) array; ``x`` itself when no padding is needed.
     """
-    pad_h, pad_w = height - x.shape[1], width - x.shape[2]
-    if pad_h < 0 or pad_w < 0:
-        raise UserError(f"cannot pad shape {x.shape[1:]} down to ({height}, {width}): crop instead")
-    if pad_h == 0 and pad_w == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
+    from .window import pad_to_shape  # the N-D form of this rule; imported here (window imports this module)
+
+    return pad_to_shape(x, (height, width))
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -134,27 +130,9 @@ def run_tiled(
     Returns:
         (K, H, W) float32 blended probabilities (unnormalized weighted sums if not ``normalize``).
     """
-    height, width = x.shape[1:]
-    # Padding to the size multiple keeps all tiles on the whole image's down-sampling grid
-    # and gives the bottom and right borders the same reflected context as ``run_whole``.
-    x, _ = pad_to_multiple(x, multiple)
-    full_h, full_w = x.shape[1:]
-    tile_h, tile_w = min(tile, full_h), min(tile, full_w)
-    window = gaussian_window(tile_h, tile_w)
-    probs = np.zeros((num_classes, full_h, full_w), np.float32)
-    weight = np.zeros((full_h, full_w), np.float32) if normalize else None
-    boxes = [(y, x0) for y in tile_starts(full_h, tile_h, overlap, multiple)
-             for x0 in tile_starts(full_w, tile_w, overlap, multiple)]
-    for first in range(0, len(boxes), tile_batch):
-        group = boxes[first:first + tile_batch]
-        batch = np.stack([x[:, y:y + tile_h, x0:x0 + tile_w] for y, x0 in group])
-        tile_probs = softmax(run(batch), axis=1)
-        for (y, x0), p in zip(group, tile_probs):
-            p *= window
-            probs[:, y:y + tile_h, x0:x0 + tile_w] += p
-            if weight is not None:
-                weight[y:y + tile_h, x0:x0 + tile_w] += window
-    probs = crop(probs, height, width)
-    if weight is not None:
-        probs /= crop(weight, height, width)
-    return probs
+    # One implementation for 2-D and 3-D (``window.sliding_window``): windows on the grid of the image
+    # padded to the size multiple, gathered with reflection where they cross the border, so neither
+    # the padded image nor a padded accumulator is ever materialized.
+    from .window import sliding_window
+
+    return sliding_window(x, run, num_classes, tile, overlap, multiple, batch=tile_batch, normalize=normalize)

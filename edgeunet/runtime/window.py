@@ -99,6 +99,23 @@ def _gather(x: np.ndarray, starts: tuple[int, ...], window: tuple[int, ...]) -> 
     return x[(slice(None),) + np.ix_(*indices)]
 
 
+def _plan(shape: tuple[int, ...], window, multiple, overlap: float, batch: int, blend: str):
+    """Checked (window, multiple, padded spatial shape) of a sliding-window run over a (C, *spatial) input."""
+    ndim = len(shape) - 1
+    if ndim < 1 or 0 in shape:
+        raise UserError(f"sliding_window takes a (C, *spatial) array, got shape {tuple(shape)}")
+    multiple, window = _per_axis(multiple, ndim, "multiple"), _per_axis(window, ndim, "window")
+    for side, m in zip(window, multiple):
+        check_multiple(side, m, "window")
+    if not 0.0 <= overlap < 1.0:
+        raise UserError(f"overlap {overlap} must be in [0, 1), e.g. 0.5")
+    if int(batch) < 1 or blend not in BLENDS:
+        raise UserError(f"batch {batch} must be >= 1 and blend one of {', '.join(BLENDS)} (got {blend!r})")
+    # Windows lie on the grid of the input padded to the multiple (as tiling.run_tiled pads it).
+    padded = tuple(round_up(n, m) for n, m in zip(shape[1:], multiple))
+    return tuple(min(w, p) for w, p in zip(window, padded)), multiple, padded
+
+
 def sliding_window(
     x: np.ndarray,
     run: RunFn,
@@ -128,20 +145,8 @@ def sliding_window(
     Returns:
         (K, *spatial) float32 blended probabilities (weighted sums if not ``normalize``).
     """
-    ndim = x.ndim - 1
-    if ndim < 1 or 0 in x.shape:
-        raise UserError(f"sliding_window takes a (C, *spatial) array, got shape {x.shape}")
-    multiple, window = _per_axis(multiple, ndim, "multiple"), _per_axis(window, ndim, "window")
-    for side, m in zip(window, multiple):
-        check_multiple(side, m, "window")
-    if not 0.0 <= overlap < 1.0:
-        raise UserError(f"overlap {overlap} must be in [0, 1), e.g. 0.5")
-    if int(batch) < 1 or blend not in BLENDS:
-        raise UserError(f"batch {batch} must be >= 1 and blend one of {', '.join(BLENDS)} (got {blend!r})")
     spatial = x.shape[1:]
-    # Windows lie on the grid of the input padded to the multiple (as tiling.run_tiled pads it).
-    padded = tuple(round_up(n, m) for n, m in zip(spatial, multiple))
-    window = tuple(min(w, p) for w, p in zip(window, padded))
+    window, multiple, padded = _plan(x.shape, window, multiple, overlap, batch, blend)
     weights = importance_window(window, blend)
     probs = np.zeros((num_classes, *spatial), np.float32)
     total = np.zeros(spatial, np.float32) if normalize else None
@@ -162,3 +167,85 @@ def sliding_window(
     if total is not None:
         probs /= total
     return probs
+
+
+def argmax_into(scores: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Writes the class of the highest score of (K, *spatial) ``scores`` into ``out`` (*spatial).
+
+    Like ``np.argmax(scores, 0)`` (ties go to the lower id) without its int64 temporary.
+    """
+    best = scores[0].copy()
+    out[...] = 0
+    for k in range(1, len(scores)):
+        better = scores[k] > best
+        out[better] = k
+        np.maximum(best, scores[k], out=best)
+    return out
+
+
+def _source_planes(x, index: np.ndarray) -> np.ndarray:
+    """(C, n, *rest) float32 planes ``index`` along the first spatial axis of an array or a lazy source."""
+    return x.planes(index) if hasattr(x, "planes") else np.asarray(x[:, index], np.float32)
+
+
+def sliding_window_mask(
+    x,
+    run: RunFn,
+    num_classes: int,
+    window: tuple[int, ...] | int,
+    overlap: float = 0.5,
+    multiple: tuple[int, ...] | int = 1,
+    batch: int = 1,
+    blend: str = "gaussian",
+    dtype=np.uint8,
+) -> np.ndarray:
+    """The argmax of ``sliding_window``, streamed along the first spatial axis: class ids, not probabilities.
+
+    Windows run slab by slab (one row of window starts along the first axis at a time); the class
+    scores live in one (K, window[0], *rest) buffer that moves along, and each plane is reduced to its
+    class ids as soon as no later window covers it. Memory, with N = prod(spatial) and S = window[0]
+    x prod(rest): the mask (N bytes for uint8), 4 * K * S for the buffer, 4 * C * S for the slab's input
+    planes, and the per-call window terms of ``sliding_window``; nothing holds K or C values per voxel.
+    Same ids as ``np.argmax(sliding_window(x, ...), 0)`` (same sums, in the same order).
+
+    Args:
+        x: (C, *spatial) float32 array, or a lazy source with ``shape`` and ``planes(index) -> (C, n, *rest)``
+            (e.g. ``preprocess.VolumeNormalizer``, which normalizes only the planes asked for).
+        run, num_classes, window, overlap, multiple, batch, blend: As for ``sliding_window``.
+        dtype: Mask dtype (uint8 up to 256 classes).
+
+    Returns:
+        (*spatial) class ids.
+    """
+    shape = tuple(x.shape)
+    window, multiple, padded = _plan(shape, window, multiple, overlap, batch, blend)
+    spatial, depth = shape[1:], window[0]
+    weights = importance_window(window, blend)
+    mask = np.empty(spatial, dtype)
+    scores = np.zeros((num_classes, depth, *spatial[1:]), np.float32)
+    rest = list(product(*[tile_starts(p, w, overlap, m) for p, w, m in zip(padded[1:], window[1:], multiple[1:])]))
+    base = 0  # the plane scores[:, 0] holds
+    for z in tile_starts(padded[0], depth, overlap, multiple[0]):
+        if z > base:  # planes before z are complete
+            done = min(z, spatial[0]) - base
+            argmax_into(scores[:, :done], mask[base:base + done])
+            keep = depth - (z - base)
+            for plane in range(max(keep, 0)):  # plane by plane: no temporary of the buffer
+                scores[:, plane] = scores[:, plane + z - base]
+            scores[:, max(keep, 0):] = 0
+            base = z
+        slab = _source_planes(x, reflect_indices(z, z + depth, spatial[0]))
+        planes = slice(0, min(depth, spatial[0] - z))
+        for first in range(0, len(rest), int(batch)):
+            group = rest[first:first + int(batch)]
+            logits = run(np.stack([_gather(slab, (0, *starts), window) for starts in group]))
+            if logits.shape != (len(group), num_classes, *window):
+                raise UserError(f"the model returned shape {logits.shape} for {len(group)} windows of {window}: "
+                                f"expected {(len(group), num_classes, *window)} (check num_classes)")
+            for starts, p in zip(group, softmax(logits, axis=1)):
+                p *= weights
+                inside = tuple(slice(0, min(w, n - s)) for s, w, n in zip(starts, window[1:], spatial[1:]))
+                target = tuple(slice(s, s + r.stop) for s, r in zip(starts, inside))
+                scores[(slice(None), planes) + target] += p[(slice(None), planes) + inside]
+    argmax_into(scores[:, :spatial[0] - base], mask[base:])
+    return mask
