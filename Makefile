@@ -20,6 +20,7 @@ demo: setup
 	$(BIN)/edgeunet quickstart --out runs/quickstart
 
 test: setup
+	$(BIN)/python -m ruff check edgeunet tests benchmarks examples
 	$(BIN)/python -m pytest
 
 test-fast: setup

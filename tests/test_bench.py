@@ -252,7 +252,8 @@ def test_model_labels_add_folders_only_where_names_repeat(tmp_path):
 
 
 def test_unknown_backend_names_the_choices(models):
-    with pytest.raises(UserError, match="unknown backend\\(s\\) tvm: use some of torch, onnxruntime, tensorrt, openvino"):
+    choices = "torch, onnxruntime, tensorrt, openvino"
+    with pytest.raises(UserError, match=f"unknown backend\\(s\\) tvm: use some of {choices}"):
         run_bench([models / "model.onnx"], BenchSettings(backends=("tvm",)), progress=False)
 
 

@@ -6,10 +6,10 @@ Light imports only (numpy, Pillow, tifffile). The torch Datasets live in
 
 from .io import IMAGE_SUFFIXES, MASK_SUFFIXES, ImageReadError, read_image, read_mask, write_image, write_mask
 from .sources import SYNTHETIC, SYNTHETIC3D, dataset_folder, dataset_info, is_synthetic, is_synthetic3d, load_samples
-from .volume_sources import load_volume_samples
-from .volumes_prep import preprocess_volume
 from .synthetic import synthetic_class_names, synthetic_sample, write_synthetic
 from .validate import DatasetReport, Problem, check_folder, validate_folder
+from .volume_sources import load_volume_samples
+from .volumes_prep import preprocess_volume
 
 __all__ = [
     "IMAGE_SUFFIXES", "MASK_SUFFIXES", "ImageReadError", "read_image", "read_mask", "write_image", "write_mask",
