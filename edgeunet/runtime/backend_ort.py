@@ -39,7 +39,8 @@ class OrtBackend:
                  spinning: bool = True):
         path = Path(path)
         # spinning=False when several sessions share the cores (side-by-side timing): idle threads then sleep.
-        self.session = ort_session(path, threads=threads, providers=providers, spinning=spinning)
+        extra = {} if spinning else {"spinning": False}
+        self.session = ort_session(path, threads=threads, providers=providers, **extra)
         props = self.session.get_modelmeta().custom_metadata_map
         self.metadata = ModelMetadata.from_props(props, source=str(path))
         self.providers = self.session.get_providers()
