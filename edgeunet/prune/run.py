@@ -14,6 +14,7 @@ import torch
 from .. import __version__
 from ..atomic import ensure_dir
 from ..checkpoint import make_checkpoint, save_checkpoint
+from ..env import provenance
 from ..errors import MissingFileError
 from ..train import distributed
 from ..train.loop import resolve_device
@@ -177,5 +178,6 @@ def prune_checkpoint(checkpoint: str | os.PathLike | dict, out: str | os.PathLik
     times = {"setup": round(t_prune - t0, 3), "steps": round(t_finetune - t_prune, 3),
              "finetune": round(time.perf_counter() - t_finetune, 3), "total": round(time.perf_counter() - t0, 3)}
     report = _report(session, out, ratio, settings, before, {"rows": rows, "result": result, "times": times})
+    report["provenance"] = provenance(None)
     write_json(out / "prune.json", report)
     return report

@@ -11,6 +11,7 @@ import torch
 
 from ..atomic import ensure_dir, write_json
 from ..checkpoint import load_checkpoint
+from ..env import provenance
 from ..errors import UserError
 from ..models import ModelConfig, count_parameters, create_model
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
@@ -133,7 +134,8 @@ def train(settings: TrainSettings, on_epoch: Callable[[str], None] | None = None
     model = build_model_for(settings, info["in_channels"], info["num_classes"])
     if ctx.is_main:
         doc = {"settings": settings.to_dict(), "model_config": model.cfg.to_dict(),
-               "parameters": count_parameters(model), "data": info}
+               "parameters": count_parameters(model), "data": info,
+               "provenance": provenance(torch.get_num_threads())}
         write_json(Path(settings.out) / "config.json", doc)
     result = fit(model, train_ds, val_samples, settings, preprocessing, info["class_names"], on_epoch=on_epoch)
     return {**result, "parameters": count_parameters(model), "data": info, "out": settings.out,
