@@ -194,3 +194,32 @@ def ddp(path: Path, data: dict) -> str:
                      "(2 processes)" for row in data["rows"])
     return (f"Two CPU processes reach the Dice of one process with the same total batch (best validation Dice, gloo, "
             f"{_machine_short(data)}, {data['date']}, `benchmarks/ddp.py`; `{options}` on the synthetic set): {runs}.")
+
+
+NO_RUNTIMES = ("Run `edgeunet export CKPT --formats auto --int8` and `edgeunet bench` over its files to compare the "
+               "runtimes on your machine.")
+NO_VOLUME_MEMORY = "`python benchmarks/volume_memory.py` measures the peak memory of a whole volume."
+
+
+def runtimes(path: Path, data: dict) -> str:
+    """README, runtimes section: one `edgeunet bench` row per file of an export with every format."""
+    cpu = data["environment"]["cpu"]
+    lines = ["| file | runtime | precision | p50 ms | x vs ORT FP32 [quartiles] | Dice |", "|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        ratio = f"{r['ratio']:.2f} [{r['ratio_q25']:.2f}-{r['ratio_q75']:.2f}]" + ("?" if r["noisy"] else "")
+        dice = "-" if r.get("mean_dice") is None else f"{r['mean_dice']:.4f}"
+        lines.append(f"| `{r['model']}` | {r['backend']} | {r['precision']} | {r['latency_ms']['p50']:.1f} | "
+                     f"{ratio} | {dice} |")
+    return ("\n".join(lines) + f"\n\n`edgeunet bench` at {data['rows'][0]['size']} px, batch 1, "
+            f"{data['environment']['threads']} threads, on the {cpu['usable_cores']}-core {cpu['model']} "
+            f"({', '.join(cpu['flags'])}), {data['date']}, with other jobs running (? = too scattered for a verdict); "
+            f"file: `benchmarks/results/{path.name}`.")
+
+
+def volume_memory(path: Path, data: dict) -> str:
+    """README, 3-D section: peak RSS of one whole volume through the torch-free Segmenter."""
+    shape = "x".join(str(v) for v in data["volume"]["shape"])
+    return (f"A {shape} {data['volume']['dtype']} volume ({data['volume_mb']:.0f} MB) through the torch-free "
+            f"`Segmenter` with `{data['model']}` {data['precision'].upper()} ({data['tile']}^3 windows, overlap "
+            f"{data['overlap']}) peaked at {data['peak_rss_mb']:.0f} MB RSS, torch not imported "
+            f"({_machine_short(data)}, {data['date']}, `benchmarks/volume_memory.py`).")

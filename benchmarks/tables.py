@@ -39,6 +39,8 @@ BLOCKS = {
     "runtime-memory": ("runtime-memory", prose.runtime_memory, prose.NO_RUNTIME_MEMORY),
     "demo": ("demo", prose.demo, prose.NO_DEMO),
     "ddp": ("ddp", prose.ddp, prose.NO_DDP),
+    "runtimes": ("runtimes", prose.runtimes, prose.NO_RUNTIMES),
+    "volume-memory": ("volume-memory", prose.volume_memory, prose.NO_VOLUME_MEMORY),
 }
 FILES = ("README.md", "benchmarks/README.md")
 WIDTH = 100  # README prose is wrapped at about 100 characters; tables, headings and images are not
