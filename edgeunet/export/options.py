@@ -105,7 +105,8 @@ class ExportOptions:
         return self.search_img_size or self.img_size or max(multiple, SEARCH_SIZE // multiple * multiple)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as JSON writes them (tuples as lists), so export.json and the returned report agree."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "options") -> ExportOptions:
