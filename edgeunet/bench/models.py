@@ -117,7 +117,8 @@ def open_model(path: Path, backend: str, settings: BenchSettings, threads: int):
         return TorchBackend(path, settings.device)
     from ..runtime.backends import open_backend
 
-    return open_backend(path, threads=threads, providers=providers_for(backend, settings.device))
+    return open_backend(path, threads=threads, providers=providers_for(backend, settings.device),
+                        spinning=settings.spinning)
 
 
 def device_of(backend) -> str:

@@ -55,6 +55,9 @@ class BenchSettings:
             None: the first FP32 ONNX Runtime model (else the first model that ran).
         timing: Warm-up, minimum time and rounds of the interleaved timing.
         max_dice_drop: Largest mean Dice loss of an FP16/INT8 model against its FP32 sibling.
+        spinning: Let ONNX Runtime's intra-op threads busy-wait between calls (its default for a
+            lone session). Off by default here: the rows' sessions are open side by side and timed
+            round-robin, and a session whose idle threads spin steals the cores of the next row.
     """
 
     data: str = "synthetic"
@@ -67,6 +70,7 @@ class BenchSettings:
     reference: str | None = None
     timing: TimingSettings = field(default_factory=TimingSettings)
     max_dice_drop: float = 0.01
+    spinning: bool = False
 
     def __post_init__(self):
         _set(self, "data", os.fspath(self.data))
@@ -93,6 +97,7 @@ class BenchSettings:
         if not float(self.max_dice_drop) >= 0:
             raise UserError(f"--max-dice-drop {self.max_dice_drop} is negative: give a Dice difference such as 0.01")
         _set(self, "max_dice_drop", float(self.max_dice_drop))
+        _set(self, "spinning", bool(self.spinning))
 
     def to_dict(self) -> dict:
         """JSON-able settings as a result records them (timing flattened: warmup, min_time, min_iters, max_time)."""
@@ -102,4 +107,4 @@ class BenchSettings:
                 "backends": list(self.backends) if self.backends else list(known_backends()),
                 "reference": self.reference, "warmup": self.timing.warmup, "min_time": self.timing.min_time,
                 "min_iters": self.timing.min_rounds, "max_time": self.timing.max_time,
-                "max_dice_drop": self.max_dice_drop}
+                "max_dice_drop": self.max_dice_drop, "spinning": self.spinning}

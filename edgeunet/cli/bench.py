@@ -65,6 +65,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-time", type=nonnegative_float, default=timing("max_time"),
                    help="stop starting rounds of one size and batch after S seconds (default: about --min-time "
                         "per row)")
+    p.add_argument("--spinning", action="store_true", default=settings("spinning"),
+                   help="let ONNX Runtime's idle intra-op threads busy-wait, its default for a lone session (default "
+                        "off: the rows are timed side by side, and spinning threads steal the next row's cores)")
     p.add_argument("--json", metavar="F", help="write the full result as JSON (the --baseline of a later run)")
     p.add_argument("--csv", metavar="F", help="write the rows as CSV")
     p.add_argument("--md", metavar="F", help="write a Markdown table")
@@ -89,7 +92,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings(data=args.data, num_images=args.num_images, sizes=tuple(args.sizes),
                          batches=tuple(args.batches), threads=args.threads, device=args.device,
                          backends=tuple(args.backends) if args.backends else None, reference=args.reference,
-                         timing=timing, max_dice_drop=args.max_dice_drop)
+                         timing=timing, max_dice_drop=args.max_dice_drop, spinning=args.spinning)
 
 
 def _problems(result: dict) -> list[str]:
