@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.edgeunet-installed
-# Extras `make setup` installs; CI adds the runtimes: make setup EXTRAS=train,dev,openvino,mobile
+# Extras `make setup` installs; CI adds the rest its tests use: make setup EXTRAS=train,dev,bench,openvino,mobile
 EXTRAS ?= train,dev
+comma  := ,
+# One stamp per set of extras: asking for other extras installs them into the same venv.
+STAMP  := $(VENV)/.edgeunet-installed-$(subst $(comma),-,$(EXTRAS))
 
 .PHONY: setup demo test test-fast lint bench clean
 

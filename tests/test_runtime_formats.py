@@ -7,9 +7,10 @@ with a reason where it is not installed (``pip install 'edgeunet[openvino]'``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 
+import numpy as np
 import pytest
 from formats_support import CLASSES, make_sources, nuclei, torch_mask
 
@@ -59,9 +60,8 @@ def test_providers_for_another_backend_are_refused(tmp_path):
 
 @pytest.mark.parametrize("suffix,module,extra", [(".xml", "openvino", "openvino"), (".pte", "executorch", "mobile"),
                                                  (".tflite", "ai_edge_litert", "mobile")])
-def test_a_missing_runtime_library_names_its_extra(tmp_path, suffix, module, extra):
-    if importlib.util.find_spec(module) is not None:
-        pytest.skip(f"{module} is installed: the missing-extra message cannot be shown")
+def test_a_missing_runtime_library_names_its_extra(tmp_path, monkeypatch, suffix, module, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed, installed or not
     path = tmp_path / f"model{suffix}"
     path.write_bytes(b"\0" * 16)
     write_sidecar(path, META.to_props())
@@ -170,6 +170,21 @@ def test_openvino_runs_fp32_at_f32_unless_asked(openvino_files):
         open_backend(path, precision="int4")
 
 
+def test_segmenter_and_predict_pass_the_openvino_precision_through(openvino_files, tmp_path):
+    from edgeunet.cli import main
+    from edgeunet.env import has_bf16
+
+    path = openvino_files["fp32"][0]
+    assert Segmenter(path)._backend.inference_precision == "f32"
+    if has_bf16():
+        assert Segmenter(path, precision="bf16")._backend.inference_precision == "bf16"
+    image = tmp_path / "in.npy"
+    np.save(image, np.random.default_rng(0).integers(0, 255, (40, 48), dtype=np.uint8))
+    assert main(["predict", str(path), str(image), "--out", str(tmp_path / "out"), "--precision", "bf16",
+                 "--no-progress"]) == 0
+    assert (tmp_path / "out" / "in.png").is_file()
+
+
 def test_openvino_reads_the_onnx_file_with_its_metadata(request):
     pytest.importorskip("openvino", reason="OpenVINO is not installed: pip install 'edgeunet[openvino]'")
     sources = request.getfixturevalue("sources")
@@ -192,3 +207,15 @@ def test_openvino_accuracy_control_keeps_the_dice_drop_within_bounds(request, tm
     assert figures["reference_scores"]["mean_dice"] - figures["scores"]["mean_dice"] <= 0.01 + 1e-6
     with pytest.raises(UserError, match="accuracy control needs verification images with masks"):
         export_openvino(sources.onnx, tmp_path / "other.xml", sources.calib, options)
+
+
+def test_predict_refuses_onnx_runtime_devices_for_other_runtimes(tmp_path, capsys):
+    from edgeunet.cli import main
+
+    (tmp_path / "m.xml").write_text("<net/>")
+    np.save(tmp_path / "in.npy", np.zeros((8, 8), np.uint8))
+    code = main(["predict", str(tmp_path / "m.xml"), str(tmp_path / "in.npy"), "--out", str(tmp_path / "out"),
+                 "--device", "cuda"])
+    assert code == 2
+    assert "--providers and --device cuda apply to ONNX Runtime only: leave them unset" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

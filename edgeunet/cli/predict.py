@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import UserError
+from ..runtime.backend_openvino import PRECISIONS as OPENVINO_PRECISIONS
 from ..runtime.backends import BACKENDS
 from .options import name_list, nonnegative_float, positive_int
 
@@ -32,7 +33,8 @@ def add_parser(sub) -> None:
                                    "<out>/<name> is written in the input's format (NIfTI with its affine and "
                                    "header), --overlay writes a PNG montage of a few slices. "
                                    "Needs only the base install (numpy + ONNX Runtime; nibabel for NIfTI).")
-    p.add_argument("model", help="model.onnx from `edgeunet export`, or model.engine from `edgeunet build-engine`")
+    p.add_argument("model", help="model.onnx (or .ort, .xml, .pte, .tflite) from `edgeunet export`, or model.engine "
+                                 "from `edgeunet build-engine`")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
                    help="image files (.png .jpg .tif .npy) or folders of them; volumes for a 3-D model")
     p.add_argument("--out", required=True, help="output folder (created)")
@@ -46,7 +48,11 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=positive_int, default=None,
                    help="ONNX Runtime threads (default: ONNX Runtime's choice)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="default auto: TensorRT for .engine, else ONNX Runtime")
+                   help="default auto: by file type (TensorRT for .engine, OpenVINO for .xml, ExecuTorch for .pte, "
+                        "LiteRT for .tflite, else ONNX Runtime)")
+    p.add_argument("--precision", choices=(*OPENVINO_PRECISIONS, "auto"), default="f32",
+                   help="OpenVINO's inference precision: f32 computes as verified (default); bf16 is faster on CPUs "
+                        "with AVX-512 BF16 or AMX; auto is OpenVINO's choice. Other runtimes ignore it")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--device", choices=DEVICES, default="auto",
                        help="where ONNX Runtime runs: auto (CUDA when this onnxruntime build has it, else CPU), "
@@ -61,7 +67,7 @@ def add_parser(sub) -> None:
 
 
 def providers_for(args: argparse.Namespace) -> list[str] | None:
-    """The ONNX Runtime providers ``--device``/``--providers`` ask for (None for a TensorRT engine).
+    """The ONNX Runtime providers ``--device``/``--providers`` ask for (None for the other runtimes).
 
     Raises:
         UserError: A provider or device this machine lacks, or one that does not apply to the model.
@@ -73,11 +79,17 @@ def providers_for(args: argparse.Namespace) -> list[str] | None:
 
     if Path(args.model).is_dir():
         raise UserError(f"{args.model} is a folder: give the model.onnx (or model.engine) file in it")
-    if choose_backend(args.model, args.backend) == "tensorrt":
+    backend = choose_backend(args.model, args.backend)
+    if backend == "tensorrt":
         if args.providers:
             raise UserError("--providers applies to ONNX Runtime only: leave it unset for a TensorRT engine")
         if args.device == "cpu":
             raise UserError("a TensorRT engine runs on the GPU: give the .onnx model for --device cpu")
+        return None
+    if backend != "onnxruntime":  # OpenVINO, ExecuTorch and LiteRT run on this CPU and pick their own kernels
+        if args.providers or args.device == "cuda":
+            raise UserError(f"--providers and --device cuda apply to ONNX Runtime only: leave them unset for "
+                            f"{args.model} ({backend})")
         return None
     if args.providers:
         return check_providers(args.providers)
@@ -99,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
     providers = providers_for(args)
     seg = Segmenter(args.model, backend=args.backend, threads=args.threads, providers=providers, tile=args.tile,
-                    overlap=args.overlap)
+                    overlap=args.overlap, precision=None if args.precision == "auto" else args.precision)
     if args.providers or args.device == "cuda":  # auto may fall back to CPU; an explicit choice may not
         _check_started(providers, seg.providers)
 

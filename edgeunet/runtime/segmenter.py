@@ -34,16 +34,17 @@ DEFAULT_BATCH = 8
 
 
 class Segmenter:
-    """Runs an edgeunet model (ONNX Runtime or TensorRT) on images of any size.
+    """Runs an edgeunet model file (ONNX Runtime, TensorRT, OpenVINO, ExecuTorch, LiteRT) on images of any size.
 
     One Segmenter may serve several threads: its settings do not change after construction
     and every call works on its own arrays.
 
     Args:
-        model_path: An ``.onnx`` file from ``edgeunet export`` or an ``.engine`` from
-            ``edgeunet build-engine`` (with its ``.engine.json`` sidecar).
-        backend: ``"auto"`` (by file type), ``"onnxruntime"`` or ``"tensorrt"``.
-        threads: ONNX Runtime intra-op threads; None keeps its default.
+        model_path: An ``.onnx`` or ``.ort`` file from ``edgeunet export``, an ``.xml`` (OpenVINO),
+            ``.pte`` (ExecuTorch) or ``.tflite`` (LiteRT, with its ``.tflite.json`` sidecar) from
+            ``edgeunet export --formats``, or an ``.engine`` from ``edgeunet build-engine``.
+        backend: ``"auto"`` (by file type) or one of ``runtime.backends.BACKENDS``.
+        threads: Intra-op threads of the runtime; None keeps its default.
         providers: ONNX Runtime execution providers, best first; None picks CUDA when
             available, else CPU.
         tile: Side of the square tiles (pixels, a multiple of the model's size multiple) for
@@ -51,6 +52,9 @@ class Segmenter:
             For 3-D models the side of the cubic windows (None: 64).
         overlap: Fraction of a tile shared with each neighbour, in [0, 1).
         tile_batch: Tiles per model call (1 keeps peak memory at one tile's; more can help GPUs).
+        precision: OpenVINO's inference precision: ``"f32"`` (default: computes as verified),
+            ``"bf16"`` (faster on CPUs with AVX-512 BF16 or AMX), ``"f16"`` or None (OpenVINO's
+            choice). Other backends run the file's own precision and ignore it.
 
     Attributes:
         metadata: ``ModelMetadata`` of the model (classes, preprocessing, size multiple).
@@ -59,8 +63,9 @@ class Segmenter:
 
     def __init__(self, model_path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
                  providers: list[str] | None = None, tile: int | None = None, overlap: float = 0.25,
-                 tile_batch: int = 1):
-        self._setup(open_backend(model_path, backend, threads=threads, providers=providers), tile, overlap, tile_batch)
+                 tile_batch: int = 1, precision: str | None = "f32"):
+        backend = open_backend(model_path, backend, threads=threads, providers=providers, precision=precision)
+        self._setup(backend, tile, overlap, tile_batch)
 
     @classmethod
     def from_backend(cls, backend, tile: int | None = None, overlap: float = 0.25, tile_batch: int = 1) -> Segmenter:
