@@ -214,3 +214,25 @@ def test_old_cli_spellings_still_work_and_say_the_new_one(models, capsys):
     assert "--sizes is deprecated" in err and "use --img-size" in err and "use --batch-size" in err
     settings = bench.settings_from_args(args)
     assert settings.sizes == (32, 64) and settings.timing == TimingSettings()
+
+
+def test_a_fixed_size_file_is_skipped_at_other_sizes_not_failed(models, tmp_path, capsys):
+    import torch
+
+    from edgeunet.cli import main
+    from edgeunet.export.onnx import export_onnx
+    from edgeunet.models import create_model
+    from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
+
+    torch.manual_seed(0)
+    fixed = export_onnx(create_model("unet-ds", base_width=8, depth=2).eval(), tmp_path / "fixed.onnx",
+                        DEFAULT_PREPROCESSING, ["background", "cell"], img_size=32)
+    result = run_bench([models / "model.onnx", fixed], dataclasses.replace(FAST, sizes=(32, 64)), progress=False)
+    by = {(r["model"], r["size"]): r for r in result["rows"]}
+    assert by[("fixed.onnx", 32)]["status"] == "ok" and by[("model.onnx", 64)]["status"] == "ok"
+    assert by[("fixed.onnx", 64)]["status"] == "skipped"
+    reason = "the model was exported for 32x32 images only: bench it with --img-size 32"
+    assert by[("fixed.onnx", 64)]["reason"] == reason
+    code = main(["bench", str(models / "model.onnx"), str(fixed), "--img-size", "32,64", "--num-images", "2",
+                 "--min-time", "0.05", "--threads", "1", "--device", "cpu", "--no-progress"])
+    assert code == 0 and "0 problem(s)" in capsys.readouterr().out

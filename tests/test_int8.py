@@ -183,7 +183,7 @@ def test_tensorrt_target_rejects_reduce_range():
 
 
 def test_unknown_target_names_the_choices(trained, tmp_path):
-    with pytest.raises(ValueError, match="unknown --target 'gpu': use one of cpu, tensorrt"):
+    with pytest.raises(ValueError, match="unknown --target 'gpu': use one of cpu, arm, tensorrt"):
         export_model(trained, tmp_path / "out", ExportOptions(int8=True, target="gpu"), progress=False)
 
 

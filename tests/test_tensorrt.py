@@ -168,7 +168,7 @@ def test_declared_flavour_is_trusted_and_an_unknown_one_refused(tmp_path):
     facts = read_onnx_facts(model)
     assert int8_flavour(model, facts) == "tensorrt"
     odd = type(facts)(facts.metadata, {**facts.props, "int8_flavour": "gpu"}, facts.static_hw)
-    with pytest.raises(UserError, match=r"int8_flavour='gpu', not one of cpu, tensorrt"):
+    with pytest.raises(UserError, match=r"int8_flavour='gpu', not one of cpu, arm, tensorrt"):
         int8_flavour(model, odd)
 
 

@@ -125,7 +125,7 @@ def _row(model: PreparedModel, size: int, batch: int, timed: dict) -> dict:
     if model.status != "ok" and row["status"] == "ok":
         row.update(status=model.status, reason=model.reason)
     elif shape_reason and row["status"] == "ok":
-        row.update(status="failed", reason=shape_reason)
+        row.update(status="skipped" if state.skipped else "failed", reason=shape_reason)
     row["_group"] = json.dumps(model.model_config, sort_keys=True)  # for the sibling checks; dropped by them
     return row
 

@@ -45,6 +45,11 @@ def _dims(backend) -> int:
     return int(getattr(backend.metadata, "spatial_dims", 2))
 
 
+class FixedSizeElsewhere(UserError):
+    """A fixed-size file (LiteRT, ``--img-size`` exports) asked for another size: its row is skipped, not failed
+    (``Segmenter`` tiles larger images at the file's size)."""
+
+
 def check_shape(backend, size: int, batch: int) -> None:
     """Raises UserError naming the fix when the opened model cannot take a (batch, C, size, size) input
     ((batch, C, size, size, size): a cube, for 3-D models)."""
@@ -60,7 +65,7 @@ def check_shape(backend, size: int, batch: int) -> None:
                         f"{'x'.join(map(str, low))}..{'x'.join(map(str, high))}): rebuild it with "
                         f"`edgeunet build-engine --shapes` covering {shape}")
     if fixed and tuple(fixed) != (size,) * ndim:
-        raise UserError(f"the model was exported for {'x'.join(map(str, fixed))} "
+        raise FixedSizeElsewhere(f"the model was exported for {'x'.join(map(str, fixed))} "
                         f"{'images' if ndim == 2 else 'volumes'} only: bench it with --img-size {fixed[0]}")
     if max_batch and batch > max_batch:
         raise UserError(f"batch {batch} is above the model's largest batch {max_batch}: "
@@ -73,6 +78,7 @@ class ShapeState:
 
     x: np.ndarray | None = None
     reason: str = ""
+    skipped: bool = False  # the file takes another fixed size by design (``FixedSizeElsewhere``)
     peak_rss_mb: float | None = None
     gpu_mem_mb: float | None = None
 
@@ -122,7 +128,7 @@ def _warm(model: PreparedModel, size: int, batch: int, settings: BenchSettings, 
                 backend.run(x)
     except Exception as exc:
         logger.debug("%s at %d px batch %d failed", model.label, size, batch, exc_info=True)
-        return ShapeState(reason=reason_of(exc))
+        return ShapeState(reason=reason_of(exc), skipped=isinstance(exc, FixedSizeElsewhere))
     gpu_peak = getattr(backend, "gpu_peak_mb", None)
     peak = None if probe.peak_mb is None or rss_before is None else max(0.0, probe.peak_mb - rss_before)
     return ShapeState(x=x, peak_rss_mb=peak, gpu_mem_mb=gpu_peak() if callable(gpu_peak) else None)

@@ -103,6 +103,7 @@ def print_summary(report: dict, out: str) -> None:
               "(--val DIR)", file=sys.stderr)
     print_int8_speed(report)
     print_auto(report)
+    print(f"  {report['where']}")
     if report.get("engine"):
         print(f"  trtexec equivalent: {report['engine']['trtexec']}")
 
@@ -124,7 +125,6 @@ def print_auto(report: dict) -> None:
             print(f"    {row['candidate']:<18} {row['status']}: {row['reason']}")
     print(f"  shipped: {report['shipped']}" + (f" (open with precision {auto['hint']!r})" if auto["hint"] == "bf16"
                                                else "") + f": {auto['reason']}")
-    print(f"  {auto['where']}")
 
 
 def print_int8_speed(report: dict) -> None:

@@ -55,6 +55,8 @@ def skip_reason(candidate: Candidate, options, elapsed: float) -> str | None:
 
     if candidate.precision == "int8" and not options.int8:
         return "needs --int8"
+    if options.target == "arm" and candidate.fmt == "openvino":
+        return "--target arm: phones and ARM boards run ONNX Runtime, ExecuTorch or LiteRT files"
     if candidate.hint == "bf16" and not has_bf16():
         return "this CPU has no bfloat16 arithmetic"
     if candidate.fmt != "onnx" and (reason := missing(candidate.fmt, candidate.precision)):
@@ -164,8 +166,10 @@ def _remove_rejected(out, rows: list[dict], verified: list[dict]) -> None:
 
 
 def where_note(options) -> str:
-    """Where the files were verified and timed, for the console and export.json."""
+    """Where the files were verified and timed, for the console and export.json (``where``)."""
+    timed = "auto" in options.formats or (options.int8 and options.target == "cpu")
     if options.target == "cpu":
-        return "verified and timed on this machine"
-    return (f"written for --target {options.target}: verified here, but timed on this CPU only; time them on the "
-            "device with `edgeunet bench`")
+        return "verified and timed on this machine" if timed else "verified on this machine"
+    return (f"written for --target {options.target}: verified here, " +
+            ("but timed on this CPU only" if timed else "not timed here") +
+            "; time them on the device with `edgeunet bench`")

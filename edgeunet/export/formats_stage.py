@@ -190,8 +190,10 @@ def _make_file(job: FormatJob, fmt: str, precision: str) -> dict:
         options = FormatOptions(precision=precision, accuracy_control=control, max_dice_drop=o.max_dice_drop)
         return EXPORTERS[fmt](out / ONNX_NAMES["fp32"], path, calib, options,
                               validation=(search.images, search.masks) if control else None)
-    if fmt == "ort":
-        return EXPORTERS[fmt](out / ONNX_NAMES[precision], path, None, FormatOptions(precision=precision))
+    if fmt == "ort":  # --target arm: ORT's ARM layout (int8 QDQ kept as int8); else this machine's
+        platform = "arm" if o.target == "arm" else None
+        return EXPORTERS[fmt](out / ONNX_NAMES[precision], path, None,
+                              FormatOptions(precision=precision, target_platform=platform))
     side = job.fixed_side if fmt == "litert" else o.img_size
     return EXPORTERS[fmt](job.stages.ckpt, path, calib, FormatOptions(precision=precision, img_size=side))
 
@@ -229,7 +231,12 @@ def verify_made(job: FormatJob, facts: dict, hint: str | None = None) -> dict:
             "reference_dice": (result.get("reference_scores") or {}).get("mean_dice"), "dice_drop": drop,
             "dice_check": check, "verified_on": f"{len(images)} verification images",
             "files": [f["file"] for f in facts["files"]], "companions": facts["files"][1:],
-            "quantization": facts.get("quantization"), "versions": facts.get("versions")}
+            "quantization": facts.get("quantization"), "versions": facts.get("versions"),
+            **{k: v for k, v in facts.items() if k not in _COMMON_FACTS}}  # the format's own, e.g. target_platform
+
+
+# What every exporter returns (``formats.common.file_facts``); the rest of its facts are the format's own.
+_COMMON_FACTS = ("format", "file", "files", "size_bytes", "precision", "versions", "quantization")
 
 
 def write_formats(job: FormatJob) -> dict:

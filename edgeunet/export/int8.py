@@ -34,7 +34,7 @@ from .options import CALIB_METHODS, TARGETS
 
 logger = logging.getLogger(__name__)
 
-FLAVOUR_KEY = "int8_flavour"  # metadata_props key: "cpu" or "tensorrt" (build-engine refuses cpu files)
+FLAVOUR_KEY = "int8_flavour"  # metadata_props key: the --target (build-engine takes "tensorrt" files only)
 QUANT_FORMATS = ("QDQ", "QOperator")
 WEIGHT_TYPES = ("QInt8", "QUInt8")
 PERCENTILE = 99.999  # of |activation| for the percentile calibrator
@@ -65,10 +65,10 @@ def cpu_lacks_vnni(machine: str | None = None, cpuinfo: str | None = None) -> bo
 def resolve_reduce_range(target: str, reduce_range: bool | None = None) -> bool:
     """The one place ``reduce_range`` is decided: None means on for ``cpu`` on x86 without VNNI; ``tensorrt`` is
     always off (asking for it there is a UserError)."""
-    if target == "tensorrt":
+    if target in ("tensorrt", "arm"):
         if reduce_range:
-            raise UserError("reduce_range does not apply to --target tensorrt "
-                            "(TensorRT uses full 8-bit ranges): drop it")
+            raise UserError(f"reduce_range does not apply to --target {target} (7-bit weights work around x86 "
+                            "CPUs without VNNI; this target uses full 8-bit ranges): drop it")
         return False
     return cpu_lacks_vnni() if reduce_range is None else bool(reduce_range)
 
@@ -88,6 +88,14 @@ def quant_settings(target: str, reduce_range: bool | None = None) -> dict:
     if target not in TARGETS:
         raise UserError(f"unknown --target {target!r}: use one of {', '.join(TARGETS)}")
     reduce_range = resolve_reduce_range(target, reduce_range)
+    if target == "arm":  # S8S8: ONNX Runtime's and XNNPACK's fast int8 path on ARM (dot-product instructions)
+        return {
+            "activation_type": "QInt8",
+            "weight_type": "QInt8",
+            "per_channel": True,
+            "reduce_range": False,
+            "extra_options": {"WeightSymmetric": True},
+        }
     if target == "cpu":
         return {
             "activation_type": "QUInt8",

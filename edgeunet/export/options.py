@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UserError
 
-TARGETS = ("cpu", "tensorrt")
+TARGETS = ("cpu", "arm", "tensorrt")  # where the files will run
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # QuantizeLinear per-channel axis and Resize as exported need opset 13
@@ -51,7 +51,10 @@ class ExportOptions:
     seed: int = _option(0, "seed", "seed of the split of one folder into calibration, search and verification "
                         "images, and of synthetic images")
     calib_method: str = _option("minmax", "choice", "INT8 range calibration", choices=CALIB_METHODS)
-    target: str = _option("cpu", "choice", "INT8 flavour: cpu (uint8 activations) or tensorrt (symmetric int8)",
+    target: str = _option("cpu", "choice", "where the files will run: cpu (this machine: uint8 activations, INT8 "
+                          "timed here), arm (phones and ARM boards: int8 activations, the fast path of ONNX Runtime and"
+                          " XNNPACK on ARM, ORT-format files for ARM; verified here, not timed) or tensorrt (symmetric "
+                          "int8 for TensorRT engines)",
                           choices=TARGETS)
     reduce_range: bool | None = _option(None, "switch", "7-bit INT8 weights for --target cpu (unset: on for x86 CPUs "
                                         "without VNNI, where the export runs)")
@@ -188,13 +191,13 @@ def _check_values(o: ExportOptions) -> None:
 def _check_combinations(o: ExportOptions) -> None:
     if o.int8_search and o.target != "cpu":
         raise UserError("--int8-search times ONNX Runtime on this CPU, so it serves --target cpu only: "
-                        "drop it for --target tensorrt")
+                        f"drop it for --target {o.target}")
     if o.search_img_size and o.img_size and o.search_img_size != o.img_size:
         raise UserError(f"--search-img-size {o.search_img_size} differs from --img-size {o.img_size} (the graph "
                         "takes only that size): drop --search-img-size")
     if o.engine and o.int8 and o.target != "tensorrt":
         raise UserError("a TensorRT engine needs symmetric INT8: add --target tensorrt "
-                        "(the cpu target uses uint8 activations)")
+                        f"(the {o.target} target uses asymmetric activations)")
     if o.reduce_range is not None:
         from .int8 import resolve_reduce_range
 

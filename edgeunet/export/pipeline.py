@@ -132,6 +132,9 @@ def export_model(checkpoint, out_dir, options: ExportOptions | None = None, *, p
         report["checkpoint"] = str(checkpoint) if not isinstance(checkpoint, dict) else None
         report["artifacts"] = [onnx_facts(staging / name, prec, par) for name, prec, par in stages.onnx_files] + [
             file_facts(staging / name) for name in stages.other_files] + report.pop("format_artifacts", [])
+        from .auto import where_note
+
+        report["where"] = where_note(options)
         report["toolchain"] = toolchain()
         report["provenance"] = provenance(usable_threads())
         write_json(staging / "export.json", report)

@@ -19,7 +19,7 @@ from ..runtime.session import CPU, ort_session
 logger = logging.getLogger(__name__)
 
 FLAVOUR_KEY = "int8_flavour"
-FLAVOURS = ("cpu", "tensorrt")
+FLAVOURS = ("cpu", "arm", "tensorrt")
 QOPERATOR_OPS = {"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinearConcat", "QLinearSigmoid",
                  "QLinearLeakyRelu", "QLinearAveragePool", "QLinearGlobalAveragePool", "ConvInteger",
                  "MatMulInteger", "DynamicQuantizeLinear"}
@@ -123,6 +123,11 @@ def int8_flavour(onnx_path: str | Path, facts: OnnxFacts) -> str | None:
 
 
 def check_int8_flavour(onnx_path: str | Path, facts: OnnxFacts) -> None:
-    """UserError (naming ``edgeunet export --int8 --target tensorrt``) for a cpu-flavour INT8 file."""
-    if int8_flavour(onnx_path, facts) == "cpu":
+    """UserError (naming ``edgeunet export --int8 --target tensorrt``) for a cpu- or arm-flavour INT8 file."""
+    flavour = int8_flavour(onnx_path, facts)
+    if flavour == "cpu":
         raise UserError(f"{onnx_path} cannot become a TensorRT engine: {CPU_FLAVOUR_FIX}")
+    if flavour == "arm":
+        raise UserError(f"{onnx_path} cannot become a TensorRT engine: it is the arm INT8 flavour (asymmetric int8 "
+                        "activations, for phones): export the TensorRT flavour with `edgeunet export --int8 "
+                        "--target tensorrt CKPT --out DIR` and build from its model.int8.onnx")
