@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="best.pt or last.pt of a training or pruning run")
     p.add_argument("--out", required=True, help="output folder (replaced as a whole when every check passes)")
     p.add_argument("--recipe", help="deployment recipe: a .toml path or a shipped name "
-                                    "(cpu-int8, jetson-orin-int8, desktop-gpu-fp16)")
+                                    "(cpu-int8, phone-int8, jetson-orin-int8, desktop-gpu-fp16)")
     for f in dataclasses.fields(ExportOptions):
         _add_option(p, f)
     deprecated_alias(p, "--calib-size", "--calib-images", dest="calib_images", type=positive_int)
