@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from .folder_check import raise_problems
+from .folder_check import DatasetReport, raise_problems
 from .io import read_image, read_mask
 from .synthetic import synthetic_class_names, synthetic_sample
 from .validate import read_class_names, scan_folder
@@ -170,16 +170,19 @@ def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dic
         dict(num_classes=int, in_channels=int, class_names=list[str]).
     """
     if is_synthetic(data) or is_synthetic3d(data):
-        count = num_classes or 2
-        return {"num_classes": count, "in_channels": 1, "class_names": synthetic_class_names(count)}
-    if _holds_nifti(data):  # a volume folder: its check reads every volume once
+        count, in_channels, class_names = data_facts(None, num_classes)
+    elif _holds_nifti(data):  # a volume folder: its check reads every volume once
         from .validate3d import check_volume_folder
 
         report = check_volume_folder(dataset_folder(data, "train"), num_classes)
-        count = int(num_classes or report.num_classes)
-        return {"num_classes": count, "in_channels": report.in_channels,
-                "class_names": report.class_names or default_class_names(count)}
-    folder = dataset_folder(data, "train")
+        count, in_channels, class_names = data_facts(report, num_classes)
+    else:
+        count, in_channels, class_names = _image_folder_facts(dataset_folder(data, "train"), num_classes)
+    return {"num_classes": count, "in_channels": in_channels, "class_names": class_names}
+
+
+def _image_folder_facts(folder: Path, num_classes: int | None) -> tuple[int, int, list[str]]:
+    """``data_facts`` of an image folder without checking it: channels of the first image, masks read when needed."""
     pairs = folder_pairs(folder)
     first = read_image(pairs[0][1])
     names = read_class_names(folder)
@@ -188,8 +191,26 @@ def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dic
     if names and len(names) != num_classes:
         raise UserError(f"{folder / 'classes.txt'} lists {len(names)} classes but num_classes is {num_classes}: "
                         "make them agree")
-    return {"num_classes": int(num_classes), "in_channels": 1 if first.ndim == 2 else int(first.shape[2]),
-            "class_names": names or default_class_names(num_classes)}
+    return int(num_classes), 1 if first.ndim == 2 else int(first.shape[2]), names or default_class_names(num_classes)
+
+
+def data_facts(report: DatasetReport | None, num_classes: int | None) -> tuple[int, int, list[str]]:
+    """(num_classes, in_channels, class_names) of the synthetic data (``report`` None) or of a checked folder.
+
+    ``num_classes`` wins when given; else a folder's ``report.num_classes`` (classes.txt or largest mask id + 1),
+    2 for synthetic data. Class names: classes.txt's, the synthetic ones, or ``default_class_names``.
+    """
+    if report is None:
+        count = int(num_classes or 2)
+        return count, 1, synthetic_class_names(count)
+    count = int(num_classes or report.num_classes)
+    return count, report.in_channels, report.class_names or default_class_names(count)
+
+
+def synthetic_class_count(num_classes: int) -> int:
+    """``num_classes`` as an int, checked: the synthetic data (2-D and 3-D) has 2 to 4 classes."""
+    synthetic_class_names(num_classes)  # UserError naming the range otherwise
+    return int(num_classes)
 
 
 def default_class_names(num_classes: int) -> list[str]:
