@@ -84,7 +84,8 @@ def augment_pair(x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> t
 
 
 class _CropDataset(torch.utils.data.Dataset):
-    """Shared crop/augment/cache logic; subclasses implement ``_load(key) -> (x, mask)`` and ``_key``."""
+    """Shared crop/augment/cache logic; subclasses implement ``_load(key) -> (x, mask)``; volumes override
+    ``_cut``, ``_augment`` and ``_RNG_TAG``."""
 
     def __init__(self, length: int, img_size: int, seed: int, augment: bool, unique: int, preprocessing: dict | None):
         if int(length) < 1:
