@@ -179,11 +179,11 @@ def demo(path: Path, data: dict) -> str:
     kept = (f"; the INT8 search kept {search['kept']} ({search['speedup']:.2f}x as fast as FP32 at {search['size']} px "
             "in its timing)") if search.get("kept") and search.get("speedup") else ""
     drop = f", INT8 Dice drop {data['int8_dice_drop']:.4f}" if data.get("int8_dice_drop") is not None else ""
+    pruned = (f"pruned {data['parameters'] / 1e6:.3f} M -> {data['pruned_parameters'] / 1e6:.3f} M parameters "
+              f"(-{data['pruned_reduction']:.0%}) with Dice {data['pruned_dice']:.3f} after fine-tuning{drop}{kept}")
     return (f"On {_machine_short(data)} ({data['date']}, `benchmarks/demo_time.py`), `edgeunet quickstart` (what "
             f"`make demo` runs once set up; the setup is not included) took {minutes} min {seconds} s: validation "
-            f"Dice {data['train_dice']:.3f}, pruned {data['parameters'] / 1e6:.3f} M -> "
-            f"{data['pruned_parameters'] / 1e6:.3f} M parameters (-{data['pruned_reduction']:.0%}) with Dice "
-            f"{data['pruned_dice']:.3f} after fine-tuning{drop}{kept}, and the benchmark table at the end.")
+            f"Dice {data['train_dice']:.3f}, {pruned}, and the benchmark table at the end.")
 
 
 def ddp(path: Path, data: dict) -> str:

@@ -41,6 +41,22 @@ def test_volume_check_finds_nan_voxels_single_slices_and_bad_class_ids(tmp_path)
     assert any(t.startswith("masks/ids.npy: class id 3 >= num_classes 2") for t in text)
 
 
+def test_volume_check_summary_counts_voxels_not_pixels(tmp_path, capsys):
+    from edgeunet.cli import build_parser
+    from edgeunet.data.volumes import write_volume
+
+    mask = np.zeros((4, 8, 8), np.uint8)
+    mask[:, :2] = 1  # 64 of 256 voxels
+    write_volume(tmp_path / "images" / "a.npy", np.random.default_rng(0).random((4, 8, 8)).astype(np.float32))
+    write_volume(tmp_path / "masks" / "a.npy", mask)
+    args = build_parser().parse_args(["data", "check", str(tmp_path), "--3d"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "classes   0 (75.0%), 1 (25.0%) of voxels; num_classes 2" in out
+    assert "0 background: 192 voxels in 1 of 1 masks" in out and "1 class1: 64 voxels in 1 of 1 masks" in out
+    assert "pixel" not in out
+
+
 def test_synthetic3d_samples_differ_per_split_and_come_back_from_load_samples():
     from edgeunet.data.sources import load_samples
 

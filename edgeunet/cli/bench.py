@@ -101,20 +101,10 @@ def _problems(result: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import (
-        check_gate_settings,
-        compare_to_baseline,
-        format_table,
-        load_baseline,
-        run_bench,
-        save_pareto_plot,
-        unmatched_rows,
-        verdict_lines,
-        write_csv,
-        write_json,
-        write_markdown,
-    )
-    from ..bench.report import check_output_path
+    from ..bench import format_table, run_bench, verdict_lines
+    from ..bench.gate import check_gate_settings, compare_to_baseline, load_baseline, unmatched_rows
+    from ..bench.plot import save_pareto_plot
+    from ..bench.report import check_output_path, write_csv, write_json, write_markdown
 
     settings = settings_from_args(args)
     check_gate_settings(args.max_slowdown, args.max_dice_drop)

@@ -92,12 +92,13 @@ def _classes(report) -> list[str]:
     total = sum(report.class_pixels.values()) or 1
     shares = ", ".join(f"{cls} ({100.0 * n / total:.1f}%)" for cls, n in sorted(report.class_pixels.items()))
     names = f" ({', '.join(report.class_names)})" if report.class_names else ""
-    lines = [f"classes   {shares} of pixels; num_classes {report.num_classes}{names}"]
+    unit = f"{report.unit}s"  # pixels, or voxels for volumes
+    lines = [f"classes   {shares} of {unit}; num_classes {report.num_classes}{names}"]
     for cls in range(report.num_classes):
         named = report.class_names and cls < len(report.class_names)
         name = report.class_names[cls] if named else ("background" if cls == 0 else f"class{cls}")
         pixels, images = report.class_pixels.get(cls, 0), report.class_images.get(cls, 0)
-        lines.append(f"          {cls} {name}: {pixels:,} pixels in {images} of {len(report.pairs)} masks")
+        lines.append(f"          {cls} {name}: {pixels:,} {unit} in {images} of {len(report.pairs)} masks")
     return lines
 
 

@@ -51,15 +51,15 @@ def add_parser(sub) -> None:
                                               "(e.g. 0.5G, 400M)")
     amount.add_argument("--target-params", help="prune until the parameters are at most this (e.g. 150k, 1.2M)")
     p.add_argument("--importance", choices=IMPORTANCES, default=_default("importance"),
-                   help=f"channel ranking (default {_default('importance')})")
+                   help="channel ranking (default %(default)s)")
     p.add_argument("--steps", type=positive_int, default=_default("steps"),
-                   help=f"prune in K steps with fine-tuning in between (default {_default('steps')})")
+                   help="prune in K steps with fine-tuning in between (default %(default)s)")
     p.add_argument("--finetune-epochs", type=nonnegative_int, default=_default("finetune_epochs"),
-                   help=f"fine-tuning epochs after each step (default {_default('finetune_epochs')}; 0 = none)")
+                   help="fine-tuning epochs after each step (default %(default)s; 0 = none)")
     p.add_argument("--round-to", type=positive_int, default=_default("round_to"),
-                   help=f"kept channel counts are multiples of this (default {_default('round_to')})")
+                   help="kept channel counts are multiples of this (default %(default)s)")
     p.add_argument("--min-channels", type=positive_int, default=_default("min_channels"),
-                   help=f"no layer is pruned below this many channels (default {_default('min_channels')}; "
+                   help="no layer is pruned below this many channels (default %(default)s; "
                         "1 prunes every layer)")
     p.add_argument("--img-size", type=positive_int,
                    help="training crop and MAC-counting size (default: the checkpoint's, else 256; 3-D: the "
@@ -69,7 +69,7 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, default=_default("batch_size"))
     p.add_argument("--samples-per-epoch", type=positive_int, help="random crops per fine-tuning epoch")
     p.add_argument("--lr", type=positive_float, default=_default("lr"),
-                   help=f"fine-tuning learning rate (default {_default('lr')}, as for training; cosine decay)")
+                   help="fine-tuning learning rate (default %(default)s, as for training; cosine decay)")
     p.add_argument("--seed", type=int, default=_default("seed"))
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default=_default("device"))
     p.add_argument("--sensitivity", action="store_true",

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +33,17 @@ import torch
 from ..errors import UserError
 from ..runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
 from .io import read_image, read_mask
-from .sources import SYNTHETIC, Sample, dataset_folder, default_class_names, is_synthetic, load_samples, read_pairs
-from .synthetic import synthetic_class_names, synthetic_sample
+from .sources import (
+    SYNTHETIC,
+    Sample,
+    data_facts,
+    dataset_folder,
+    is_synthetic,
+    load_samples,
+    read_pairs,
+    synthetic_class_count,
+)
+from .synthetic import synthetic_sample
 from .validate import check_folder
 
 logger = logging.getLogger(__name__)
@@ -72,9 +84,10 @@ def augment_pair(x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> t
 
 
 class _CropDataset(torch.utils.data.Dataset):
-    """Shared crop/augment/cache logic; subclasses implement ``_load(key) -> (x, mask)`` and ``_key``."""
+    """Shared crop/augment/cache logic; subclasses implement ``_load(key) -> (x, mask)``; volumes override
+    ``_cut``, ``_augment`` and ``_RNG_TAG``."""
 
-    def __init__(self, length: int, img_size: int, seed: int, augment: bool, unique: int):
+    def __init__(self, length: int, img_size: int, seed: int, augment: bool, unique: int, preprocessing: dict | None):
         if int(length) < 1:
             raise UserError(f"a training data set needs at least 1 sample, got length {length}")
         if int(img_size) < 1:
@@ -82,6 +95,7 @@ class _CropDataset(torch.utils.data.Dataset):
         self.length, self.img_size, self.seed, self.augment = int(length), int(img_size), int(seed), bool(augment)
         self.epoch = 0
         self._unique = int(unique)
+        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
         self._cache_decided = False
 
@@ -93,7 +107,8 @@ class _CropDataset(torch.utils.data.Dataset):
         return self.length
 
     def _key(self, index: int) -> int:
-        return index
+        """The sample (and cache key) of item ``index``: items cycle through the ``unique`` samples."""
+        return index % self._unique
 
     def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -127,15 +142,23 @@ class _CropDataset(torch.utils.data.Dataset):
             self._full(key)
         return True
 
+    _RNG_TAG = 0xDA7A  # last word of the item randomness' seed: 2-D and 3-D items differ for the same seed
+
+    def _cut(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return crop_or_pad(x, mask, self.img_size, rng)
+
+    def _augment(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return augment_pair(x, mask, rng)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (x (C, S, S) float32, y (S, S) int64) with S = img_size."""
+        """Returns (x (C, S, S) float32, y (S, S) int64) with S = img_size (volumes: (C, *patch), patch)."""
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for a data set of {self.length}")
         x, mask = self._full(self._key(index))
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, index, 0xDA7A])
-        x, mask = crop_or_pad(x, mask, self.img_size, rng)
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, index, self._RNG_TAG])
+        x, mask = self._cut(x, mask, rng)
         if self.augment:
-            x, mask = augment_pair(x, mask, rng)
+            x, mask = self._augment(x, mask, rng)
         return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64)))
 
@@ -159,12 +182,8 @@ class SegmentationDataset(_CropDataset):
         if not samples:
             raise UserError("no training samples: pass a data set with at least one image/mask pair")
         self.samples = [tuple(item) if len(item) == 3 else (Path(item[0]).stem, *item) for item in samples]
-        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
         self.in_channels = in_channels
-        super().__init__(length or len(self.samples), img_size, seed, augment, unique=len(self.samples))
-
-    def _key(self, index: int) -> int:
-        return index % len(self.samples)
+        super().__init__(length or len(self.samples), img_size, seed, augment, len(self.samples), preprocessing)
 
     def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
         name, image, mask = self.samples[key]
@@ -182,7 +201,19 @@ class SegmentationDataset(_CropDataset):
         return x, np.asarray(mask)
 
 
-class SyntheticDataset(_CropDataset):
+class _SyntheticItems:
+    """Mixin of the synthetic Datasets: item i is synthetic sample i, generated when first needed."""
+
+    generate: Callable[[int, Any, int, int], tuple[np.ndarray, np.ndarray]]  # (i, size, seed, K) -> (raw, mask)
+    prepare: Callable[[np.ndarray, dict, int], np.ndarray]  # (raw, preprocessing, in_channels) -> preprocessed
+    size: Any  # what ``generate`` takes as the size
+
+    def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
+        array, mask = self.generate(key, self.size, self.seed, self.num_classes)
+        return self.prepare(array, self.preprocessing, 1), mask
+
+
+class SyntheticDataset(_SyntheticItems, _CropDataset):
     """Synthetic training items generated on the fly; item i is always synthetic sample i.
 
     Args:
@@ -198,15 +229,12 @@ class SyntheticDataset(_CropDataset):
 
     def __init__(self, length: int, img_size: int, seed: int = 0, num_classes: int = 2,
                  preprocessing: dict | None = None, augment: bool = True, sample_size: int | None = None):
-        synthetic_class_names(num_classes)  # checks the class count
-        self.num_classes = int(num_classes)
+        self.num_classes = synthetic_class_count(num_classes)
         self.sample_size = int(sample_size or img_size)
-        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
-        super().__init__(length, img_size, seed, augment, unique=length)
+        super().__init__(length, img_size, seed, augment, length, preprocessing)
 
-    def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
-        image, mask = synthetic_sample(key, self.sample_size, self.seed, self.num_classes)
-        return preprocess(image, self.preprocessing, 1), mask
+    generate, prepare = staticmethod(synthetic_sample), staticmethod(preprocess)
+    size = property(attrgetter("sample_size"))
 
 
 def _split_pairs(pairs: list, val_fraction: float, seed: int) -> tuple[list, list]:
@@ -271,20 +299,17 @@ def build_datasets(data: str | os.PathLike, val: str | os.PathLike | None = None
     """
     size = int(synthetic_size or img_size)
     if is_synthetic(data):
-        num_classes = int(num_classes or 2)
-        length = int(samples_per_epoch or 256)
-        train_ds = SyntheticDataset(length, img_size, seed, num_classes, preprocessing, True, size)
-        n_train, in_channels, class_names = length, 1, synthetic_class_names(num_classes)
+        num_classes, in_channels, class_names = data_facts(None, num_classes)
+        n_train = int(samples_per_epoch or 256)
+        train_ds = SyntheticDataset(n_train, img_size, seed, num_classes, preprocessing, True, size)
         if val is None or is_synthetic(val):
-            n_val = val_samples or max(8, min(64, round(length * val_fraction)))
+            n_val = val_samples or max(8, min(64, round(n_train * val_fraction)))
             val_set = load_samples(SYNTHETIC, n_val, size, seed, "val", num_classes)
         else:
             val_set = _folder_val(val, num_classes, in_channels)
     else:
         report = check_folder(dataset_folder(data, "train"), num_classes)
-        num_classes = int(num_classes or report.num_classes)
-        in_channels = report.in_channels
-        class_names = report.class_names or default_class_names(num_classes)
+        num_classes, in_channels, class_names = data_facts(report, num_classes)
         train_pairs, val_set = _folder_split(data, val, report, val_fraction, seed, val_samples, size, num_classes)
         train_ds = SegmentationDataset(train_pairs, img_size, preprocessing, in_channels, True, seed, samples_per_epoch)
         n_train = len(train_pairs)

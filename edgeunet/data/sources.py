@@ -17,11 +17,14 @@ two splits share an image; ``edgeunet.export.roles`` splits folders for export.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import UserError
+from .folder_check import DatasetReport, raise_problems
 from .io import read_image, read_mask
 from .synthetic import synthetic_class_names, synthetic_sample
 from .validate import read_class_names, scan_folder
@@ -80,10 +83,7 @@ def folder_pairs(folder: str | os.PathLike) -> list[tuple[str, Path, Path]]:
     Raises:
         UserError: The folder is missing, empty, or has unpaired files (one line listing them).
     """
-    report = scan_folder(folder)
-    if report.problems:
-        raise UserError(report.error_message())
-    return report.pairs
+    return raise_problems(scan_folder(folder)).pairs
 
 
 def read_pairs(pairs: list[tuple[str, Path, Path]]) -> list[Sample]:
@@ -95,6 +95,27 @@ def read_pairs(pairs: list[tuple[str, Path, Path]]) -> list[Sample]:
             raise UserError(f"{image_path}: image {image.shape[0]}x{image.shape[1]} vs mask "
                             f"{mask.shape[0]}x{mask.shape[1]}: a mask must match its image's height and width")
         samples.append((name, image, mask))
+    return samples
+
+
+def synthetic_samples(source: str, generate: Callable[[int, Any, int, int], tuple[np.ndarray, np.ndarray]],
+                      count: int, data_seed: int, size: Any, split: str, num_classes: int | None) -> list[Sample]:
+    """``count`` raw synthetic samples ``(f"{source}-{split}-{i:04d}", array, mask int64)``.
+
+    Args:
+        source: ``SYNTHETIC`` or ``SYNTHETIC3D`` (the start of each name).
+        generate: ``(index, size, seed, num_classes) -> (array, mask)``: ``synthetic_sample`` or
+            ``synthetic3d.synthetic_volume``.
+        count: Number of samples.
+        data_seed: The split's seed (``split_seed``).
+        size: What ``generate`` takes as the size: an image side or a volume's (D, H, W).
+        split: The split, named in each sample's name.
+        num_classes: Synthetic classes (2 to 4; None means 2).
+    """
+    samples = []
+    for i in range(count):
+        array, mask = generate(i, size, data_seed, num_classes or 2)
+        samples.append((f"{source}-{split}-{i:04d}", array, mask.astype(np.int64)))
     return samples
 
 
@@ -126,12 +147,7 @@ def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256,
         raise UserError(f"n={n}: ask for at least 1 sample")
     if is_synthetic(data):
         count = DEFAULT_SYNTHETIC_COUNT if n is None else int(n)
-        data_seed = split_seed(seed, split)
-        samples = []
-        for i in range(count):
-            image, mask = synthetic_sample(i, size, data_seed, num_classes or 2)
-            samples.append((f"synthetic-{split}-{i:04d}", image, mask.astype(np.int64)))
-        return samples
+        return synthetic_samples(SYNTHETIC, synthetic_sample, count, split_seed(seed, split), size, split, num_classes)
     pairs = folder_pairs(dataset_folder(data, split))
     return read_pairs(pairs if n is None else pairs[: int(n)])
 
@@ -154,16 +170,19 @@ def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dic
         dict(num_classes=int, in_channels=int, class_names=list[str]).
     """
     if is_synthetic(data) or is_synthetic3d(data):
-        count = num_classes or 2
-        return {"num_classes": count, "in_channels": 1, "class_names": synthetic_class_names(count)}
-    if _holds_nifti(data):  # a volume folder: its check reads every volume once
+        count, in_channels, class_names = data_facts(None, num_classes)
+    elif _holds_nifti(data):  # a volume folder: its check reads every volume once
         from .validate3d import check_volume_folder
 
         report = check_volume_folder(dataset_folder(data, "train"), num_classes)
-        count = int(num_classes or report.num_classes)
-        return {"num_classes": count, "in_channels": report.in_channels,
-                "class_names": report.class_names or default_class_names(count)}
-    folder = dataset_folder(data, "train")
+        count, in_channels, class_names = data_facts(report, num_classes)
+    else:
+        count, in_channels, class_names = _image_folder_facts(dataset_folder(data, "train"), num_classes)
+    return {"num_classes": count, "in_channels": in_channels, "class_names": class_names}
+
+
+def _image_folder_facts(folder: Path, num_classes: int | None) -> tuple[int, int, list[str]]:
+    """``data_facts`` of an image folder without checking it: channels of the first image, masks read when needed."""
     pairs = folder_pairs(folder)
     first = read_image(pairs[0][1])
     names = read_class_names(folder)
@@ -172,8 +191,26 @@ def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dic
     if names and len(names) != num_classes:
         raise UserError(f"{folder / 'classes.txt'} lists {len(names)} classes but num_classes is {num_classes}: "
                         "make them agree")
-    return {"num_classes": int(num_classes), "in_channels": 1 if first.ndim == 2 else int(first.shape[2]),
-            "class_names": names or default_class_names(num_classes)}
+    return int(num_classes), 1 if first.ndim == 2 else int(first.shape[2]), names or default_class_names(num_classes)
+
+
+def data_facts(report: DatasetReport | None, num_classes: int | None) -> tuple[int, int, list[str]]:
+    """(num_classes, in_channels, class_names) of the synthetic data (``report`` None) or of a checked folder.
+
+    ``num_classes`` wins when given; else a folder's ``report.num_classes`` (classes.txt or largest mask id + 1),
+    2 for synthetic data. Class names: classes.txt's, the synthetic ones, or ``default_class_names``.
+    """
+    if report is None:
+        count = int(num_classes or 2)
+        return count, 1, synthetic_class_names(count)
+    count = int(num_classes or report.num_classes)
+    return count, report.in_channels, report.class_names or default_class_names(count)
+
+
+def synthetic_class_count(num_classes: int) -> int:
+    """``num_classes`` as an int, checked: the synthetic data (2-D and 3-D) has 2 to 4 classes."""
+    synthetic_class_names(num_classes)  # UserError naming the range otherwise
+    return int(num_classes)
 
 
 def default_class_names(num_classes: int) -> list[str]:

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+from operator import attrgetter
 
 import numpy as np
-import torch
 
 from ..errors import UserError
-from ..runtime.preprocess import DEFAULT_PREPROCESSING
-from .dataset import _CropDataset, _pad_or_crop_axis, _split_pairs
-from .sources import SYNTHETIC3D, default_class_names, is_synthetic, is_synthetic3d
-from .synthetic import synthetic_class_names
+from .dataset import _CropDataset, _pad_or_crop_axis, _split_pairs, _SyntheticItems
+from .sources import SYNTHETIC3D, data_facts, is_synthetic, is_synthetic3d, synthetic_class_count
+from .synthetic3d import synthetic_volume
 from .volume_sources import VolumeSample, holds_nifti, load_volume_samples, read_volume_pairs, volume_size
 from .volumes_prep import preprocess_volume
 
@@ -52,20 +51,17 @@ def augment_volume(x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) ->
 class _PatchDataset(_CropDataset):
     """Items (x (C, D, H, W) float32, y (D, H, W) int64) cut to ``patch`` from whole preprocessed volumes."""
 
-    def __init__(self, length: int, patch, seed: int, augment: bool, unique: int):
-        self.patch = volume_size(patch)
-        super().__init__(length, max(self.patch), seed, augment, unique)
+    _RNG_TAG = 0x3DA7A
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for a data set of {self.length}")
-        x, mask = self._full(self._key(index))
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, index, 0x3DA7A])
-        x, mask = crop_or_pad_patch(x, mask, self.patch, rng)
-        if self.augment:
-            x, mask = augment_volume(x, mask, rng)
-        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64)))
+    def __init__(self, length: int, patch, seed: int, augment: bool, unique: int, preprocessing: dict | None):
+        self.patch = volume_size(patch)
+        super().__init__(length, max(self.patch), seed, augment, unique, preprocessing)
+
+    def _cut(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return crop_or_pad_patch(x, mask, self.patch, rng)
+
+    def _augment(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return augment_volume(x, mask, rng)
 
 
 class VolumeDataset(_PatchDataset):
@@ -86,12 +82,8 @@ class VolumeDataset(_PatchDataset):
         if not samples:
             raise UserError("no training volumes: pass a data set with at least one volume/mask pair")
         self.samples = list(samples)
-        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
         self.in_channels = in_channels
-        super().__init__(length or len(self.samples), patch, seed, augment, unique=len(self.samples))
-
-    def _key(self, index: int) -> int:
-        return index % len(self.samples)
+        super().__init__(length or len(self.samples), patch, seed, augment, len(self.samples), preprocessing)
 
     def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
         name, volume, mask = self.samples[key]
@@ -103,7 +95,7 @@ class VolumeDataset(_PatchDataset):
         return preprocess_volume(volume, self.preprocessing, self.in_channels), np.asarray(mask)
 
 
-class SyntheticVolumeDataset(_PatchDataset):
+class SyntheticVolumeDataset(_SyntheticItems, _PatchDataset):
     """Synthetic training volumes generated on first use; item i is always synthetic volume i.
 
     Args:
@@ -118,17 +110,12 @@ class SyntheticVolumeDataset(_PatchDataset):
 
     def __init__(self, length: int, patch, seed: int = 0, num_classes: int = 2, preprocessing: dict | None = None,
                  augment: bool = True, volume_shape=None):
-        synthetic_class_names(num_classes)
-        self.num_classes = int(num_classes)
+        self.num_classes = synthetic_class_count(num_classes)
         self.volume_shape = volume_size(volume_shape or patch)
-        self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
-        super().__init__(length, patch, seed, augment, unique=length)
+        super().__init__(length, patch, seed, augment, length, preprocessing)
 
-    def _load(self, key: int) -> tuple[np.ndarray, np.ndarray]:
-        from .synthetic3d import synthetic_volume
-
-        volume, mask = synthetic_volume(key, self.volume_shape, self.seed, self.num_classes)
-        return preprocess_volume(volume, self.preprocessing, 1), mask
+    generate, prepare = staticmethod(synthetic_volume), staticmethod(preprocess_volume)
+    size = property(attrgetter("volume_shape"))
 
 
 def check_volume_data(data, what: str = "--data") -> None:
@@ -171,18 +158,17 @@ def build_volume_datasets(data: str | os.PathLike, val: str | os.PathLike | None
         check_volume_data(val, "--val")
     shape = volume_size(volume_shape or patch)
     if is_synthetic3d(data):
-        num_classes = int(num_classes or 2)
-        length = int(samples_per_epoch or 32)
-        train_ds = SyntheticVolumeDataset(length, patch, seed, num_classes, preprocessing, True, shape)
-        n_train, in_channels, class_names = length, 1, synthetic_class_names(num_classes)
+        num_classes, in_channels, class_names = data_facts(None, num_classes)
+        train_ds = SyntheticVolumeDataset(int(samples_per_epoch or 32), patch, seed, num_classes, preprocessing, True,
+                                          shape)
+        n_train = len(train_ds)
         if val is None or is_synthetic3d(val):
             val_set = load_volume_samples(SYNTHETIC3D, val_samples or 4, shape, seed, "val", num_classes)
         else:
             val_set = read_volume_pairs(check_volume_folder(dataset_folder(val, "val"), num_classes).pairs)
     else:
         report = check_volume_folder(dataset_folder(data, "train"), num_classes)
-        num_classes, in_channels = int(num_classes or report.num_classes), report.in_channels
-        class_names = report.class_names or default_class_names(num_classes)
+        num_classes, in_channels, class_names = data_facts(report, num_classes)
         val_folder = dataset_folder(data, "val")
         if val is None and val_folder == report.folder:
             train_pairs, val_pairs = _split_pairs(report.pairs, val_fraction, seed)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .sources import dataset_folder, split_seed
+from .sources import SYNTHETIC3D, dataset_folder, is_synthetic3d, split_seed, synthetic_samples
 from .volumes import VOLUME_SUFFIXES, read_volume
 
 DEFAULT_VOLUME_SIZE = (48, 48, 48)  # synthetic volumes' (D, H, W) when none is given
@@ -86,20 +86,14 @@ def load_volume_samples(data: str | os.PathLike, n: int | None = None, size=DEFA
     Returns:
         List of (name, volume (D, H, W[, C]) native dtype, mask (D, H, W) int64).
     """
-    from .sources import is_synthetic3d
-
     if n is not None and int(n) < 1:
         raise UserError(f"n={n}: ask for at least 1 volume")
     if is_synthetic3d(data):
         from .synthetic3d import synthetic_volume
 
-        count, data_seed, shape = DEFAULT_SYNTHETIC_VOLUMES if n is None else int(n), split_seed(seed, split), \
-            volume_size(size)
-        samples = []
-        for i in range(count):
-            volume, mask = synthetic_volume(i, shape, data_seed, num_classes or 2)
-            samples.append((f"synthetic3d-{split}-{i:04d}", volume, mask.astype(np.int64)))
-        return samples
+        count = DEFAULT_SYNTHETIC_VOLUMES if n is None else int(n)
+        return synthetic_samples(SYNTHETIC3D, synthetic_volume, count, split_seed(seed, split), volume_size(size),
+                                 split, num_classes)
     from .validate3d import volume_folder_pairs
 
     pairs = volume_folder_pairs(dataset_folder(data, split))

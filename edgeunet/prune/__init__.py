@@ -8,23 +8,12 @@ light (the CLI reads them while building its parser); the functions are those of
 
 from __future__ import annotations
 
-import importlib
-
+from ..lazy import lazy_exports
 from .importance import IMPORTANCES
 from .plan import MIN_CHANNELS
 from .settings import PruneSettings
 
 _LAZY = {"prune_checkpoint": ".run", "prune_model": ".pruner", "sensitivity": ".stage_sensitivity"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = ["IMPORTANCES", "MIN_CHANNELS", "PruneSettings", "prune_checkpoint", "prune_model", "sensitivity"]

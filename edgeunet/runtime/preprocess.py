@@ -31,22 +31,33 @@ def image_channels(image: np.ndarray) -> int:
     return 1 if image.ndim == 2 else int(image.shape[2])
 
 
-def check_image(image: np.ndarray, in_channels: int) -> None:
-    """Raises ValueError, naming the fix, when ``image`` cannot be fed to a model."""
-    if not isinstance(image, np.ndarray):
-        raise UserError(f"expected a numpy array, got {type(image).__name__}: convert with np.asarray(image)")
-    if image.size == 0:
-        raise UserError(f"the image is empty (shape {image.shape}): pass an (H, W) or (H, W, C) array")
-    if image.ndim not in (2, 3):
-        raise UserError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
-    if image.dtype.kind not in "uif" and image.dtype != bool:
-        raise UserError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float")
-    channels = image_channels(image)
+def _check_array(array: np.ndarray, noun: str, layouts: str, ndims: tuple[int, int], in_channels: int,
+                 channel_fix: str, ndim_fixes: dict[int, str]) -> None:
+    """The checks of every model input, image or volume, in one order: an array, not empty, of a layout in
+    ``layouts`` (``ndims``: without and with a channel axis, last), of a number dtype, with ``in_channels``
+    channels and finite values. ``ndim_fixes``: dimension count -> message (``{shape}`` stands for the shape)
+    for a wrong count that has a fix of its own."""
+    if not isinstance(array, np.ndarray):
+        raise UserError(f"expected a numpy array, got {type(array).__name__}: convert with np.asarray({noun})")
+    if array.size == 0:
+        raise UserError(f"the {noun} is empty (shape {array.shape}): pass {layouts} array")
+    if array.ndim in ndim_fixes:
+        raise UserError(ndim_fixes[array.ndim].format(shape=array.shape))
+    if array.ndim not in ndims:
+        raise UserError(f"expected {layouts} {noun}, got shape {array.shape}")
+    if array.dtype.kind not in "uif" and array.dtype != bool:
+        raise UserError(f"unsupported {noun} dtype {array.dtype}: use uint8, uint16 or float")
+    channels = 1 if array.ndim == ndims[0] else int(array.shape[-1])
     if channels != in_channels:
-        hint = "convert it to grayscale" if in_channels == 1 else f"give it {in_channels} channels"
-        raise UserError(f"the image has {channels} channel(s) but the model takes {in_channels}: {hint}")
-    if image.dtype.kind == "f" and not np.isfinite(image).all():
-        raise UserError("the image contains NaN or infinite values: replace them (e.g. np.nan_to_num) first")
+        raise UserError(f"the {noun} has {channels} channel(s) but the model takes {in_channels}: {channel_fix}")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise UserError(f"the {noun} contains NaN or infinite values: replace them (e.g. np.nan_to_num) first")
+
+
+def check_image(image: np.ndarray, in_channels: int) -> None:
+    """Raises UserError, naming the fix, when ``image`` cannot be fed to a model."""
+    fix = "convert it to grayscale" if in_channels == 1 else f"give it {in_channels} channels"
+    _check_array(image, "image", "an (H, W) or (H, W, C)", (2, 3), in_channels, fix, {})
 
 
 def volume_channels(volume: np.ndarray) -> int:
@@ -56,23 +67,10 @@ def volume_channels(volume: np.ndarray) -> int:
 
 def check_volume(volume: np.ndarray, in_channels: int) -> None:
     """Raises UserError, naming the fix, when ``volume`` cannot be fed to a 3-D model."""
-    if not isinstance(volume, np.ndarray):
-        raise UserError(f"expected a numpy array, got {type(volume).__name__}: convert with np.asarray(volume)")
-    if volume.size == 0:
-        raise UserError(f"the volume is empty (shape {volume.shape}): pass a (D, H, W) or (D, H, W, C) array")
-    if volume.ndim == 2:
-        raise UserError(f"this is a 3-D model and got a 2-D image of shape {volume.shape}: give it a (D, H, W) "
-                        "volume (.nii.gz, TIFF stack, .npy), or segment 2-D images with a 2-D model")
-    if volume.ndim not in (3, 4):
-        raise UserError(f"expected a (D, H, W) or (D, H, W, C) volume, got shape {volume.shape}")
-    if volume.dtype.kind not in "uif" and volume.dtype != bool:
-        raise UserError(f"unsupported volume dtype {volume.dtype}: use uint8, uint16 or float")
-    channels = volume_channels(volume)
-    if channels != in_channels:
-        raise UserError(f"the volume has {channels} channel(s) but the model takes {in_channels}: "
-                        f"give a (D, H, W{', C' if in_channels > 1 else ''}) array with {in_channels} channel(s)")
-    if volume.dtype.kind == "f" and not np.isfinite(volume).all():
-        raise UserError("the volume contains NaN or infinite values: replace them (e.g. np.nan_to_num) first")
+    fix = f"give a (D, H, W{', C' if in_channels > 1 else ''}) array with {in_channels} channel(s)"
+    flat = ("this is a 3-D model and got a 2-D image of shape {shape}: give it a (D, H, W) volume (.nii.gz, "
+            "TIFF stack, .npy), or segment 2-D images with a 2-D model")
+    _check_array(volume, "volume", "a (D, H, W) or (D, H, W, C)", (3, 4), in_channels, fix, {2: flat})
 
 
 @dataclass(frozen=True)

@@ -116,17 +116,28 @@ def _plan(shape: tuple[int, ...], window, multiple, overlap: float, batch: int, 
     return tuple(min(w, p) for w, p in zip(window, padded)), multiple, padded
 
 
-def sliding_window(
-    x: np.ndarray,
-    run: RunFn,
-    num_classes: int,
-    window: tuple[int, ...] | int,
-    overlap: float = 0.5,
-    multiple: tuple[int, ...] | int = 1,
-    batch: int = 1,
-    blend: str = "gaussian",
-    normalize: bool = True,
-) -> np.ndarray:
+def _weighted_softmax(run: RunFn, windows: list[np.ndarray], num_classes: int, window: tuple[int, ...],
+                      weights: np.ndarray) -> np.ndarray:
+    """(B, K, *window) float32 softmax of one model call on the B stacked ``windows``, times ``weights``."""
+    logits = run(np.stack(windows))
+    if logits.shape != (len(windows), num_classes, *window):
+        raise UserError(f"the model returned shape {logits.shape} for {len(windows)} windows of {window}: "
+                        f"expected {(len(windows), num_classes, *window)} (check num_classes)")
+    probs = softmax(logits, axis=1)
+    probs *= weights
+    return probs
+
+
+def _overlap(starts: tuple[int, ...], window: tuple[int, ...], spatial: tuple[int, ...]) -> tuple[tuple, tuple]:
+    """(inside, target): the part of the window at ``starts`` that lies in the input, as slices of the window
+    and of the input (a window crossing the end of an axis holds reflected values beyond it)."""
+    inside = tuple(slice(0, min(w, n - s)) for s, w, n in zip(starts, window, spatial))
+    return inside, tuple(slice(s, s + r.stop) for s, r in zip(starts, inside))
+
+
+def sliding_window(x: np.ndarray, run: RunFn, num_classes: int, window: tuple[int, ...] | int, overlap: float = 0.5,
+                   multiple: tuple[int, ...] | int = 1, batch: int = 1, blend: str = "gaussian",
+                   normalize: bool = True) -> np.ndarray:
     """Runs ``run`` over a (C, *spatial) input window by window and blends the softmax.
 
     Args:
@@ -153,14 +164,9 @@ def sliding_window(
     boxes = list(product(*[tile_starts(p, w, overlap, m) for p, w, m in zip(padded, window, multiple)]))
     for first in range(0, len(boxes), int(batch)):
         group = boxes[first:first + int(batch)]
-        logits = run(np.stack([_gather(x, starts, window) for starts in group]))
-        if logits.shape != (len(group), num_classes, *window):
-            raise UserError(f"the model returned shape {logits.shape} for {len(group)} windows of {window}: "
-                            f"expected {(len(group), num_classes, *window)} (check num_classes)")
-        for starts, p in zip(group, softmax(logits, axis=1)):
-            p *= weights
-            inside = tuple(slice(0, min(w, n - s)) for s, w, n in zip(starts, window, spatial))
-            target = tuple(slice(s, s + r.stop) for s, r in zip(starts, inside))
+        windows = [_gather(x, starts, window) for starts in group]
+        for starts, p in zip(group, _weighted_softmax(run, windows, num_classes, window, weights)):
+            inside, target = _overlap(starts, window, spatial)
             probs[(slice(None),) + target] += p[(slice(None),) + inside]
             if total is not None:
                 total[target] += weights[inside]
@@ -188,17 +194,9 @@ def _source_planes(x, index: np.ndarray) -> np.ndarray:
     return x.planes(index) if hasattr(x, "planes") else np.asarray(x[:, index], np.float32)
 
 
-def sliding_window_mask(
-    x,
-    run: RunFn,
-    num_classes: int,
-    window: tuple[int, ...] | int,
-    overlap: float = 0.5,
-    multiple: tuple[int, ...] | int = 1,
-    batch: int = 1,
-    blend: str = "gaussian",
-    dtype=np.uint8,
-) -> np.ndarray:
+def sliding_window_mask(x, run: RunFn, num_classes: int, window: tuple[int, ...] | int, overlap: float = 0.5,
+                        multiple: tuple[int, ...] | int = 1, batch: int = 1, blend: str = "gaussian",
+                        dtype=np.uint8) -> np.ndarray:
     """The argmax of ``sliding_window``, streamed along the first spatial axis: class ids, not probabilities.
 
     Windows run slab by slab (one row of window starts along the first axis at a time); the class
@@ -238,14 +236,9 @@ def sliding_window_mask(
         planes = slice(0, min(depth, spatial[0] - z))
         for first in range(0, len(rest), int(batch)):
             group = rest[first:first + int(batch)]
-            logits = run(np.stack([_gather(slab, (0, *starts), window) for starts in group]))
-            if logits.shape != (len(group), num_classes, *window):
-                raise UserError(f"the model returned shape {logits.shape} for {len(group)} windows of {window}: "
-                                f"expected {(len(group), num_classes, *window)} (check num_classes)")
-            for starts, p in zip(group, softmax(logits, axis=1)):
-                p *= weights
-                inside = tuple(slice(0, min(w, n - s)) for s, w, n in zip(starts, window[1:], spatial[1:]))
-                target = tuple(slice(s, s + r.stop) for s, r in zip(starts, inside))
+            windows = [_gather(slab, (0, *starts), window) for starts in group]
+            for starts, p in zip(group, _weighted_softmax(run, windows, num_classes, window, weights)):
+                inside, target = _overlap(starts, window[1:], spatial[1:])
                 scores[(slice(None), planes) + target] += p[(slice(None), planes) + inside]
     argmax_into(scores[:, :spatial[0] - base], mask[base:])
     return mask

@@ -7,22 +7,11 @@ first use.
 
 from __future__ import annotations
 
-import importlib
-
+from ..lazy import lazy_exports
 from .evaluate import evaluate
 from .settings import TrainSettings
 
 _LAZY = {"train": ".run", "fit": ".loop"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = ["TrainSettings", "evaluate", "fit", "train"]
