@@ -88,17 +88,10 @@ def quant_settings(target: str, reduce_range: bool | None = None) -> dict:
     if target not in TARGETS:
         raise UserError(f"unknown --target {target!r}: use one of {', '.join(TARGETS)}")
     reduce_range = resolve_reduce_range(target, reduce_range)
-    if target == "arm":  # S8S8: ONNX Runtime's and XNNPACK's fast int8 path on ARM (dot-product instructions)
+    if target in ("cpu", "arm"):
         return {
-            "activation_type": "QInt8",
-            "weight_type": "QInt8",
-            "per_channel": True,
-            "reduce_range": False,
-            "extra_options": {"WeightSymmetric": True},
-        }
-    if target == "cpu":
-        return {
-            "activation_type": "QUInt8",
+            # x86: u8s8, VNNI's fast path; ARM: s8s8, ONNX Runtime's and XNNPACK's (dot-product instructions)
+            "activation_type": "QUInt8" if target == "cpu" else "QInt8",
             "weight_type": "QInt8",
             "per_channel": True,
             "reduce_range": reduce_range,
