@@ -202,18 +202,34 @@ NO_VOLUME_MEMORY = "`python benchmarks/volume_memory.py` measures the peak memor
 
 
 def runtimes(path: Path, data: dict) -> str:
-    """README, runtimes section: one `edgeunet bench` row per file of an export with every format."""
+    """README, runtimes section: one `edgeunet bench` row per file of an export with every format, per size."""
     cpu = data["environment"]["cpu"]
-    lines = ["| file | runtime | precision | p50 ms | x vs ORT FP32 [quartiles] | Dice |", "|---|---|---|---|---|---|"]
-    for r in data["rows"]:
-        ratio = f"{r['ratio']:.2f} [{r['ratio_q25']:.2f}-{r['ratio_q75']:.2f}]" + ("?" if r["noisy"] else "")
-        dice = "-" if r.get("mean_dice") is None else f"{r['mean_dice']:.4f}"
-        lines.append(f"| `{r['model']}` | {r['backend']} | {r['precision']} | {r['latency_ms']['p50']:.1f} | "
-                     f"{ratio} | {dice} |")
-    return ("\n".join(lines) + f"\n\n`edgeunet bench` at {data['rows'][0]['size']} px, batch 1, "
+    sizes = sorted({r["size"] for r in data["rows"]})
+    head = "| file | runtime | precision | " + " | ".join(f"{s} px: p50 ms | x vs ORT FP32 [quartiles]" for s in sizes)
+    lines = [head + " | Dice |", "|---|---|---|" + "---|---|" * len(sizes) + "---|"]
+    rows = {(r["model"], r["size"]): r for r in data["rows"]}
+    for label in dict.fromkeys(r["model"] for r in data["rows"]):
+        first = next(r for r in data["rows"] if r["model"] == label)
+        cells = []
+        for size in sizes:
+            r = rows.get((label, size))
+            if r is None or r["status"] != "ok":
+                cells += ["-", "skipped: fixed size" if r is not None and r["status"] == "skipped" else "-"]
+                continue
+            ratio = f"{r['ratio']:.2f} [{r['ratio_q25']:.2f}-{r['ratio_q75']:.2f}]" + ("?" if r["noisy"] else "")
+            cells += [f"{r['latency_ms']['p50']:.1f}", ratio]
+        dice = "-" if first.get("mean_dice") is None else f"{first['mean_dice']:.4f}"
+        lines.append(f"| `{label}` | {first['backend']} | {first['precision']} | {' | '.join(cells)} | {dice} |")
+    auto = data.get("auto")
+    shipped = ""
+    if auto:
+        verdict = "as fast as the fastest row" if auto["auto_is_fastest"] else "slower than the fastest row"
+        shipped = (f" `--formats auto --int8` shipped `{auto['shipped']}` ({auto['chosen']}): "
+                   f"{verdict} (within {auto['tolerance']:.0%} of its p50) at every size it takes.")
+    return ("\n".join(lines) + f"\n\n`edgeunet bench` at {', '.join(map(str, sizes))} px, batch 1, "
             f"{data['environment']['threads']} threads, on the {cpu['usable_cores']}-core {cpu['model']} "
-            f"({', '.join(cpu['flags'])}), {data['date']}, with other jobs running (? = too scattered for a verdict); "
-            f"file: `benchmarks/results/{path.name}`.")
+            f"({', '.join(cpu['flags'])}), {data['date']} (? = too scattered for a verdict).{shipped} "
+            f"File: `benchmarks/results/{path.name}` (`benchmarks/runtimes.py`).")
 
 
 def volume_memory(path: Path, data: dict) -> str:
