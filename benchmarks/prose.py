@@ -239,3 +239,19 @@ def volume_memory(path: Path, data: dict) -> str:
             f"`Segmenter` with `{data['model']}` {data['precision'].upper()} ({data['tile']}^3 windows, overlap "
             f"{data['overlap']}) peaked at {data['peak_rss_mb']:.0f} MB RSS, torch not imported "
             f"({_machine_short(data)}, {data['date']}, `benchmarks/volume_memory.py`).")
+
+
+NO_REPEATABILITY = "`python benchmarks/repeatability.py` runs the same bench five times and compares the ratios."
+
+
+def repeatability(path: Path, data: dict) -> str:
+    """README, benchmarks section: the INT8/FP32 ratio of back-to-back bench runs of the same two files."""
+    parts = [f"{size} px: " + ", ".join(f"{v:.2f}" for v in s["ratios"]) + f" (spread {s['spread']:.1%})"
+             for size, s in data["sizes"].items()]
+    verdict = "within" if data["agree"] else "beyond"
+    return (f"Figures that hold: {len(data['runs'])} back-to-back `edgeunet bench {data['fp32']} {data['int8']}` "
+            f"runs on {_machine_short(data)} ({data['date']}, `benchmarks/repeatability.py`) gave INT8 speed-ups of "
+            f"{'; '.join(parts)}, {verdict} {data['tolerance']:.0%} of each other. The rows' ONNX Runtime sessions "
+            "run with intra-op spinning off (`--spinning` turns it back on): an idle session's spinning threads "
+            "steal the cores of the row being timed.")
+

@@ -41,6 +41,7 @@ BLOCKS = {
     "ddp": ("ddp", prose.ddp, prose.NO_DDP),
     "runtimes": ("runtimes", prose.runtimes, prose.NO_RUNTIMES),
     "volume-memory": ("volume-memory", prose.volume_memory, prose.NO_VOLUME_MEMORY),
+    "repeatability": ("repeatability", prose.repeatability, prose.NO_REPEATABILITY),
 }
 FILES = ("README.md", "benchmarks/README.md")
 WIDTH = 100  # README prose is wrapped at about 100 characters; tables, headings and images are not
