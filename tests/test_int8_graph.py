@@ -1,4 +1,4 @@
-"""The exact graph rewrites before INT8 quantization (edgeunet.export.int8_graph), on the file structure they rely on."""
+"""The exact graph rewrites before INT8 quantization (edgeunet.export.int8_graph): the file structure they rely on."""
 
 from __future__ import annotations
 
@@ -72,3 +72,28 @@ def test_grouped_conv_reader_is_left_alone(tmp_path):
     nodes = [n.SerializeToString() for n in graph.node]
     assert space_to_depth_stem(model_proto, 1) is False
     assert [n.SerializeToString() for n in graph.node] == nodes
+
+
+def test_profile_fold_leaves_no_dq_resize_q(tmp_path):
+    """benchmarks/int8_profile.py's "Resize on uint8" experiment: no DQ -> Resize -> Q left, same argmax."""
+    from benchmarks.int8_profile import fold_linear_resize
+    from edgeunet.export.int8 import quantize_int8
+
+    fp32, _ = _export(tmp_path)
+    rng = np.random.default_rng(0)
+    calib = [rng.standard_normal((1, 64, 64)).astype(np.float32) for _ in range(4)]
+    int8 = tmp_path / "model.int8.onnx"
+    quantize_int8(prepare(fp32, tmp_path / "prepared.onnx"), int8, calib, {"precision": "int8"})
+    model_proto = onnx.load(str(int8))
+    resizes = sum(n.op_type == "Resize" for n in model_proto.graph.node)
+    assert resizes and fold_linear_resize(model_proto) == resizes
+    producers = {o: n for n in model_proto.graph.node for o in n.output}
+    readers = {i: n for n in model_proto.graph.node for i in n.input}
+    for resize in (n for n in model_proto.graph.node if n.op_type == "Resize"):
+        assert producers[resize.input[0]].op_type != "DequantizeLinear"
+        assert readers[resize.output[0]].op_type != "QuantizeLinear"
+    folded = tmp_path / "folded.onnx"
+    onnx.save(model_proto, str(folded))
+    x = calib[0][None]
+    agree = (_logits(folded, x).argmax(1) == _logits(int8, x).argmax(1)).mean()
+    assert agree > 0.99
