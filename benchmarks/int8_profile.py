@@ -25,6 +25,7 @@ import argparse
 import collections
 import datetime
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -209,10 +210,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args.sizes = [int(s) for s in args.img_size.split(",")]
     args.threads = args.threads or cpu_info()["usable_cores"] or 1
+    load_before = os.getloadavg()[0]  # other work on the machine moves the ratios: recorded with them
     models = {f.parent.name if f.name == "export" else f.name: profile_export(f, args.calib, args) for f in args.export}
     result = {"kind": "int8-profile", "date": datetime.date.today().isoformat(), "machine": machine_name(),
               "settings": {"threads": args.threads, "spinning": False, "min_time": args.min_time,
-                           "rounds": args.rounds, "calib": str(args.calib), "calib_images": args.calib_images},
+                           "rounds": args.rounds, "calib": str(args.calib), "calib_images": args.calib_images,
+                           "load_average_1min": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)}},
               "experiments": {k: v for k, v in EXPERIMENTS.items()}, "models": models,
               "provenance": provenance(args.threads)}
     path = write_json(args.out / f"{machine_name()}-int8-profile.json", result)
