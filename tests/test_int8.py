@@ -88,6 +88,25 @@ def test_cpu_target_uses_uint8_activations(cpu_export):
     assert report["calibration"]["quantization"]["reduce_range"] == cpu_lacks_vnni()
 
 
+def test_int8_structure_for_onnx_runtime(cpu_export, trt_export):
+    """The structure the CPU speed relies on: a SpaceToDepth stem (no 6-D Transpose), every skip Concat with
+    quantized inputs and output (ONNX Runtime runs QLinearConcat), Resize's Q/DQ on its input's scale."""
+    for out, _ in (cpu_export, trt_export):
+        graph = onnx.load(str(out / "model.int8.onnx")).graph
+        producers = _producers(graph)
+        assert [n.op_type for n in graph.node if n.name == "/stem/SpaceToDepth"] == ["SpaceToDepth"]
+        assert not any(n.op_type == "Transpose" for n in graph.node)
+        concats = [n for n in graph.node if n.op_type == "Concat"]
+        assert concats and all(producers[i].op_type == "DequantizeLinear" for n in concats for i in n.input)
+        readers = {i: n for n in graph.node for i in n.input}
+        assert all(readers[n.output[0]].op_type == "QuantizeLinear" for n in concats)
+    graph = onnx.load(str(cpu_export[0] / "model.int8.onnx")).graph
+    producers, readers = _producers(graph), {i: n for n in graph.node for i in n.input}
+    for resize in (n for n in graph.node if n.op_type == "Resize"):
+        dq, q = producers[resize.input[0]], readers[resize.output[0]]
+        assert (dq.op_type, q.op_type) == ("DequantizeLinear", "QuantizeLinear") and dq.input[1:] == q.input[1:]
+
+
 def test_int8_keeps_dynamic_shapes_and_metadata(cpu_export):
     out, _ = cpu_export
     session = ort.InferenceSession(str(out / "model.int8.onnx"), providers=["CPUExecutionProvider"])

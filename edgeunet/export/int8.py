@@ -130,11 +130,21 @@ def make_reader(inputs: list[np.ndarray], input_name: str):
     return _Reader()
 
 
-def prepare(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Runs ``quant_pre_process`` without symbolic shape inference (see module docstring)."""
+def prepare(src: str | os.PathLike, dst: str | os.PathLike, rewrite: bool = True) -> Path:
+    """Runs ``quant_pre_process`` without symbolic shape inference (see module docstring), then the exact graph
+    rewrites of ``int8_graph`` (``rewrite=False`` skips them: the profile's "before")."""
+    onnx = require("onnx", "train")
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from .int8_graph import space_to_depth_stem
+
     quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    if rewrite:
+        model_proto = onnx.load(str(dst))
+        dims = model_proto.graph.input[0].type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[1].HasField("dim_value") and space_to_depth_stem(model_proto, dims[1].dim_value):
+            onnx.checker.check_model(model_proto)
+            onnx.save(model_proto, str(dst))
     return Path(dst)
 
 
