@@ -17,6 +17,10 @@ opens them (``ort_session``, spinning off); each row's ``ratio`` is the median p
 Then ONNX Runtime's profiler (``SessionOptions.enable_profiling``) gives per-op-type kernel times of FP32,
 ``before`` and ``after``, run alternately. Writes ``benchmarks/results/<machine>-int8-profile.json``
 (kind ``int8-profile``) with ``edgeunet.env.provenance``.
+
+Since the rewrite moved into ``export_onnx`` (``model.onnx`` itself now has the SpaceToDepth stem, so FP32 gains
+too), ``before`` differs from ``after`` only for exports made with ``export_onnx(..., graph_rewrites=False)`` or by
+older versions: the committed result was measured on such exports.
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ def _export(tmp_path, name: str = "unet-ds", **overrides) -> tuple:
 
     torch.manual_seed(0)
     model = create_model(name, base_width=8, depth=2, **overrides).eval()
-    fp32 = export_onnx(model, tmp_path / "model.onnx", DEFAULT_PREPROCESSING, ["background", "nucleus"])
+    # the graph as PyTorch exports it: export_onnx's own rewrite is what these tests check
+    fp32 = export_onnx(model, tmp_path / "model.onnx", DEFAULT_PREPROCESSING, ["background", "nucleus"],
+                       graph_rewrites=False)
     return fp32, model.current_config().in_channels
 
 
@@ -97,3 +99,19 @@ def test_profile_fold_leaves_no_dq_resize_q(tmp_path):
     x = calib[0][None]
     agree = (_logits(folded, x).argmax(1) == _logits(int8, x).argmax(1)).mean()
     assert agree > 0.99
+
+
+def test_export_onnx_writes_the_space_to_depth_stem_and_matches_pytorch(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    model = create_model("unet-ds", base_width=8, depth=2).eval()
+    path = export_onnx(model, tmp_path / "model.onnx", DEFAULT_PREPROCESSING, ["background", "nucleus"])
+    graph = onnx.load(str(path)).graph
+    assert [n.name for n in graph.node if n.op_type == "SpaceToDepth"] == [STEM_NODE]
+    assert not any(n.op_type == "Transpose" for n in graph.node)
+    x = np.random.default_rng(2).standard_normal((1, 1, 64, 96)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(_logits(path, x), expected, rtol=1e-4, atol=1e-4)
+

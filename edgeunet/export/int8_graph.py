@@ -1,4 +1,5 @@
-"""Exact rewrites of the prepared FP32 graph before INT8 quantization, for ONNX Runtime's CPU kernels.
+"""Exact rewrites of the exported FP32 graph for ONNX Runtime's CPU kernels (``export_onnx`` applies them to
+``model.onnx``, so every file made from it has them; ``int8.prepare`` applies them to older FP32 files).
 
 Only rewrites that leave every output unchanged (up to float rounding) and that measured faster in
 INT8 with ONNX Runtime (``benchmarks/int8_profile.py`` records the figures) live here:

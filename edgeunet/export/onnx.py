@@ -76,6 +76,7 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     img_size: int | None = None,
     precision: str = "fp32",
+    graph_rewrites: bool = True,
 ) -> Path:
     """Exports a U-Net to a simplified, checked FP32 ONNX file with edgeunet metadata.
 
@@ -87,6 +88,8 @@ def export_onnx(
         opset: ONNX opset (13 or newer).
         img_size: Fixes H = W = img_size in the graph; None keeps them dynamic.
         precision: The ``precision`` metadata value.
+        graph_rewrites: Apply the exact rewrites of ``int8_graph`` (the space-to-depth stem as one
+            ``SpaceToDepth``, faster in ONNX Runtime); False keeps the graph as PyTorch exports it.
 
     Returns:
         ``path``, holding input ``images`` (B, C, H, W) and output ``logits`` (B, K, H, W).
@@ -116,6 +119,10 @@ def export_onnx(
             do_constant_folding=True,
         )
     model_proto = onnxslim.slim(onnx.load_from_string(buffer.getvalue()))
+    if graph_rewrites and cfg.spatial_dims == 2:  # pixel_unshuffle's 6-D Transpose -> one SpaceToDepth
+        from .int8_graph import space_to_depth_stem
+
+        space_to_depth_stem(model_proto, cfg.in_channels)
     model_proto.producer_name, model_proto.producer_version = "edgeunet", __version__
     set_metadata(model_proto, model_metadata(cfg.to_dict(), preprocessing, class_names, precision).to_props())
     logger.info("exported %s: %d nodes, opset %d", path, len(model_proto.graph.node), opset)
