@@ -39,6 +39,8 @@ BATCH_3D = 4  # patches of PATCH^3 per step ...
 BATCH_2D = BATCH_3D * PATCH ** 3 // (VOLUME[1] * VOLUME[2])  # ... and as many voxels in 64x64 slices: 32
 CLASSES = ["background", "nucleus"]
 logger = logging.getLogger("benchmarks.volumes")
+NO_VOLUMES = ("`python benchmarks/volumes.py` compares `unet3d`, `unet3d-ds` and the 2-D `unet-ds` slice by slice "
+              "on held-out synthetic volumes and records it in benchmarks/results/.")
 
 
 def _data(n_train: int, n_val: int):
@@ -189,6 +191,13 @@ def markdown(result: dict) -> str:
               f"{_budget(result['settings'])}; "
               f"{result['settings']['threads']} threads. " + "; ".join(result["notes"]) + "."]
     return "\n".join(lines) + "\n"
+
+
+def block(path: Path, data: dict) -> str:
+    """README, 3-D section: the table and caption of the newest result (``benchmarks/tables.py``)."""
+    cpu = data["provenance"]["cpu"]
+    return (markdown(data) + f"\nOn the {cpu['usable_cores']}-core {cpu['model']} ({data['date']}, "
+            "`benchmarks/volumes.py`).\n")
 
 
 def _budget(settings: dict) -> str:
