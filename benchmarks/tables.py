@@ -6,7 +6,8 @@
 A block is the text between ``<!-- edgeunet:table NAME -->`` and ``<!-- /edgeunet:table -->``;
 ``BLOCKS`` says which function writes it. Each function reads the newest result file of its kind
 (``results.latest``): the suite (``<machine>-<date>.json`` of ``benchmarks/run.py``), runtime memory
-(``runtime_memory.py``), the demo (``demo_time.py``) and distributed training (``ddp.py``). A
+(``runtime_memory.py``), the demos (``demo_time.py``, ``demo3d_time.py``), distributed training (``ddp.py``)
+and the 3-D comparison (``volumes.py``). A
 figure without a result file is not printed: the block says which script measures it. The
 models table is not here: ``edgeunet info --models`` prints it.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import prose  # noqa: E402
+from benchmarks import demo3d_time, prose, volumes  # noqa: E402
 from benchmarks.results_files import RESULTS, latest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +43,8 @@ BLOCKS = {
     "runtimes": ("runtimes", prose.runtimes, prose.NO_RUNTIMES),
     "volume-memory": ("volume-memory", prose.volume_memory, prose.NO_VOLUME_MEMORY),
     "repeatability": ("repeatability", prose.repeatability, prose.NO_REPEATABILITY),
+    "demo3d": ("demo3d", demo3d_time.block, demo3d_time.NO_DEMO3D),
+    "volumes": ("volumes", volumes.block, volumes.NO_VOLUMES),
 }
 FILES = ("README.md", "benchmarks/README.md")
 WIDTH = 100  # README prose is wrapped at about 100 characters; tables, headings and images are not

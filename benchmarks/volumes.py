@@ -1,17 +1,20 @@
 """What 3-D context buys: unet3d and unet3d-ds (FP32, INT8, pruned INT8) vs the 2-D edge model slice by slice.
 
     python benchmarks/volumes.py             # writes benchmarks/results/<machine>-volumes.json and .md
-    python benchmarks/volumes.py --budget 30  # seconds of training per model (default 60)
+    python benchmarks/volumes.py --steps 60  # training steps per model (default 120)
 
-Every model trains for the same short wall-clock budget on the same synthetic nuclei volumes
-(``edgeunet.data.synthetic3d``; 3-D models on 32^3 patches, ``unet-ds`` on their 2-D slices), is exported
+Every model trains for the same number of Adam steps, each on the same number of labelled voxels
+(4 patches of 32^3 for the 3-D models, 32 slices of 64x64 for ``unet-ds``), on the same synthetic nuclei
+volumes (``edgeunet.data.synthetic3d``): equal steps, not equal time, so a busy shared host does not
+starve the slower model (each model's training seconds are recorded in the notes). It is exported
 by ``edgeunet export`` (FP32 and INT8 through the latency- and accuracy-aware search, timed at 32^3 to fit
 the run) and measured with ``edgeunet.bench.run_bench`` on held-out volumes: latency per 64^3 patch,
 whole-volume time, voxels per second, peak memory and Dice per volume, all through ``Segmenter``.
 The 2-D baseline runs ``Segmenter.segment_slices`` on the same volumes. The pruned rows prune the trained
 model to half its widths with Torch-Pruning (``edgeunet.prune.pruner.prune_model``, a 5-D example),
-fine-tune it for a third of the budget, then export INT8. Short budgets rank the models; they do not
-show what longer training reaches. Runs in about 10 minutes on 2 cores.
+fine-tune it for a third of the steps, then export INT8. A short training ranks the models; it does not
+show what longer training reaches. Runs in about 30 minutes on 2 cores (PyTorch trains the depthwise
+``unet3d-ds`` slowest on a CPU).
 """
 
 from __future__ import annotations
@@ -32,8 +35,12 @@ if __package__ in (None, ""):  # run as a script: the repository root makes `ben
 HERE = Path(__file__).resolve().parent
 VOLUME = (32, 64, 64)
 PATCH = 32
+BATCH_3D = 4  # patches of PATCH^3 per step ...
+BATCH_2D = BATCH_3D * PATCH ** 3 // (VOLUME[1] * VOLUME[2])  # ... and as many voxels in 64x64 slices: 32
 CLASSES = ["background", "nucleus"]
 logger = logging.getLogger("benchmarks.volumes")
+NO_VOLUMES = ("`python benchmarks/volumes.py` compares `unet3d`, `unet3d-ds` and the 2-D `unet-ds` slice by slice "
+              "on held-out synthetic volumes and records it in benchmarks/results/.")
 
 
 def _data(n_train: int, n_val: int):
@@ -44,8 +51,8 @@ def _data(n_train: int, n_val: int):
     return train, val
 
 
-def _train(model, train, budget: float, spatial_dims: int, seed: int = 0):
-    """Adam for ``budget`` seconds on random 32^3 patches (3-D) or 64 px slices (2-D); returns (model, steps)."""
+def _train(model, train, steps: int, spatial_dims: int, seed: int = 0):
+    """``steps`` Adam steps on random 32^3 patches (3-D) or 64 px slices (2-D); returns (model, seconds)."""
     import torch
 
     from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
@@ -56,10 +63,10 @@ def _train(model, train, budget: float, spatial_dims: int, seed: int = 0):
     y = [m.astype(np.int64) for _, m in train]
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
-    steps, start = 0, time.monotonic()
-    while time.monotonic() - start < budget:
+    start = time.monotonic()
+    for _ in range(steps):
         xb, yb = [], []
-        for i in rng.integers(0, len(x), 4):
+        for i in rng.integers(0, len(x), BATCH_3D if spatial_dims == 3 else BATCH_2D):
             if spatial_dims == 3:
                 z, r, c = (int(rng.integers(0, n - PATCH + 1)) for n in VOLUME)
                 xb.append(x[i][:, z:z + PATCH, r:r + PATCH, c:c + PATCH])
@@ -72,8 +79,7 @@ def _train(model, train, budget: float, spatial_dims: int, seed: int = 0):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        steps += 1
-    return model.eval(), steps
+    return model.eval(), time.monotonic() - start
 
 
 def _export(model, folder: Path, int8: bool, search_time: float) -> Path:
@@ -129,7 +135,7 @@ def _bench_rows(name: str, files: dict[str, Path], val_dir: Path, threads: int) 
     return rows
 
 
-def run(budget: float, threads: int, search_time: float) -> dict:
+def run(steps: int, threads: int, search_time: float) -> dict:
     import torch
 
     from edgeunet.data.volumes import write_volume
@@ -147,20 +153,20 @@ def run(budget: float, threads: int, search_time: float) -> dict:
             write_volume(work / "val" / "images" / f"val-{i}.npy", volume)
             write_volume(work / "val" / "masks" / f"val-{i}.npy", mask)
         for name in ("unet3d-ds", "unet3d"):
-            model, steps = _train(create_model(name), train, budget, 3)
-            notes.append(f"{name}: {steps} training steps of 4 patches {PATCH}^3 in {budget:g} s")
+            model, seconds = _train(create_model(name), train, steps, 3)
+            notes.append(f"{name}: {steps} training steps of {BATCH_3D} patches {PATCH}^3 in {seconds:.0f} s")
             export = _export(model, work / name, True, search_time)
             files = {"fp32": export / "model.onnx", "int8": export / "model.int8.onnx"}
             try:
                 prune_model(model, 0.5, example_inputs=torch.zeros(1, 1, PATCH, PATCH, PATCH), round_to=4)
-                model, more = _train(model, train, budget / 3, 3, seed=1)
+                model, seconds = _train(model, train, steps // 3, 3, seed=1)
                 files["pruned int8"] = _export(model, work / f"{name}-pruned", True, search_time) / "model.int8.onnx"
-                notes.append(f"{name} pruned to half its widths, {more} fine-tuning steps")
+                notes.append(f"{name} pruned to half its widths, {steps // 3} fine-tuning steps in {seconds:.0f} s")
             except Exception as exc:  # the pruned row is a nicety: report why it is missing
                 notes.append(f"{name} pruned: not measured ({type(exc).__name__}: {exc})")
             rows += _bench_rows(name, files, work / "val", threads)
-        model, steps = _train(create_model("unet-ds"), train, budget, 2)
-        notes.append(f"unet-ds: {steps} training steps of 4 slices 64x64 in {budget:g} s")
+        model, seconds = _train(create_model("unet-ds"), train, steps, 2)
+        notes.append(f"unet-ds: {steps} training steps of {BATCH_2D} slices {VOLUME[1]}x{VOLUME[2]} in {seconds:.0f} s")
         from edgeunet.export.onnx import export_onnx
         from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
@@ -182,9 +188,25 @@ def markdown(result: dict) -> str:
                      f"{num(r.get('volume_peak_rss_mb'), '.0f')} |")
     volume = "x".join(map(str, VOLUME))
     lines += ["", f"Held-out synthetic volumes of {volume} voxels (D x H x W); "
-              f"{result['settings']['budget_s']:g} s of training per model; "
+              f"{_budget(result['settings'])}; "
               f"{result['settings']['threads']} threads. " + "; ".join(result["notes"]) + "."]
     return "\n".join(lines) + "\n"
+
+
+def block(path: Path, data: dict) -> str:
+    """README, 3-D section: the table and caption of the newest result (``benchmarks/tables.py``)."""
+    cpu = data["provenance"]["cpu"]
+    return (markdown(data) + f"\nOn the {cpu['usable_cores']}-core {cpu['model']} ({data['date']}, "
+            "`benchmarks/volumes.py`).\n")
+
+
+def _budget(settings: dict) -> str:
+    """The caption's training budget: equal steps (this script), or equal seconds (results of its first version)."""
+    if "steps" in settings:
+        return (f"equal training steps: {settings['steps']} Adam steps per model, each on "
+                f"{BATCH_3D * PATCH ** 3} labelled voxels ({BATCH_3D} patches {PATCH}^3, or {BATCH_2D} slices for the "
+                "2-D model)")
+    return f"equal training time: {settings['budget_s']:g} s per model"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,16 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     from edgeunet.env import machine_name, provenance
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=60.0, help="training seconds per model (default 60)")
+    parser.add_argument("--steps", type=int, default=120,
+                        help="training steps per model, each on the same number of voxels (default 120)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--search-time", type=float, default=20.0, help="INT8 search budget per export (s)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     begun = time.monotonic()
-    result = run(args.budget, args.threads, args.search_time)
+    result = run(args.steps, args.threads, args.search_time)
     result.update(kind="volumes", machine=machine_name(), date=datetime.date.today().isoformat(),
-                  settings={"budget_s": args.budget, "threads": args.threads, "search_time_s": args.search_time,
+                  settings={"steps": args.steps, "threads": args.threads, "search_time_s": args.search_time,
                             "volume": list(VOLUME), "patch": PATCH},
                   seconds=round(time.monotonic() - begun, 1), provenance=provenance(args.threads))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,26 +18,32 @@ ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 def _cost(model, img_size: int) -> dict:
+    """Parameters and MACs at ``img_size`` (rounded to the size multiple); ``cost_shape``: the input's spatial
+    shape they were counted at ((H, W), or (D, H, W) for a 3-D model)."""
     from .models.cost import count_cost
 
     cost = count_cost(model, img_size)
-    return {"parameters": cost.parameters, "macs": cost.macs, "gmacs": cost.gmacs, "img_size": cost.size}
+    dims = int(getattr(model.cfg, "spatial_dims", 2))
+    return {"parameters": cost.parameters, "macs": cost.macs, "gmacs": cost.gmacs, "img_size": cost.size,
+            "cost_shape": [cost.size] * dims}
 
 
-def describe_checkpoint(path: Path, img_size: int = 256) -> dict:
-    """Config, cost at ``img_size`` px, classes, preprocessing and training state of a ``.pt`` checkpoint.
+def describe_checkpoint(path: Path, img_size: int = 256, img_size_3d: int = 64) -> dict:
+    """Config, cost at ``img_size`` px (a 3-D model: on an ``img_size_3d`` cube), classes, preprocessing and
+    training state of a ``.pt`` checkpoint.
 
     ``epochs_completed`` is the checkpoint's ``epoch``: the number of epochs trained when it was saved.
     """
     from .checkpoint import model_from_checkpoint
 
     model, ckpt = model_from_checkpoint(path)
+    side = img_size_3d if int(getattr(model.cfg, "spatial_dims", 2)) == 3 else img_size
     return {
         "kind": "checkpoint",
         "path": str(path),
         "model_config": ckpt["model_config"],
         "width_plan": model.width_plan(),
-        **_cost(model, img_size),
+        **_cost(model, side),
         "class_names": ckpt["class_names"],
         "preprocessing": ckpt["preprocessing"],
         "epochs_completed": ckpt.get("epoch"),
@@ -111,8 +117,10 @@ def describe_engine(path: Path) -> dict:
     }
 
 
-def describe(path: str | Path, img_size: int = 256) -> dict:
+def describe(path: str | Path, img_size: int = 256, img_size_3d: int = 64) -> dict:
     """Describes a ``.pt`` checkpoint, an ``.onnx`` model or an ``.engine`` (through its JSON sidecar).
+
+    A checkpoint's MACs are counted at ``img_size`` x ``img_size`` (2-D) or on an ``img_size_3d`` cube (3-D).
 
     Raises:
         MissingFileError: ``path`` does not exist.
@@ -130,7 +138,7 @@ def describe(path: str | Path, img_size: int = 256) -> dict:
     if suffix in ENGINE_SUFFIXES:
         return describe_engine(path)
     if suffix in CHECKPOINT_SUFFIXES:
-        return describe_checkpoint(path, img_size)
+        return describe_checkpoint(path, img_size, img_size_3d)
     raise UserError(f"{path}: unknown kind of file {suffix or '(no suffix)'!r}: give {kinds}")
 
 

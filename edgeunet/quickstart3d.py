@@ -1,8 +1,9 @@
 """``edgeunet quickstart --3d``: the whole 3-D pipeline on built-in synthetic volumes, in minutes on 2 CPU cores.
 
 synthetic volumes -> train ``unet3d-ds`` on random patches (validation: whole volumes through the
-runtime's sliding window) -> light prune + fine-tune -> export FP32 ONNX (dynamic D, H, W) ->
-predict held-out volumes with the torch-free ``Segmenter`` -> bench. Kept apart from the 2-D
+runtime's sliding window) -> light prune + fine-tune -> export FP32 and INT8 ONNX (dynamic D, H, W;
+the INT8 search records what it kept and how fast INT8 ran here) -> predict held-out volumes with
+the torch-free ``Segmenter`` -> bench FP32, INT8 and the checkpoint on them. Kept apart from the 2-D
 ``edgeunet.quickstart``; the stages call the public APIs only (``train``, ``prune_checkpoint``,
 ``export_model``, ``Segmenter``, ``run_bench``).
 """
@@ -13,40 +14,45 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from .errors import UserError
+from .quickstart_stages import DemoSettings, bench_stage, export_lines, prune_stage, write_folders
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Quickstart3DSettings:
-    """Sizes picked so the demo finishes within about 5 minutes on 2 idle CPU cores."""
+class Quickstart3DSettings(DemoSettings):
+    """Sizes picked so the demo finishes within about 5 minutes on 2 CPU cores (see benchmarks/demo3d_time.py).
+
+    ``widths`` are narrower than the registered unet3d-ds (8, 32, 64, 128): on a CPU, PyTorch trains those
+    about 5x slower per step (3-D depthwise convolutions at 32 channels), and the narrow model reaches the
+    same Dice on these volumes within the budget. ``bench_seconds``, ``int8_search_seconds``, ``seed`` and
+    ``progress`` come from ``DemoSettings``.
+    """
+
+    MINIMUMS: ClassVar[dict[str, int]] = {"n_volumes": 2, "heldout_volumes": 1, "volume_side": 16, "patch_side": 8,
+                                          "epochs": 1, "samples_per_epoch": 1, "batch_size": 1, "finetune_epochs": 0}
+    PRUNE_EXAMPLE: ClassVar[str] = "0.25"
 
     out: str = "runs/quickstart3d"
     n_volumes: int = 24
-    heldout_volumes: int = 4
+    heldout_volumes: int = 4  # INT8 search and verification (halved), prediction and benchmark volumes
     volume_side: int = 48
     patch_side: int = 32
-    epochs: int = 6  # 4 epochs reached validation Dice 0.914 (see the report of the 3-D training work)
-    samples_per_epoch: int = 48
+    widths: tuple[int, ...] = (8, 16, 32, 64)
+    epochs: int = 3  # 0.916 validation Dice (0.92 on the held-out volumes) in benchmarks/demo3d_time.py
+    samples_per_epoch: int = 64
     batch_size: int = 4
     lr: float = 5e-3
     prune_ratio: float = 0.25
-    finetune_epochs: int = 2
-    bench_seconds: float = 0.5
-    seed: int = 0
-    progress: bool = True
+    finetune_epochs: int = 1
 
     def __post_init__(self):
-        for name, low in (("n_volumes", 2), ("heldout_volumes", 1), ("volume_side", 16), ("patch_side", 8),
-                          ("epochs", 1), ("samples_per_epoch", 1), ("batch_size", 1), ("finetune_epochs", 0)):
-            if int(getattr(self, name)) < low:
-                raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)} must be at least {low}")
-        if self.seed < 0:
-            raise UserError(f"--seed {self.seed} must be 0 or more")
-        if not 0 < self.prune_ratio < 1:
-            raise UserError(f"prune_ratio {self.prune_ratio} must be between 0 and 1, e.g. 0.25")
+        super().__post_init__()
+        if len(self.widths) < 2 or min(self.widths) < 1:
+            raise UserError(f"widths {list(self.widths)} must be two or more positive channel counts, e.g. [8, 16, 32]")
 
     @property
     def patch(self) -> tuple[int, int, int]:
@@ -72,11 +78,13 @@ def run_quickstart3d(settings: Quickstart3DSettings, report=print, stages: tuple
     facts: dict = {"out": str(out)}
     t0 = time.perf_counter()
     data_dir, heldout_dir = out / "data", out / "heldout"
-    steps = [("data", lambda: _data(settings, data_dir, heldout_dir, report)),
+    steps = [("data", lambda: _data(settings, out, report)),
              ("train", lambda: _train(settings, out / "train", data_dir, report)),
              ("prune", lambda: _prune(settings, out / "train" / "best.pt", out / "prune", data_dir, report)),
-             ("export", lambda: _export(settings, out / "prune" / "best.pt", out / "export", data_dir, report)),
-             ("predict", lambda: _predict(out / "export" / "model.onnx", heldout_dir, out / "predict", report)),
+             ("export", lambda: _export(settings, out / "prune" / "best.pt", out / "export", (data_dir, heldout_dir),
+                                        report)),
+             ("predict", lambda: _predict(out / "export", _int8_faster(facts, out), heldout_dir, out / "predict",
+                                          report)),
              ("bench", lambda: _bench(settings, out, heldout_dir, report))]
     for name, step in steps:
         if name in wanted:
@@ -88,16 +96,22 @@ def run_quickstart3d(settings: Quickstart3DSettings, report=print, stages: tuple
     return facts
 
 
-def _data(settings: Quickstart3DSettings, data_dir: Path, heldout_dir: Path, report) -> dict:
-    from .data.sources import split_seed
+def _int8_faster(facts: dict, out: Path) -> bool | None:
+    """The export's ``int8_faster_than_fp32``: from this run's facts, else from ``export/export.json``."""
+    if "export" in facts:
+        return facts["export"].get("int8_faster_than_fp32")
+    import json
+
+    return json.loads((out / "export" / "export.json").read_text(encoding="utf-8")).get("int8_faster_than_fp32")
+
+
+def _data(settings: Quickstart3DSettings, out: Path, report) -> dict:
     from .data.synthetic3d import write_synthetic_volumes
 
-    shape = (settings.volume_side,) * 3
-    if not (data_dir / "images").is_dir():
-        write_synthetic_volumes(data_dir, n=settings.n_volumes, size=shape, seed=settings.seed)
-    if not (heldout_dir / "images").is_dir():  # another seed: volumes training never saw
-        write_synthetic_volumes(heldout_dir, n=settings.heldout_volumes, size=shape,
-                                seed=split_seed(settings.seed, "val"))
+    def write(folder: Path, n: int, seed: int) -> None:
+        write_synthetic_volumes(folder, n=n, size=(settings.volume_side,) * 3, seed=seed)
+
+    data_dir, heldout_dir = write_folders(out, write, (settings.n_volumes, settings.heldout_volumes), settings.seed)
     report(f"[1] data      {settings.n_volumes} synthetic {settings.volume_side}^3 nuclei volumes + masks in "
            f"{data_dir}, {settings.heldout_volumes} held-out ones in {heldout_dir}")
     return {"data": str(data_dir), "heldout": str(heldout_dir)}
@@ -107,46 +121,58 @@ def _train(settings: Quickstart3DSettings, train_dir: Path, data_dir: Path, repo
     from .train import TrainSettings, train
 
     result = train(TrainSettings(
-        data=str(data_dir), model="unet3d-ds", out=str(train_dir), epochs=settings.epochs,
-        batch_size=settings.batch_size, patch=settings.patch, samples_per_epoch=settings.samples_per_epoch,
-        lr=settings.lr, val_fraction=0.17, seed=settings.seed, device="cpu", progress=settings.progress,
-        exist_ok=True,  # a quickstart run again replaces its own run
+        data=str(data_dir), model="unet3d-ds", model_options={"widths": list(settings.widths)}, out=str(train_dir),
+        epochs=settings.epochs, batch_size=settings.batch_size, patch=settings.patch,
+        samples_per_epoch=settings.samples_per_epoch, lr=settings.lr, val_fraction=0.17, seed=settings.seed,
+        device="cpu", progress=settings.progress, exist_ok=True,  # a quickstart run again replaces its own run
     ))
-    report(f"[2] train     unet3d-ds, {result['parameters'] / 1e6:.3f} M parameters, {settings.epochs} epochs on "
-           f"{settings.patch_side}^3 patches: validation Dice {result['best_dice']:.4f} (whole volumes, sliding "
-           f"window) -> {result['best_path']}")
+    report(f"[2] train     unet3d-ds {'-'.join(map(str, settings.widths))} wide, {result['parameters'] / 1e6:.3f} M "
+           f"parameters, {settings.epochs} epochs on {settings.patch_side}^3 patches: validation Dice "
+           f"{result['best_dice']:.4f} (whole volumes, sliding window) -> {result['best_path']}")
     return {"best_dice": result["best_dice"], "checkpoint": result["best_path"], "parameters": result["parameters"]}
 
 
 def _prune(settings: Quickstart3DSettings, best: Path, prune_dir: Path, data_dir: Path, report) -> dict:
-    from .prune import prune_checkpoint
-
-    pruned = prune_checkpoint(best, prune_dir, data=str(data_dir), ratio=settings.prune_ratio,
-                              finetune_epochs=settings.finetune_epochs, round_to=4, patch=settings.patch,
-                              batch_size=settings.batch_size, samples_per_epoch=settings.samples_per_epoch,
-                              lr=settings.lr / 5, seed=settings.seed, device="cpu", progress=settings.progress,
-                              exist_ok=True)
-    params, macs, dice = pruned["parameters"], pruned["macs"], pruned["dice"]
-    report(f"[3] prune     ratio {settings.prune_ratio}: {params['before'] / 1e6:.3f} M -> "
-           f"{params['after'] / 1e6:.3f} M parameters, {macs['before'] / 1e9:.3f} -> {macs['after'] / 1e9:.3f} "
-           f"GMACs at {pruned['img_size']}^3; Dice {_fmt(dice['before'])} -> {_fmt(dice['pruned'])} pruned -> "
-           f"{_fmt(dice['finetuned'])} fine-tuned")
+    pruned, line = prune_stage(settings, best, prune_dir, data_dir, "{}^3", patch=settings.patch, round_to=4,
+                               lr=settings.lr / 5)
+    report(line)
     return pruned
 
 
-def _export(settings: Quickstart3DSettings, checkpoint: Path, export_dir: Path, data_dir: Path, report) -> dict:
-    """FP32 ONNX with dynamic D, H, W (INT8 ran slower than FP32 on CPUs for unet3d-ds, so it is left out)."""
+def _export(settings: Quickstart3DSettings, checkpoint: Path, export_dir: Path, data: tuple[Path, Path],
+            report) -> dict:
+    """FP32 and INT8 ONNX with dynamic D, H, W: INT8 calibrated on the training volumes, searched (timed on
+    ``volume_side``^3, the volumes predict runs) and verified on the held-out volumes (halved)."""
     from .export import ExportOptions, export_model
 
-    options = ExportOptions(calib=str(data_dir), val_images=settings.heldout_volumes, seed=settings.seed)
+    data_dir, heldout_dir = data
+    half = max(1, settings.heldout_volumes // 2)
+    options = ExportOptions(int8=True, calib=str(data_dir), val=str(heldout_dir), calib_images=8,
+                            search_images=half, val_images=max(1, settings.heldout_volumes - half),
+                            search_time=settings.int8_search_seconds, search_img_size=settings.volume_side,
+                            seed=settings.seed)
     exported = export_model(checkpoint, export_dir, options, progress=settings.progress)
-    for art in exported.get("artifacts") or []:
-        report(f"[4] export    {art['file']} ({art['size_bytes'] / 1e6:.2f} MB)")
-    return {"out": str(export_dir), "artifacts": exported.get("artifacts"),
-            "verification": exported.get("verification")}
+    for line in export_lines(exported, heldout_dir, samples="volumes"):
+        report(f"[4] export    {line}")
+    search = exported.get("int8_search") or {}
+    report(f"[4] export    INT8 search: kept {search.get('chosen')!r}, float groups "
+           f"{search.get('float_groups') or 'none'}; INT8 {_speed(exported.get('int8_speed'))} than FP32 at "
+           f"{settings.volume_side}^3 (export.json records every candidate and why each layer group stayed "
+           "INT8 or float)")
+    return {"out": str(export_dir), "artifacts": exported.get("artifacts"), "data": exported.get("data"),
+            "verification": exported.get("verification"), "int8_quality": exported.get("int8_quality"),
+            "int8_faster_than_fp32": exported.get("int8_faster_than_fp32")}
 
 
-def _predict(model_path: Path, heldout_dir: Path, predict_dir: Path, report) -> dict:
+def _speed(speed: dict | None) -> str:
+    if not speed or not speed.get("speedup"):
+        return "not timed"
+    ratio = speed["speedup"]
+    return f"x{ratio:.2f} ({'faster' if ratio > 1 else 'slower'}, {speed.get('verdict') or 'no verdict'})"
+
+
+def _predict(export_dir: Path, int8_faster: bool | None, heldout_dir: Path, predict_dir: Path, report) -> dict:
+    """Segments the held-out volumes with the INT8 model when the export found it faster, else with FP32."""
     import numpy as np
 
     from .atomic import ensure_dir
@@ -154,7 +180,8 @@ def _predict(model_path: Path, heldout_dir: Path, predict_dir: Path, report) -> 
     from .data.volumes import read_volume, write_volume
     from .runtime import Segmenter
 
-    segmenter = Segmenter(model_path)
+    precision = "int8" if int8_faster else "fp32"
+    segmenter = Segmenter(export_dir / ("model.int8.onnx" if int8_faster else "model.onnx"))
     ensure_dir(predict_dir, "predict folder")
     rows = []
     for path in list_volume_files(heldout_dir / "images"):
@@ -164,24 +191,14 @@ def _predict(model_path: Path, heldout_dir: Path, predict_dir: Path, report) -> 
         rows.append((time.perf_counter() - t0) * 1e3)
         write_volume(predict_dir / f"{volume_name(path)}.nii.gz", mask.astype(np.uint8), like=volume)
     mean_ms = float(np.mean(rows)) if rows else 0.0
-    report(f"[5] predict   torch-free runtime, FP32: {len(rows)} held-out volumes, {mean_ms:.0f} ms each -> "
-           f"masks in {predict_dir}")
-    return {"out": str(predict_dir), "volumes": len(rows), "mean_ms": mean_ms}
+    why = "the export timed it faster" if int8_faster else "the export did not find INT8 faster here"
+    report(f"[5] predict   torch-free runtime, {precision.upper()} ({why}): {len(rows)} held-out volumes, "
+           f"{mean_ms:.0f} ms each -> masks in {predict_dir}")
+    return {"out": str(predict_dir), "precision": precision, "volumes": len(rows), "mean_ms": mean_ms}
 
 
 def _bench(settings: Quickstart3DSettings, out: Path, heldout_dir: Path, report) -> str:
-    from .bench import BenchSettings, format_table, run_bench, write_json
-    from .timing import TimingSettings
-
-    models = [str(out / "prune" / "best.pt"), str(out / "export" / "model.onnx")]
-    timing = TimingSettings(min_time=settings.bench_seconds)
-    bench_settings = BenchSettings(data=str(heldout_dir), num_images=settings.heldout_volumes,
-                                   sizes=(settings.volume_side,), timing=timing)
-    bench = run_bench(models, bench_settings, progress=settings.progress)
-    write_json(bench, out / "bench.json")
-    report(f"[6] bench     {out / 'bench.json'} (Dice on held-out volumes)\n" + format_table(bench))
-    return str(out / "bench.json")
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+    models = [out / "prune" / "best.pt", out / "export" / "model.onnx", out / "export" / "model.int8.onnx"]
+    path, table = bench_stage(models, heldout_dir, (settings.volume_side,), settings.heldout_volumes, settings, out)
+    report(f"[6] bench     {path} (Dice on held-out volumes)\n" + table)
+    return str(path)

@@ -81,8 +81,11 @@ def format_table(result: dict) -> str:
         cells = (v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths)))
         return "  ".join(cells).rstrip()
 
+    from .volumes import volume_lines
+
     out = [line(headers), line(["-" * w for w in widths])] + [line(c) for c in cells]
-    return "\n".join(out + ["", environment_line(result)])
+    volumes = volume_lines(result["rows"])
+    return "\n".join(out + ([""] + volumes if volumes else []) + ["", environment_line(result)])
 
 
 def format_markdown(result: dict) -> str:

@@ -54,7 +54,9 @@ class TorchBackend:
                                       size_multiple=cfg.size_multiple, preprocessing=ckpt["preprocessing"],
                                       class_names=ckpt["class_names"], precision="fp32",
                                       edgeunet_version=ckpt.get("edgeunet_version", ""),
-                                      model_config=ckpt["model_config"])
+                                      model_config=ckpt["model_config"],
+                                      spatial_dims=int(getattr(cfg, "spatial_dims", 2)),
+                                      size_multiples=tuple(getattr(cfg, "size_multiples", ())))
         self.device = torch_device(device)
         self.providers = [self.device]
         self._model = model.to(self.device)

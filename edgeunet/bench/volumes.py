@@ -32,3 +32,22 @@ def bench_volumes(data: str, count: int, num_classes: int = 2) -> list[tuple[str
     if not (folder / "images").is_dir() and dataset_folder(folder, "val") != folder:
         folder = dataset_folder(folder, "val")
     return read_volume_pairs(volume_pairs(folder)[:count])
+
+
+def volume_lines(rows: list[dict]) -> list[str]:
+    """The whole-volume figures of the 3-D rows (``volume_ms`` ...), one line each, for the printed table; the
+    table's own columns time one ``size``^3 patch."""
+    lines = []
+    for row in rows:
+        if row.get("volume_ms") is None:
+            continue
+        window = row.get("window")
+        side = f", {window}^3 windows" if isinstance(window, int) else ""
+        peak = row.get("volume_peak_rss_mb")
+        lines.append(f"  {row['model']} ({row['precision']}): {row['volume_ms']:.0f} ms per volume, "
+                     f"{row['volume_voxels_per_s'] / 1e6:.2f} Mvoxel/s, peak RSS "
+                     f"{'-' if peak is None else f'{peak:.0f}'} MB, Dice {row['mean_dice']:.4f} over "
+                     f"{len(row.get('dice_per_volume') or [])} volumes{side}")
+    if lines:
+        lines.insert(0, f"whole volumes through Segmenter (the table times one {rows[0]['size']}^3 patch per call):")
+    return lines

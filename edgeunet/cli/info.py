@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("--img-size", type=positive_int, default=256,
                    help="square side (px) at which MACs are counted, rounded down to the size multiple (default 256)")
     p.add_argument("--img-size-3d", type=positive_int, default=64,
-                   help="cube side (voxels) at which the MACs of 3-D variants are counted (default 64)")
+                   help="cube side (voxels) at which the MACs of 3-D variants and checkpoints are counted (default 64)")
     p.add_argument("--models", action="store_true", help="list the registered variants (2-D and 3-D)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             print()
             _print_variants(rows_3d, f"{args.img_size_3d}^3")
         return 0
-    info = describe(args.path, args.img_size)
+    info = describe(args.path, args.img_size, args.img_size_3d)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -59,8 +59,8 @@ def _print_info(info: dict) -> None:
         if cfg.get("layer_widths"):
             print(f"  pruned      {len(cfg['layer_widths'])} layer widths differ from the design")
     if "parameters" in info:
-        side = info["img_size"]
-        print(f"  parameters  {info['parameters'] / 1e6:.3f} M, {info['gmacs']:.3f} GMACs at {side}x{side}")
+        shape = "x".join(map(str, info.get("cost_shape") or [info["img_size"]] * 2))
+        print(f"  parameters  {info['parameters'] / 1e6:.3f} M, {info['gmacs']:.3f} GMACs at {shape}")
     for key in ("precision", "opset", "size_mb", "nodes"):
         if info.get(key) is not None:
             print(f"  {key:<11} {info[key]}")

@@ -10,15 +10,16 @@ from .options import nonnegative_int, positive_int
 
 def add_parser(sub) -> None:
     from ..quickstart import QuickstartSettings
+    from ..quickstart3d import Quickstart3DSettings
 
-    defaults = QuickstartSettings()
+    defaults, defaults3d = QuickstartSettings(), Quickstart3DSettings()
     p = sub.add_parser("quickstart", help="run the whole pipeline on built-in synthetic data "
                                           "(a few minutes on 2 CPU cores)")
     p.add_argument("--3d", dest="volumes", action="store_true",
-                   help="the 3-D pipeline on synthetic volumes (unet3d-ds; default --out runs/quickstart3d)")
+                   help=f"the 3-D pipeline on synthetic volumes (unet3d-ds; default --out {defaults3d.out})")
     p.add_argument("--out", default=None, help=f"folder for everything it writes (default {defaults.out})")
     p.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"training epochs (default {defaults.epochs}; 3-D: 6)")
+                   help=f"training epochs (default {defaults.epochs}; 3-D: {defaults3d.epochs})")
     p.add_argument("--seed", type=nonnegative_int, default=defaults.seed)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--json", help="also write the facts of every stage to this JSON file")
