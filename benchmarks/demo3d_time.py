@@ -7,14 +7,13 @@ Runs ``python -m edgeunet quickstart --3d --out DIR --no-progress --json FACTS``
 temporary folder and records its wall time (and each stage's), the validation Dice of the trained
 ``unet3d-ds``, the pruned model, the FP32 and INT8 Dice of the benchmark on the held-out volumes
 (``bench.json``), the export's INT8 Dice check, and what the INT8 search kept and why (``export.json``:
-the chosen candidate, the groups left in float, each group's decision and the INT8/FP32 speed ratio).
+the chosen candidate, the groups left in float and why, each group's outcome and the INT8/FP32 speed ratio).
 The host's load average before and after is recorded too: on a shared host the time says as much about
 the other processes as about the demo.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
 import datetime
 import json
@@ -41,8 +40,16 @@ def _search(export: dict) -> dict | None:
     decisions = search.get("group_decisions") or {}
     return {"kept": search.get("chosen"), "float_groups": search.get("float_groups") or [],
             "speedup": speed.get("speedup"), "verdict": speed.get("verdict"), "size": speed.get("size"),
-            "decisions": dict(collections.Counter(d.get("reason", "") for d in decisions.values())),
+            "decisions": dict(collections.Counter(_decision(d) for d in decisions.values())),
+            "float_reasons": {g: d.get("reason") for g, d in decisions.items() if d.get("kept_float")},
             "groups": len(decisions)}
+
+
+def _decision(decision: dict) -> str:
+    """One layer group's outcome in the search, in a word or three."""
+    if decision.get("kept_float"):
+        return "kept float (INT8 did not pay)"
+    return "not tried (time budget spent)" if decision.get("int8_pays") is None else "INT8 (pays or within 3%)"
 
 
 def figures(out: Path, facts: dict) -> dict:
@@ -97,7 +104,7 @@ def block(path: Path, data: dict) -> str:
     cpu = data["provenance"]["cpu"]
     search = data.get("int8_search") or {}
     floats = ", ".join(search.get("float_groups") or []) or "none"
-    reasons = "; ".join(f"{count} of {search['groups']}: {reason}" for reason, count in
+    reasons = "; ".join(f"{count} of {search['groups']} {reason}" for reason, count in
                         (search.get("decisions") or {}).items())
     speed = (f"INT8 ran at {search['speedup']:.2f}x the speed of FP32 at {search['size']}^3 in its timing "
              f"({search.get('verdict') or 'no verdict'})") if search.get("speedup") else "INT8 was not timed"
@@ -108,22 +115,17 @@ def block(path: Path, data: dict) -> str:
             f"(whole volumes), pruned {data['parameters'] / 1e6:.3f} M -> {data['pruned_parameters'] / 1e6:.3f} M "
             f"parameters with Dice {data['pruned_dice']:.3f} after fine-tuning; on {data['heldout_volumes']} "
             f"held-out volumes FP32 Dice {data['heldout_dice_fp32']:.4f} and INT8 {data['heldout_dice_int8']:.4f} "
-            f"(drop {data['int8_dice_drop']:.4f}). The INT8 search kept {search.get('kept')} with float groups: "
-            f"{floats}; {speed}; group decisions: {reasons or 'none recorded'}. The demo predicted with "
+            f"(drop {data['int8_dice_drop']:.4f}). The INT8 search kept `{search.get('kept')}` (layer groups in "
+            f"float: {floats}); {speed}; group decisions: {reasons or 'none recorded'}. The demo predicted with "
             f"{data['predict_precision'].upper()} (INT8 only where the export timed it faster).")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="benchmarks/demo3d_time.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=str(HERE / "results"),
-                   help="folder of the result file (default: benchmarks/results)")
-    args = p.parse_args(argv)
-    path = run(Path(args.out))
-    result = json.loads(path.read_text())
-    print(f"quickstart --3d: {result['seconds']:.0f} s, Dice {result['train_dice']:.4f}, held-out FP32 "
-          f"{result['heldout_dice_fp32']:.4f} / INT8 {result['heldout_dice_int8']:.4f}")
-    print(f"wrote {path}")
-    return 0
+    from benchmarks.demo_time import script_main
+
+    return script_main(argv, "benchmarks/demo3d_time.py", __doc__, run,
+                       lambda r: f"quickstart --3d: {r['seconds']:.0f} s, Dice {r['train_dice']:.4f}, held-out FP32 "
+                                 f"{r['heldout_dice_fp32']:.4f} / INT8 {r['heldout_dice_int8']:.4f}")
 
 
 if __name__ == "__main__":

@@ -70,17 +70,23 @@ def run(out: Path) -> Path:
     return write_json(out / f"{machine_name()}-demo.json", result)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="benchmarks/demo_time.py", description=__doc__.split("\n\n")[0])
+def script_main(argv: list[str] | None, prog: str, doc: str, run_once, summary) -> int:
+    """The command line of a demo-timing script: ``--out`` folder, ``run_once(out) -> result path``, then
+    ``summary(result)`` printed with the path (``demo_time.py`` and ``demo3d_time.py``)."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     p.add_argument("--out", default=str(HERE / "results"),
                    help="folder of the result file (default: benchmarks/results)")
     args = p.parse_args(argv)
-    path = run(Path(args.out))
-    result = json.loads(path.read_text())
-    print(f"quickstart: {result['seconds']:.0f} s, Dice {result['train_dice']:.4f}, "
-          f"pruned Dice {result['pruned_dice']:.4f}")
+    path = run_once(Path(args.out))
+    print(summary(json.loads(path.read_text())))
     print(f"wrote {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return script_main(argv, "benchmarks/demo_time.py", __doc__, run,
+                       lambda r: f"quickstart: {r['seconds']:.0f} s, Dice {r['train_dice']:.4f}, "
+                                 f"pruned Dice {r['pruned_dice']:.4f}")
 
 
 if __name__ == "__main__":

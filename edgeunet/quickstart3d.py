@@ -48,6 +48,7 @@ class Quickstart3DSettings(DemoSettings):
     lr: float = 5e-3
     prune_ratio: float = 0.25
     finetune_epochs: int = 1
+    int8_search_seconds: float = 45.0  # 15 s timed only whole-model candidates at 48^3; 45 s tries the layer groups
 
     def __post_init__(self):
         super().__post_init__()

@@ -22,7 +22,8 @@ def _demo3d(date: str, seconds: float) -> dict:
         "pruned_parameters": 24_000, "pruned_dice": 0.9132, "heldout_volumes": 4, "heldout_dice_fp32": 0.9245,
         "heldout_dice_int8": 0.9248, "int8_dice_drop": -0.0003, "predict_precision": "fp32",
         "int8_search": {"kept": "per-tensor weights", "float_groups": ["head"], "speedup": 0.43, "verdict": "slower",
-                        "size": 48, "groups": 15, "decisions": {"not tried: budget spent": 14, "INT8 slower": 1}},
+                        "size": 48, "groups": 15,
+                        "decisions": {"INT8 (pays or within 3%)": 14, "kept float (INT8 did not pay)": 1}},
         "load_average": {"before": [4.7, 4.0, 3.9], "after": [4.1, 4.0, 3.9]}, "provenance": CPU,
     }
 
@@ -33,8 +34,9 @@ def test_demo3d_block_says_time_dice_int8_drop_and_what_the_search_kept(tmp_path
     words = " ".join(tables.block_text("demo3d", tmp_path).split())
     assert "took 3 min 35 s" in words and "999" not in words and "load average of 4.7" in words
     assert "FP32 Dice 0.9245 and INT8 0.9248 (drop -0.0003)" in words and "on 4 held-out volumes" in words
-    assert "kept per-tensor weights with float groups: head" in words and "0.43x the speed of FP32 at 48^3" in words
-    assert "14 of 15: not tried: budget spent; 1 of 15: INT8 slower" in words and "predicted with FP32" in words
+    assert "kept `per-tensor weights` (layer groups in float: head)" in words
+    assert "0.43x the speed of FP32 at 48^3" in words and "predicted with FP32" in words
+    assert "14 of 15 INT8 (pays or within 3%); 1 of 15 kept float (INT8 did not pay)" in words
 
 
 def test_volumes_block_is_the_scripts_table_with_its_budget_caption(tmp_path):
