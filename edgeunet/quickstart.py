@@ -108,14 +108,34 @@ def _export(settings: QuickstartSettings, checkpoint: Path, export_dir: Path, da
 
     data_dir, heldout_dir = data
     half = max(1, settings.heldout_images // 2)
+    formats, not_here = runtime_formats()
     options = ExportOptions(int8=True, calib=str(data_dir), val=str(heldout_dir), calib_images=16,
                             search_images=half, val_images=settings.heldout_images - half,
-                            search_time=settings.int8_search_seconds, seed=settings.seed)
+                            search_time=settings.int8_search_seconds, seed=settings.seed, formats=formats)
     exported = export_model(checkpoint, export_dir, options, progress=settings.progress)
     for line in export_lines(exported, heldout_dir):
         report(f"[4] export    {line}")
+    for line in not_here:
+        report(f"[4] export    {line}")
     return {"out": str(export_dir), "artifacts": exported.get("artifacts"), "data": exported.get("data"),
             "verification": exported.get("verification"), "int8_quality": exported.get("int8_quality")}
+
+
+# Runtimes of the demo's table: fast exports only. LiteRT and ExecuTorch take a minute or more each:
+# `edgeunet export CKPT --recipe phone-int8` writes them.
+DEMO_FORMATS = ("onnx", "ort", "openvino")
+MODEL_SUFFIXES = (".onnx", ".ort", ".xml", ".pte", ".tflite")
+
+
+def runtime_formats() -> tuple[tuple[str, ...], list[str]]:
+    """(the demo's ``--formats`` whose libraries are installed here, lines naming what else could join)."""
+    from .export.formats_stage import missing
+
+    formats = tuple(f for f in DEMO_FORMATS if f == "onnx" or missing(f, "int8") is None)
+    lines = [f"more runtimes: {fmt} needs {missing(fmt, 'int8')}" for fmt in DEMO_FORMATS if fmt not in formats]
+    lines.append("for phones: `edgeunet export CKPT --recipe phone-int8` writes LiteRT, ExecuTorch and ORT-format "
+                 "files (needs `pip install 'edgeunet[mobile]'`)")
+    return formats, lines
 
 
 def _predict(export_dir: Path, heldout_dir: Path, predict_dir: Path, report) -> dict:
@@ -130,7 +150,9 @@ def _predict(export_dir: Path, heldout_dir: Path, predict_dir: Path, report) -> 
 
 
 def _bench(settings: QuickstartSettings, out: Path, heldout_dir: Path, report) -> str:
-    models = [out / "prune" / "best.pt", out / "export" / "model.onnx", out / "export" / "model.int8.onnx"]
-    path, table = bench_stage(models, heldout_dir, (256,), 8, settings, out)
-    report(f"[6] bench     {path} (Dice on held-out images)\n" + table)
+    # the runtime table of this machine: the checkpoint, then every file of the export (ONNX first)
+    files = sorted((p for p in (out / "export").iterdir() if p.suffix in MODEL_SUFFIXES),
+                   key=lambda p: (MODEL_SUFFIXES.index(p.suffix), len(p.name), p.name))
+    path, table = bench_stage([out / "prune" / "best.pt", *files], heldout_dir, (256,), 8, settings, out)
+    report(f"[6] bench     {path}: every runtime of the export on this machine (Dice on held-out images)\n" + table)
     return str(path)

@@ -27,7 +27,12 @@ def test_quickstart_runs_every_stage(tmp_path):
     )
     facts = run_quickstart(settings, report=lines.append)
     stages = [line.split()[0] for line in lines if line.startswith("[")]
-    assert stages == ["[1]", "[2]", "[3]", "[4]", "[4]", "[4]", "[5]", "[6]"]
+    assert list(dict.fromkeys(stages)) == ["[1]", "[2]", "[3]", "[4]", "[5]", "[6]"]  # every stage, in order
+    from edgeunet.quickstart import runtime_formats
+
+    formats, not_here = runtime_formats()
+    assert "ort" in formats  # ONNX Runtime's mobile format needs nothing beyond the base install
+    assert all(line in lines for line in (f"[4] export    {extra}" for extra in not_here))
     out = tmp_path / "qs"
     for path in (
         "train/best.pt",
@@ -41,7 +46,11 @@ def test_quickstart_runs_every_stage(tmp_path):
         assert (out / path).is_file(), path
     assert len(list((out / "predict").glob("*_overlay.png"))) == 4
     bench = json.loads((out / "bench.json").read_text())
-    assert {row["status"] for row in bench["rows"]} == {"ok"} and len(bench["rows"]) == 3
+    # the runtime table: the checkpoint and every file of the export, one row each
+    files = sorted(p.name for p in (out / "export").iterdir() if p.suffix in (".onnx", ".ort", ".xml"))
+    assert {"model.onnx", "model.int8.onnx", "model.ort", "model.int8.ort"} <= set(files)
+    assert sorted(row["model"] for row in bench["rows"]) == sorted(["best.pt", *files])
+    assert {row["status"] for row in bench["rows"]} == {"ok"}
     assert facts["prune"]["parameters"]["after"] < facts["prune"]["parameters"]["before"]
     # INT8 is scored on held-out images: not the training folder, and not the images the search chose on.
     data = json.loads((out / "export" / "export.json").read_text())["data"]
