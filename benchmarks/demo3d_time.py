@@ -120,12 +120,16 @@ def block(path: Path, data: dict) -> str:
             f"{data['predict_precision'].upper()} (INT8 only where the export timed it faster).")
 
 
+def summary(result: dict) -> str:
+    """The line the script prints about its result."""
+    return (f"quickstart --3d: {result['seconds']:.0f} s, Dice {result['train_dice']:.4f}, held-out FP32 "
+            f"{result['heldout_dice_fp32']:.4f} / INT8 {result['heldout_dice_int8']:.4f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.demo_time import script_main
 
-    return script_main(argv, "benchmarks/demo3d_time.py", __doc__, run,
-                       lambda r: f"quickstart --3d: {r['seconds']:.0f} s, Dice {r['train_dice']:.4f}, held-out FP32 "
-                                 f"{r['heldout_dice_fp32']:.4f} / INT8 {r['heldout_dice_int8']:.4f}")
+    return script_main(argv, "benchmarks/demo3d_time.py", __doc__, run, summary)
 
 
 if __name__ == "__main__":

@@ -83,10 +83,14 @@ def script_main(argv: list[str] | None, prog: str, doc: str, run_once, summary) 
     return 0
 
 
+def summary(result: dict) -> str:
+    """The line the script prints about its result."""
+    return (f"quickstart: {result['seconds']:.0f} s, Dice {result['train_dice']:.4f}, "
+            f"pruned Dice {result['pruned_dice']:.4f}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    return script_main(argv, "benchmarks/demo_time.py", __doc__, run,
-                       lambda r: f"quickstart: {r['seconds']:.0f} s, Dice {r['train_dice']:.4f}, "
-                                 f"pruned Dice {r['pruned_dice']:.4f}")
+    return script_main(argv, "benchmarks/demo_time.py", __doc__, run, summary)
 
 
 if __name__ == "__main__":

@@ -38,12 +38,12 @@ class Budget:
         train_epochs: Epochs of training.
         samples_per_epoch: Synthetic images per training epoch.
         val_samples: Validation images scored after each epoch (picks best.pt).
+        sizes: Square input sides timed (px).
         prune_ratio: Fraction of channels removed from every width.
         finetune_epochs: Epochs of fine-tuning after pruning (``samples_per_epoch`` each).
         calib_size: INT8 calibration images, and export verification images.
         int8_search: Passed to ``export_model`` (None: its default, on for the cpu target).
         search_time: Seconds the INT8 search may spend per export.
-        sizes: Square input sides timed (px).
         warmup: Untimed iterations per bench row.
         min_time: Each bench row is timed for at least this many seconds ...
         min_iters: ... and at least this many iterations.
@@ -57,12 +57,12 @@ class Budget:
     train_epochs: int = 4
     samples_per_epoch: int = 128
     val_samples: int = 16
+    sizes: tuple[int, ...] = (256, 512)
     prune_ratio: float = 0.5
     finetune_epochs: int = 1
     calib_size: int = 16
     int8_search: bool | None = None
     search_time: float = 30.0
-    sizes: tuple[int, ...] = (256, 512)
     warmup: int = 2
     min_time: float = 2.0
     min_iters: int = 3
