@@ -85,8 +85,8 @@ def script_main(argv: list[str] | None, prog: str, doc: str, run_once, summary) 
 
 def summary(result: dict) -> str:
     """The line the script prints about its result."""
-    return (f"quickstart: {result['seconds']:.0f} s, Dice {result['train_dice']:.4f}, "
-            f"pruned Dice {result['pruned_dice']:.4f}")
+    figures = f"Dice {result['train_dice']:.4f}, pruned Dice {result['pruned_dice']:.4f}"
+    return f"quickstart: {result['seconds']:.0f} s, {figures}"
 
 
 def main(argv: list[str] | None = None) -> int:
