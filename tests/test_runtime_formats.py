@@ -61,7 +61,9 @@ def test_providers_for_another_backend_are_refused(tmp_path):
 @pytest.mark.parametrize("suffix,module,extra", [(".xml", "openvino", "openvino"), (".pte", "executorch", "mobile"),
                                                  (".tflite", "ai_edge_litert", "mobile")])
 def test_a_missing_runtime_library_names_its_extra(tmp_path, monkeypatch, suffix, module, extra):
-    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed, installed or not
+    # import fails as if not installed, installed or not (submodules an earlier test imported included)
+    for name in [module, *(m for m in sys.modules if m.startswith(f"{module}."))]:
+        monkeypatch.setitem(sys.modules, name, None)
     path = tmp_path / f"model{suffix}"
     path.write_bytes(b"\0" * 16)
     write_sidecar(path, META.to_props())
