@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiny_fit import fit_on_one_thread
 
 RUNTIME_CLASS_NAMES = ["background", "nucleus"]
 
@@ -38,19 +39,12 @@ def _train_tiny_unet(steps: int = 80):
     x = torch.from_numpy(np.stack([preprocess(image) for image, _ in samples]))
     y = torch.from_numpy(np.stack([mask for _, mask in samples]).astype(np.int64))
     model = create_model("unet-ds", base_width=8, depth=3)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: more threads only contend on a shared machine
-    try:
-        for _ in range(steps):
-            index = torch.randint(0, len(x), (8,))
-            loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval()
+
+    def batch():
+        index = torch.randint(0, len(x), (8,))
+        return x[index], y[index]
+
+    return fit_on_one_thread(model, batch, steps)
 
 
 def _export(model, path, size: int | None, with_metadata: bool = True) -> None:

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from tiny_fit import fit_on_one_thread
 
 CLASS_NAMES = ["background", "nucleus"]
 WIDTHS = (4, 8, 16)
@@ -40,24 +41,15 @@ def trained_unet3d(steps: int = 60):
     x = torch.from_numpy(np.stack([preprocess(v, DEFAULT_PREPROCESSING, 1, spatial_dims=3) for v, _ in pairs]))
     y = torch.from_numpy(np.stack([m for _, m in pairs]).astype(np.int64))
     model = create_model("unet3d-ds", widths=WIDTHS)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     rng = np.random.default_rng(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for _ in range(steps):
-            index = rng.integers(0, len(x), 4)
-            z, r, c = (int(rng.integers(0, n - PATCH + 1)) for n in VOLUME)
-            crop = (slice(None), slice(z, z + PATCH), slice(r, r + PATCH), slice(c, c + PATCH))
-            xb = x[index][(slice(None),) + crop]
-            yb = y[index][crop]
-            loss = torch.nn.functional.cross_entropy(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval()
+
+    def batch():
+        index = rng.integers(0, len(x), 4)
+        z, r, c = (int(rng.integers(0, n - PATCH + 1)) for n in VOLUME)
+        crop = (slice(None), slice(z, z + PATCH), slice(r, r + PATCH), slice(c, c + PATCH))
+        return x[index][(slice(None),) + crop], y[index][crop]
+
+    return fit_on_one_thread(model, batch, steps)
 
 
 @functools.cache
