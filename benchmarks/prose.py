@@ -155,7 +155,7 @@ def int8_speedup(path: Path, data: dict) -> str:
             f"`unet-ds` INT8 file runs {' and '.join(parts)} as fast as its FP32 file (FP32 / INT8 time, {how}).")
 
 
-def _machine_short(result: dict) -> str:
+def machine_short(result: dict) -> str:
     cpu = result["provenance"]["cpu"]
     return f"the {cpu['usable_cores']}-core {cpu['model']}"
 
@@ -166,7 +166,7 @@ def runtime_memory(path: Path, data: dict) -> str:
     sizes = list(dict.fromkeys(r["image"] for r in data["rows"]))
     big, small = sizes[0], sizes[-1]
     return (f"Peak memory of `edgeunet predict` with the default `{data['model']}` and {data['rows'][0]['tile']} px "
-            f"tiles, torch not imported ({_machine_short(data)}, {data['date']}, `benchmarks/runtime_memory.py`): "
+            f"tiles, torch not imported ({machine_short(data)}, {data['date']}, `benchmarks/runtime_memory.py`): "
             f"a {big} image peaks at {rss[('int8', big)]:.0f} MB RSS with the INT8 file and "
             f"{rss[('fp32', big)]:.0f} MB with FP32; one {small} image at {rss[('int8', small)]:.0f} MB and "
             f"{rss[('fp32', small)]:.0f} MB.")
@@ -181,7 +181,7 @@ def demo(path: Path, data: dict) -> str:
     drop = f", INT8 Dice drop {data['int8_dice_drop']:.4f}" if data.get("int8_dice_drop") is not None else ""
     pruned = (f"pruned {data['parameters'] / 1e6:.3f} M -> {data['pruned_parameters'] / 1e6:.3f} M parameters "
               f"(-{data['pruned_reduction']:.0%}) with Dice {data['pruned_dice']:.3f} after fine-tuning{drop}{kept}")
-    return (f"On {_machine_short(data)} ({data['date']}, `benchmarks/demo_time.py`), `edgeunet quickstart` (what "
+    return (f"On {machine_short(data)} ({data['date']}, `benchmarks/demo_time.py`), `edgeunet quickstart` (what "
             f"`make demo` runs once set up; the setup is not included) took {minutes} min {seconds} s: validation "
             f"Dice {data['train_dice']:.3f}, {pruned}, and the benchmark table at the end.")
 
@@ -193,7 +193,7 @@ def ddp(path: Path, data: dict) -> str:
     runs = "; ".join(f"{row['what']}: {row['best_dice']['1']:.4f} (1 process) vs {row['best_dice']['2']:.4f} "
                      "(2 processes)" for row in data["rows"])
     return (f"Two CPU processes reach the Dice of one process with the same total batch (best validation Dice, gloo, "
-            f"{_machine_short(data)}, {data['date']}, `benchmarks/ddp.py`; `{options}` on the synthetic set): {runs}.")
+            f"{machine_short(data)}, {data['date']}, `benchmarks/ddp.py`; `{options}` on the synthetic set): {runs}.")
 
 
 NO_RUNTIMES = ("Run `edgeunet export CKPT --formats auto --int8` and `edgeunet bench` over its files to compare the "
@@ -238,7 +238,7 @@ def volume_memory(path: Path, data: dict) -> str:
     return (f"A {shape} {data['volume']['dtype']} volume ({data['volume_mb']:.0f} MB) through the torch-free "
             f"`Segmenter` with `{data['model']}` {data['precision'].upper()} ({data['tile']}^3 windows, overlap "
             f"{data['overlap']}) peaked at {data['peak_rss_mb']:.0f} MB RSS, torch not imported "
-            f"({_machine_short(data)}, {data['date']}, `benchmarks/volume_memory.py`).")
+            f"({machine_short(data)}, {data['date']}, `benchmarks/volume_memory.py`).")
 
 
 NO_REPEATABILITY = "`python benchmarks/repeatability.py` runs the same bench five times and compares the ratios."
@@ -250,7 +250,7 @@ def repeatability(path: Path, data: dict) -> str:
              for size, s in data["sizes"].items()]
     verdict = "within" if data["agree"] else "beyond"
     return (f"Figures that hold: {len(data['runs'])} back-to-back `edgeunet bench {data['fp32']} {data['int8']}` "
-            f"runs on {_machine_short(data)} ({data['date']}, `benchmarks/repeatability.py`) gave INT8 speed-ups of "
+            f"runs on {machine_short(data)} ({data['date']}, `benchmarks/repeatability.py`) gave INT8 speed-ups of "
             f"{'; '.join(parts)}, {verdict} {data['tolerance']:.0%} of each other. The rows' ONNX Runtime sessions "
             "run with intra-op spinning off (`--spinning` turns it back on): an idle session's spinning threads "
             "steal the cores of the row being timed.")

@@ -17,13 +17,14 @@ import argparse
 import datetime
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.runtimes import edgeunet  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEMO_EXPORT = HERE.parent / "runs" / "quickstart" / "export"
@@ -53,13 +54,8 @@ def run(fp32: Path, int8: Path, runs: int, sizes: str, min_time: float, num_imag
     with tempfile.TemporaryDirectory(prefix="edgeunet-repeat-") as tmp:
         for i in range(runs):
             out = Path(tmp) / f"run{i}.json"
-            command = [sys.executable, "-m", "edgeunet", "bench", str(fp32), str(int8), "--img-size", sizes,
-                       "--num-images", str(num_images), "--min-time", str(min_time), "--no-progress",
-                       "--json", str(out)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                raise RuntimeError(f"edgeunet bench failed ({done.returncode}): {done.stdout[-2000:]}"
-                                   f"{done.stderr[-2000:]}")
+            edgeunet("bench", str(fp32), str(int8), "--img-size", sizes, "--num-images", str(num_images),
+                     "--min-time", str(min_time), "--no-progress", "--json", str(out))
             ratios = int8_ratios(json.loads(out.read_text()), int8.name)
             per_run.append(ratios)
             print(f"run {i + 1}: " + ", ".join(f"{s} px x{r['ratio']:.2f}" for s, r in sorted(ratios.items())))

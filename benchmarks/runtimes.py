@@ -33,7 +33,8 @@ DEMO = HERE.parent / "runs" / "quickstart"
 EVERY_FORMAT = "onnx,openvino,executorch,litert,ort"
 
 
-def _edgeunet(*args: str) -> None:
+def edgeunet(*args: str) -> None:
+    """Runs `python -m edgeunet ARGS` in a fresh process; raises RuntimeError with its output tail when it fails."""
     done = subprocess.run([sys.executable, "-m", "edgeunet", *args], capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"edgeunet {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}"
@@ -68,14 +69,14 @@ def run(ckpt: Path, data: Path, heldout: Path, sizes: str, min_time: float, tole
     with tempfile.TemporaryDirectory(prefix="edgeunet-runtimes-") as tmp:
         every, auto = Path(tmp) / "every", Path(tmp) / "auto"
         common = ["--int8", "--calib", str(data), "--val", str(heldout), "--no-progress"]
-        _edgeunet("export", str(ckpt), "--formats", EVERY_FORMAT, *common, "--out", str(every))
-        _edgeunet("export", str(ckpt), "--formats", "auto", *common, "--out", str(auto))
+        edgeunet("export", str(ckpt), "--formats", EVERY_FORMAT, *common, "--out", str(every))
+        edgeunet("export", str(ckpt), "--formats", "auto", *common, "--out", str(auto))
         chosen = json.loads((auto / "export.json").read_text())
         shipped = auto / chosen["shipped"]
         # the auto folder's copy of the shipped file is benchmarked under its own label: auto/<file>
         files = model_files(every) + [shipped]
         out = Path(tmp) / "bench.json"
-        _edgeunet("bench", *map(str, files), "--img-size", sizes, "--data", str(heldout), "--num-images", "8",
+        edgeunet("bench", *map(str, files), "--img-size", sizes, "--data", str(heldout), "--num-images", "8",
                   "--min-time", str(min_time), "--no-progress", "--json", str(out))
         result = json.loads(out.read_text())
     label = next(r["model"] for r in result["rows"] if r["path"].endswith(str(Path("auto") / shipped.name)))

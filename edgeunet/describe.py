@@ -152,6 +152,7 @@ def describe_variants(img_size: int = 256, spatial_dims: int | None = 2) -> list
         model = create_model(name)
         cfg = model.cfg
         rows.append({"name": name, "block": cfg.block, "widths": list(cfg.widths), "fused_levels": cfg.fused_levels,
-                     "space_to_depth": cfg.space_to_depth, "upsample": cfg.upsample, "attention": cfg.attention,
+                     "space_to_depth": cfg.space_to_depth, "upsample": cfg.upsample, "up_act": cfg.up_act,
+                     "attention": cfg.attention,
                      **_cost(model, img_size)})
     return rows

@@ -94,9 +94,12 @@ def test_2d_configs_keep_the_keys_of_earlier_versions():
     old_keys = {"name", "block", "in_channels", "num_classes", "widths", "upsample", "attention", "expand_ratio",
                 "gate_ratio", "fused_levels", "space_to_depth", "layer_widths"}
     for name in list_models(2):
-        d = get_config(name).to_dict()
-        assert set(d) == old_keys
+        cfg = get_config(name)
+        d = cfg.to_dict()
+        # up_act (BN + ReLU on the up-sampling conv) appears only where it is on: a layout no earlier version built
+        assert set(d) == old_keys | ({"up_act"} if cfg.up_act else set())
         assert ModelConfig.from_dict(d).spatial_dims == 2
+        assert set(get_config(name, up_act=False).to_dict()) == old_keys
     assert "pool" in get_config("unet-ds", pool=((1, 2),) * 3).to_dict()
 
 

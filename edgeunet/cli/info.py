@@ -42,11 +42,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_variants(rows: list[dict], img_size: int | str) -> None:
-    print(f"{'model':<16}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<10}{'attn':<6}{'params (M)':>11}"
+    print(f"{'model':<16}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<14}{'attn':<6}{'params (M)':>11}"
           f"{f'GMACs@{img_size}':>12}  widths")
     for r in rows:
-        print(f"{r['name']:<16}{r['block']:<7}{r['fused_levels']:>6}{r['space_to_depth']:>5}  {r['upsample']:<10}"
+        print(f"{r['name']:<16}{r['block']:<7}{r['fused_levels']:>6}{r['space_to_depth']:>5}  {_upsample(r):<14}"
               f"{str(r['attention']):<6}{r['parameters'] / 1e6:>11.3f}{r['gmacs']:>12.3f}  {r['widths']}")
+
+
+def _upsample(cfg: dict) -> str:
+    """``bilinear``, or ``bilinear+act`` when BN + ReLU follow the up-sampling conv (``up_act``)."""
+    return f"{cfg.get('upsample')}{'+act' if cfg.get('up_act') else ''}"
 
 
 def _print_info(info: dict) -> None:
@@ -55,7 +60,7 @@ def _print_info(info: dict) -> None:
     if cfg:
         print(f"  model       {cfg.get('name')} (block {cfg.get('block')}, widths {cfg.get('widths')}, "
               f"fused levels {cfg.get('fused_levels', 0)}, space-to-depth {cfg.get('space_to_depth', 1)}, "
-              f"upsample {cfg.get('upsample')}, attention {cfg.get('attention')})")
+              f"upsample {_upsample(cfg)}, attention {cfg.get('attention')})")
         if cfg.get("layer_widths"):
             print(f"  pruned      {len(cfg['layer_widths'])} layer widths differ from the design")
     if "parameters" in info:

@@ -26,6 +26,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=positive_int, help="number of 2x down-samplings")
     p.add_argument("--upsample", choices=["transpose", "bilinear", "trilinear", "nearest"],
                    help="decoder up-sampling (trilinear for 3-D models)")
+    p.add_argument("--up-act", action=argparse.BooleanOptionalAction, default=None,
+                   help="BatchNorm + ReLU after the 1x1 conv of a resize up-sampling (INT8 concats become copies)")
     p.add_argument("--attention", action=argparse.BooleanOptionalAction, default=None,
                    help="attention gates on the skips")
     p.add_argument("--fused-levels", type=nonnegative_int,
@@ -35,7 +37,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    keys = ("base_width", "depth", "upsample", "attention", "fused_levels", "space_to_depth")
+    keys = ("base_width", "depth", "upsample", "up_act", "attention", "fused_levels", "space_to_depth")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 

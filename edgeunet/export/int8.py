@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import UserError, require
 from .onnx import save_onnx, set_metadata
 from .options import CALIB_METHODS, TARGETS
+from .qdq_graph import dequantize_after_depth_to_space, share_concat_scales
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +220,8 @@ def quantize_int8(
                 calibration_cache_path=calibration_cache,
             )
         model_proto = onnx.load(str(raw))
+        rewrites = {"shared_concat_scales": share_concat_scales(model_proto),
+                    "dequantize_after_depth_to_space": dequantize_after_depth_to_space(model_proto)}
     finally:
         raw.unlink(missing_ok=True)
         logger.debug("quantize_static said: %s", chatter.getvalue().strip())
@@ -226,4 +229,4 @@ def quantize_int8(
     save_onnx(model_proto, dst)
     logger.info("quantized %s for %s with %s calibration on %d images", dst, target, calib_method, len(inputs))
     return {"target": target, "calib_method": calib_method, **settings, "extra_options": extra,
-            "nodes_to_exclude": sorted(nodes_to_exclude)}
+            "nodes_to_exclude": sorted(nodes_to_exclude), "qdq_rewrites": rewrites}

@@ -133,10 +133,11 @@ class Pool(nn.Module):
 
 class Up(nn.Module):
     """Multiplies each spatial size by ``factor`` (2 per axis by default): a transposed conv with
-    kernel = stride = factor, or a resize (bilinear, trilinear or nearest) after a 1x1 conv."""
+    kernel = stride = factor, or a resize (bilinear, trilinear or nearest) after a 1x1 conv, which
+    ``act`` follows with BatchNorm + ReLU (``ModelConfig.up_act``)."""
 
     def __init__(self, in_channels: int, out_channels: int, mode: str, spatial_dims: int = 2,
-                 factor: tuple[int, ...] | None = None):
+                 factor: tuple[int, ...] | None = None, act: bool = False):
         super().__init__()
         factor = _scalar_if_uniform(tuple(factor or (2,) * spatial_dims))
         if mode == "transpose":
@@ -145,6 +146,11 @@ class Up(nn.Module):
             self.conv = conv_layer(spatial_dims, in_channels, out_channels, 1, bias=False)
         else:
             raise ValueError(f"unknown upsample {mode!r}: use 'transpose', 'bilinear', 'trilinear' or 'nearest'")
+        if act and mode == "transpose":
+            raise ValueError("up_act needs a resize up-sampling ('bilinear', 'trilinear' or 'nearest')")
+        # attributes only when on: the state_dict of an Up without them reads as before
+        if act:
+            self.norm, self.act = _NORM[spatial_dims](out_channels), nn.ReLU(inplace=True)
         self.mode = mode
         self.scale = float(factor) if isinstance(factor, int) else tuple(float(f) for f in factor)
 
@@ -153,17 +159,21 @@ class Up(nn.Module):
             return self.conv(x)
         # 1x1 conv before the resize: same result, 2**spatial_dims times fewer MACs.
         align_corners = None if self.mode == "nearest" else False
-        return F.interpolate(self.conv(x), scale_factor=self.scale, mode=self.mode, align_corners=align_corners)
+        x = self.conv(x)
+        if hasattr(self, "norm"):
+            x = self.act(self.norm(x))
+        return F.interpolate(x, scale_factor=self.scale, mode=self.mode, align_corners=align_corners)
 
 
 class DecoderStage(nn.Module):
     """Up-sample, gate the skip (optional), concatenate [skip, up], then a DoubleBlock."""
 
     def __init__(self, block: str, in_channels: int, skip_channels: int, widths: dict[str, int], upsample: str,
-                 attention: bool, spatial_dims: int = 2, factor: tuple[int, ...] | None = None):
+                 attention: bool, spatial_dims: int = 2, factor: tuple[int, ...] | None = None,
+                 up_act: bool = False):
         super().__init__()
         dims = {"spatial_dims": spatial_dims}
-        self.up = Up(in_channels, widths["up"], upsample, factor=factor, **dims)
+        self.up = Up(in_channels, widths["up"], upsample, factor=factor, act=up_act, **dims)
         self.gate = AttentionGate(widths["up"], skip_channels, widths["gate"], **dims) if attention else None
         self.block = DoubleBlock(block, skip_channels + widths["up"], widths, **dims)
 

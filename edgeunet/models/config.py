@@ -15,9 +15,9 @@ BLOCKS = ("conv", "ds", "ir")
 UPSAMPLES_BY_DIMS = {2: ("transpose", "bilinear", "nearest"), 3: ("transpose", "trilinear", "nearest")}
 UPSAMPLES = tuple(dict.fromkeys(m for modes in UPSAMPLES_BY_DIMS.values() for m in modes))
 SPATIAL_DIMS = tuple(UPSAMPLES_BY_DIMS)
-# Fields added with 3-D support; ``to_dict`` leaves them out at their defaults so 2-D configs keep
-# the JSON (checkpoints, ONNX metadata) of earlier versions, which older readers still load.
-_DEFAULT_OMITTED = {"spatial_dims": 2, "pool": ()}
+# Fields added after the first configs (3-D support, up_act); ``to_dict`` leaves them out at their defaults, so
+# configs keep the JSON (checkpoints, ONNX metadata) of earlier versions, which older readers still load.
+_DEFAULT_OMITTED = {"spatial_dims": 2, "pool": (), "up_act": False}
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class ModelConfig:
         widths: Encoder stage widths, shallow to deep; depth = len(widths) - 1 down-samplings.
         upsample: ``transpose`` (transposed conv, kernel = stride = the pooling factor), or a resize
             followed by a 1x1 conv: ``bilinear`` (2-D), ``trilinear`` (3-D) or ``nearest``.
+        up_act: BatchNorm + ReLU after the 1x1 conv of a resize up-sampling. Both inputs of every
+            decoder concat are then ReLU outputs, so an INT8 file gives them one scale and zero point
+            and ONNX Runtime's QLinearConcat copies bytes instead of requantizing them.
         attention: Attention gates on the skips (Attention U-Net).
         expand_ratio: Hidden width factor of inverted residuals.
         gate_ratio: Attention gate width as a fraction of the skip width.
@@ -63,6 +66,7 @@ class ModelConfig:
     num_classes: int = 2
     widths: tuple[int, ...] = (64, 128, 256, 512, 1024)
     upsample: str = "transpose"
+    up_act: bool = False
     attention: bool = False
     expand_ratio: int = 4
     gate_ratio: float = 0.5
@@ -78,6 +82,8 @@ class ModelConfig:
         if self.spatial_dims not in SPATIAL_DIMS:
             raise UserError(f"spatial_dims must be 2 (images) or 3 (volumes), got {self.spatial_dims!r}")
         self._check_upsample()
+        if self.up_act and self.upsample == "transpose":
+            raise UserError("up_act needs a resize up-sampling: use upsample 'bilinear', 'trilinear' or 'nearest'")
         if len(self.widths) < 2 or any(int(w) < 1 for w in self.widths):
             raise UserError(f"widths must list at least two positive channel counts, got {self.widths}")
         if not 0 <= self.fused_levels <= len(self.widths):
@@ -181,7 +187,7 @@ class ModelConfig:
             plan[f"{prefix}.hidden2"] = out * self.expand_ratio
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict; ``spatial_dims`` and ``pool`` are left out at their defaults (2-D
+        """Plain JSON-able dict; ``spatial_dims``, ``pool`` and ``up_act`` are left out at their defaults (2-D
         configs read as before, also by edgeunet versions without 3-D support)."""
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
@@ -217,11 +223,16 @@ def _widths(base: int, depth: int) -> tuple[int, ...]:
 # depthwise int8 kernels run no faster than float ones there, and up-sampling is bilinear resize
 # + 1x1 conv (transposed convs stay float in ONNX Runtime's int8 graphs). Widths are multiples of 16.
 _EDGE = dict(upsample="bilinear", fused_levels=2, space_to_depth=2)
+# The depthwise-separable ones also put BN + ReLU on the up-sampling conv (``up_act``): their skips are ReLU
+# outputs, so each decoder concat then joins two ReLU outputs and its INT8 form is a byte copy
+# (benchmarks/up_act.py). The inverted-residual skips end in a linear projection, so unet-mobile gains nothing.
+_EDGE_DS = dict(_EDGE, up_act=True)
 _REGISTRY: dict[str, ModelConfig] = {
     "unet": ModelConfig(name="unet", block="conv", widths=_widths(64, 4), upsample="transpose"),
-    "unet-ds": ModelConfig(name="unet-ds", block="ds", widths=(32, 48, 96, 192), **_EDGE),
+    "unet-ds": ModelConfig(name="unet-ds", block="ds", widths=(32, 48, 96, 192), **_EDGE_DS),
     "unet-mobile": ModelConfig(name="unet-mobile", block="ir", widths=(32, 48, 64, 128), expand_ratio=4, **_EDGE),
-    "unet-attention": ModelConfig(name="unet-attention", block="ds", widths=(32, 48, 96, 192), attention=True, **_EDGE),
+    "unet-attention": ModelConfig(name="unet-attention", block="ds", widths=(32, 48, 96, 192), attention=True,
+                                  **_EDGE_DS),
     # 3-D (Cicek et al. 2016): 3x3x3 conv-BN-ReLU stages, 2x2x2 transposed-conv up-sampling.
     "unet3d": ModelConfig(name="unet3d", spatial_dims=3, block="conv", widths=(32, 64, 128, 256), upsample="transpose"),
     # The 3-D edge variant, chosen by ONNX Runtime FP32 timings at 64^3 (1 thread, AMD EPYC) and a short
@@ -258,6 +269,8 @@ def get_config(name: str, **overrides) -> ModelConfig:
         if "widths" in overrides:
             raise UserError("give either widths or base_width/depth, not both")
         overrides["widths"] = _widths(base or cfg.widths[0], depth if depth is not None else cfg.depth)
+    if overrides.get("upsample") == "transpose" and "up_act" not in overrides:
+        overrides["up_act"] = False  # a transposed conv has no 1x1 conv to follow: the knob goes with the resize
     unknown = set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)}
     if unknown:
         valid = [f.name for f in dataclasses.fields(ModelConfig)]

@@ -53,7 +53,7 @@ class Decoder(nn.Module):
             widths = _stage_widths(plan, f"dec{j}")
             level = cfg.depth - 1 - j
             stages.append(DecoderStage(cfg.stage_block(level), in_channels, skip_widths[level], widths, cfg.upsample,
-                                       cfg.attention, cfg.spatial_dims, cfg.pool_factors[level]))
+                                       cfg.attention, cfg.spatial_dims, cfg.pool_factors[level], cfg.up_act))
             in_channels = widths["out"]
         self.stages = nn.ModuleList(stages)
         self.out_channels = in_channels
