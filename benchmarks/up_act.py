@@ -49,14 +49,14 @@ def run(data: Path, heldout: Path, sizes: str, min_time: float) -> dict:
                      "--no-progress", "--out", str(export))
             config = json.loads((train / "config.json").read_text())
             metrics = [json.loads(line) for line in (train / "metrics.jsonl").read_text().splitlines() if line]
-            variants[label] = {"options": options, "model_config": config["model_config"],
-                               "val_dice": max(m["val_mean_dice"] for m in metrics if m.get("val_mean_dice") is not None)}
+            dice = [m["val_mean_dice"] for m in metrics if m.get("val_mean_dice") is not None]
+            variants[label] = {"options": options, "model_config": config["model_config"], "val_dice": max(dice)}
             files += [export / "model.onnx", export / "model.int8.onnx"]
         out = Path(tmp) / "bench.json"
         edgeunet("bench", *map(str, files), "--img-size", sizes, "--data", str(heldout), "--num-images", "8",
                  "--min-time", str(min_time), "--no-progress", "--json", str(out))
         bench = json.loads(out.read_text())
-    for i, (label, record) in enumerate(variants.items()):
+    for i, record in enumerate(variants.values()):
         rows = [r for r in bench["rows"] if f"/v{i}/export/" in r["path"]]
         fp32 = {r["size"]: r for r in rows if r["precision"] == "fp32"}
         int8 = {r["size"]: r for r in rows if r["precision"] == "int8"}
