@@ -9,7 +9,8 @@ Takes the default edge model the demo trained (``runs/quickstart/train/best.pt``
    calibrated on the demo's training images and verified on its held-out images;
 2. ``edgeunet export CKPT --formats auto --int8``, which times the candidates that run here and ships one;
 3. one ``edgeunet bench`` over every file of both exports at ``--img-size`` (interleaved rounds, ratios to
-   ORT FP32, Dice on the held-out images).
+   ORT FP32, Dice on the held-out images); OpenVINO files run in f32 and, on CPUs with bfloat16, also in
+   bf16 (``--openvino-precision f32,bf16``: rows ``model.xml@bf16``).
 
 The result is the bench JSON plus ``kind: "runtimes"``, the commands, the file ``auto`` shipped and
 whether its p50 is within ``--tolerance`` of the fastest row at every size (``auto_is_fastest``).
@@ -64,7 +65,7 @@ def fastest_check(result: dict, shipped: str, tolerance: float) -> dict:
 
 def run(ckpt: Path, data: Path, heldout: Path, sizes: str, min_time: float, tolerance: float) -> dict:
     """Runs both exports and the bench; returns the result record (not yet written)."""
-    from edgeunet.env import machine_name
+    from edgeunet.env import has_bf16, machine_name
 
     with tempfile.TemporaryDirectory(prefix="edgeunet-runtimes-") as tmp:
         every, auto = Path(tmp) / "every", Path(tmp) / "auto"
@@ -76,8 +77,10 @@ def run(ckpt: Path, data: Path, heldout: Path, sizes: str, min_time: float, tole
         # the auto folder's copy of the shipped file is benchmarked under its own label: auto/<file>
         files = model_files(every) + [shipped]
         out = Path(tmp) / "bench.json"
+        # OpenVINO files also in bfloat16 on CPUs that have it (OpenVINO's own default there)
+        hints = "f32,bf16" if has_bf16() else "f32"
         edgeunet("bench", *map(str, files), "--img-size", sizes, "--data", str(heldout), "--num-images", "8",
-                  "--min-time", str(min_time), "--no-progress", "--json", str(out))
+                 "--min-time", str(min_time), "--openvino-precision", hints, "--no-progress", "--json", str(out))
         result = json.loads(out.read_text())
     label = next(r["model"] for r in result["rows"] if r["path"].endswith(str(Path("auto") / shipped.name)))
     checks = fastest_check(result, label, tolerance)

@@ -324,3 +324,21 @@ def test_engine_runs_and_scores_like_its_onnx(models, tmp_path):
     assert rows[("tensorrt", 64, 1)]["status"] == "ok" and rows[("tensorrt", 64, 1)]["gpu_mem_mb"] > 0
     assert rows[("tensorrt", 32, 1)]["dice"] == pytest.approx(rows[("onnxruntime", 32, 1)]["dice"], abs=1e-2)
     assert "outside the engine's profile" in rows[("tensorrt", 32, 4)]["reason"]
+
+
+def test_openvino_files_get_one_row_group_per_precision_asked(tmp_path):
+    from edgeunet.bench.models import check_models
+
+    for name in ("model.onnx", "model.xml"):
+        (tmp_path / name).write_bytes(b"x")
+    files = [tmp_path / "model.onnx", tmp_path / "model.xml"]
+    chosen = check_models(files, BenchSettings(openvino_precisions=("f32", "bf16")))
+    assert [(c.label, c.backend, c.hint) for c in chosen] == [
+        ("model.onnx", "onnxruntime", None), ("model.xml", "openvino", "f32"), ("model.xml@bf16", "openvino", "bf16")]
+    assert [c.label for c in check_models(files, BenchSettings())] == ["model.onnx", "model.xml"]  # f32 only
+
+
+def test_unknown_openvino_precision_is_bad_input():
+    with pytest.raises(UserError, match="--openvino-precision bf8: use some of f32, bf16, f16"):
+        BenchSettings(openvino_precisions=("f32", "bf8"))
+    assert BenchSettings(openvino_precisions=("bf16", "bf16")).to_dict()["openvino_precisions"] == ["bf16"]

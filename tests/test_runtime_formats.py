@@ -221,3 +221,19 @@ def test_predict_refuses_onnx_runtime_devices_for_other_runtimes(tmp_path, capsy
     assert code == 2
     assert "--providers and --device cuda apply to ONNX Runtime only: leave them unset" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_bench_times_an_openvino_file_in_each_precision_asked(openvino_files, sources):
+    """``--openvino-precision f32,bf16``: a row per precision; the bf16 row says what OpenVINO compiled."""
+    from edgeunet.bench import BenchSettings, run_bench
+    from edgeunet.env import has_bf16
+    from edgeunet.timing import TimingSettings
+
+    settings = BenchSettings(sizes=(64,), num_images=2, openvino_precisions=("f32", "bf16"),
+                             timing=TimingSettings(warmup=1, min_time=0, min_rounds=3))
+    rows = run_bench([openvino_files["fp32"][0]], settings, progress=False)["rows"]
+    by_label = {r["model"]: r for r in rows}
+    assert set(by_label) == {"model.xml", "model.xml@bf16"} and all(r["status"] == "ok" for r in rows)
+    assert by_label["model.xml"]["precision"] == "fp32"
+    assert by_label["model.xml@bf16"]["precision"] == ("bf16" if has_bf16() else "fp32")
+    assert by_label["model.xml@bf16"]["mean_dice"] == pytest.approx(by_label["model.xml"]["mean_dice"], abs=0.02)

@@ -24,7 +24,7 @@ from ..env import cpu_info, environment, provenance
 from ..errors import UserError
 from .accuracy import model_cost_at
 from .interleave import CallFailed, recorded, row_stats, run_rounds
-from .models import check_models, model_labels
+from .models import Chosen, check_models, model_labels
 from .prepare import PreparedModel, prepare_model, reason_of
 from .settings import TORCH, BenchSettings
 from .siblings import apply_sibling_checks
@@ -53,7 +53,7 @@ def _torch_threads(threads: int, needed: bool):
         torch.set_num_threads(before)
 
 
-def resolve_reference(chosen: list[tuple[str, Path, str]], wanted: str | None) -> str | None:
+def resolve_reference(chosen: list[Chosen], wanted: str | None) -> str | None:
     """The label of the ``--reference`` model (by label, path or file name); None when not given.
 
     Raises:
@@ -63,14 +63,14 @@ def resolve_reference(chosen: list[tuple[str, Path, str]], wanted: str | None) -
 
     if wanted is None:
         return None
-    for label, path, _ in chosen:
+    for label, path, *_ in chosen:
         if wanted == label or Path(wanted) == path or os.path.abspath(wanted) == os.path.abspath(path):
             return label
-    names = [label for label, path, _ in chosen if path.name == Path(wanted).name]
+    names = [label for label, path, *_ in chosen if path.name == Path(wanted).name]
     if len(names) == 1:
         return names[0]
     raise UserError(f"--reference {wanted} is none of the benchmarked models: give one of "
-                    f"{', '.join(label for label, _, _ in chosen)}")
+                    f"{', '.join(c.label for c in chosen)}")
 
 
 def _reference_index(ready: list[PreparedModel], wanted: str | None) -> int:
@@ -158,12 +158,12 @@ def run_bench(models: Sequence[str | os.PathLike], settings: BenchSettings | Non
     groups = [(s, b) for s in settings.sizes for b in settings.batches]
     inputs: dict = {}
     timed: dict[tuple, dict] = {}
-    needs_torch = any(name == TORCH for _, _, name in chosen)
+    needs_torch = any(c.backend == TORCH for c in chosen)
     with _torch_threads(threads, needs_torch), tqdm(total=len(chosen) + len(groups), desc="bench", unit="step",
                                                     disable=None if progress else True) as bar:
         try:
-            for label, path, name in chosen:
-                prepared.append(prepare_model(label, path, name, settings, threads, samples_for, inputs))
+            for label, path, name, hint in chosen:
+                prepared.append(prepare_model(label, path, name, settings, threads, samples_for, inputs, hint))
                 bar.update(1)
             for size, batch in groups:
                 for label, fields in _time_group(prepared, size, batch, settings, reference).items():

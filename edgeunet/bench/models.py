@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import MissingFileError, UserError
 from .settings import TORCH, BenchSettings
@@ -63,8 +64,26 @@ def model_labels(paths: list[Path]) -> list[str]:
     return labels
 
 
-def check_models(models: list, settings: BenchSettings) -> list[tuple[str, Path, str]]:
-    """(label, path, backend name) of the models to run; the command's own mistakes raise before any model runs.
+class Chosen(NamedTuple):
+    """One row group of the bench: a file, the backend that runs it, and for OpenVINO the inference precision."""
+
+    label: str
+    path: Path
+    backend: str
+    hint: str | None = None  # OpenVINO's INFERENCE_PRECISION_HINT; None for the other backends
+
+
+def _with_hints(label: str, path: Path, backend: str, settings: BenchSettings) -> list[Chosen]:
+    """One entry per ``settings.openvino_precisions`` for an OpenVINO file (labelled ``model.xml@bf16`` but
+    for f32), else one entry."""
+    if backend != "openvino":
+        return [Chosen(label, path, backend)]
+    return [Chosen(label if hint == "f32" else f"{label}@{hint}", path, backend, hint)
+            for hint in settings.openvino_precisions]
+
+
+def check_models(models: list, settings: BenchSettings) -> list[Chosen]:
+    """The models to run (label, path, backend, hint); the command's own mistakes raise before any model runs.
 
     Raises:
         UserError: No models, an unknown file type, a missing file, a ``--backends`` filter that
@@ -79,12 +98,12 @@ def check_models(models: list, settings: BenchSettings) -> list[tuple[str, Path,
     if missing:
         raise MissingFileError(f"model file(s) not found: {', '.join(missing)}: give checkpoints (.pt), "
                                "ONNX files (.onnx) or engines (.engine) that exist")
-    chosen = [(label, p, n) for label, p, n in zip(model_labels(paths), paths, names)
-              if settings.backends is None or n in settings.backends]
+    chosen = [c for label, p, n in zip(model_labels(paths), paths, names)
+              if settings.backends is None or n in settings.backends for c in _with_hints(label, p, n, settings)]
     if not chosen:
         raise UserError(f"none of the models runs on backend(s) {', '.join(settings.backends or ())}: widen --backends")
     if settings.device == "cuda":
-        check_cuda({n for _, _, n in chosen})
+        check_cuda({c.backend for c in chosen})
     return chosen
 
 
@@ -109,8 +128,9 @@ def providers_for(backend: str, device: str) -> list[str] | None:
     return providers_for_device(device)
 
 
-def open_model(path: Path, backend: str, settings: BenchSettings, threads: int):
-    """Opens ``path`` with its backend: ``TorchBackend`` for checkpoints, else ``runtime.backends.open_backend``."""
+def open_model(path: Path, backend: str, settings: BenchSettings, threads: int, hint: str | None = None):
+    """Opens ``path`` with its backend: ``TorchBackend`` for checkpoints, else ``runtime.backends.open_backend``
+    (``hint``: OpenVINO's inference precision, f32 when None)."""
     if backend == TORCH:
         from .torch_backend import TorchBackend
 
@@ -118,7 +138,7 @@ def open_model(path: Path, backend: str, settings: BenchSettings, threads: int):
     from ..runtime.backends import open_backend
 
     return open_backend(path, threads=threads, providers=providers_for(backend, settings.device),
-                        spinning=settings.spinning)
+                        spinning=settings.spinning, precision=hint or "f32")
 
 
 def device_of(backend) -> str:

@@ -20,6 +20,8 @@ from ..sizes import check_multiple
 from .accuracy import evaluate_backend
 from .memory import RssPeak, current_rss_mb
 from .models import close, device_of, display_name, open_model, precision_from_name
+
+HINT_PRECISIONS = {"bf16": "bf16", "f16": "fp16"}  # OpenVINO inference precision -> the row's precision
 from .settings import BenchSettings
 
 logger = logging.getLogger(__name__)
@@ -135,7 +137,7 @@ def _warm(model: PreparedModel, size: int, batch: int, settings: BenchSettings, 
 
 
 def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSettings, threads: int,
-                  samples_for, inputs: dict) -> PreparedModel:
+                  samples_for, inputs: dict, hint: str | None = None) -> PreparedModel:
     """Opens, scores and warms up one model at every (size, batch) of ``settings``.
 
     Args:
@@ -144,12 +146,15 @@ def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSett
         threads: CPU threads (resolved).
         samples_for: ``(num_classes, spatial_dims) -> samples`` to score on (volumes for 3-D models).
         inputs: Shared cache of random inputs, keyed by (batch, channels, size, spatial dims).
+        hint: OpenVINO's inference precision (``models.Chosen.hint``): an FP32 file OpenVINO compiled in
+            ``bf16`` or ``f16`` is a ``bf16`` or ``fp16`` row, checked against its FP32 sibling like other
+            reduced precisions.
     """
     model = PreparedModel(label, path, backend_name, precision=precision_from_name(path),
                           device="cuda" if backend_name == "tensorrt" else "cpu")
     rss_before = current_rss_mb()
     try:
-        model.backend = open_model(path, backend_name, settings, threads)
+        model.backend = open_model(path, backend_name, settings, threads, hint)
     except Exception as exc:  # one bad model must not stop the others
         skipped = isinstance(exc, MissingExtraError)
         model.status = "skipped" if skipped else "failed"
@@ -161,6 +166,9 @@ def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSett
     meta = model.backend.metadata
     model.backend_name = getattr(model.backend, "name", backend_name)
     model.precision, model.device, model.model_config = meta.precision, device_of(model.backend), meta.model_config
+    if meta.precision == "fp32" and hint is not None:  # what OpenVINO compiled, not what was asked: a CPU
+        # without bfloat16 arithmetic runs a bf16 hint in f32, and the row says fp32
+        model.precision = HINT_PRECISIONS.get(str(getattr(model.backend, "inference_precision", "")), "fp32")
     try:
         samples = samples_for(meta.num_classes, getattr(meta, "spatial_dims", 2))
         model.accuracy = evaluate_backend(model.backend, samples)

@@ -58,6 +58,8 @@ class BenchSettings:
         spinning: Let ONNX Runtime's intra-op threads busy-wait between calls (its default for a
             lone session). Off by default here: the rows' sessions are open side by side and timed
             round-robin, and a session whose idle threads spin steals the cores of the next row.
+        openvino_precisions: The inference precisions each OpenVINO file is timed in, one row each
+            (``INFERENCE_PRECISION_HINT``: ``f32``, ``bf16``, ``f16``); ``f32`` computes as verified.
     """
 
     data: str = "synthetic"
@@ -71,6 +73,7 @@ class BenchSettings:
     timing: TimingSettings = field(default_factory=TimingSettings)
     max_dice_drop: float = 0.01
     spinning: bool = False
+    openvino_precisions: tuple[str, ...] = ("f32",)
 
     def __post_init__(self):
         _set(self, "data", os.fspath(self.data))
@@ -98,6 +101,13 @@ class BenchSettings:
             raise UserError(f"--max-dice-drop {self.max_dice_drop} is negative: give a Dice difference such as 0.01")
         _set(self, "max_dice_drop", float(self.max_dice_drop))
         _set(self, "spinning", bool(self.spinning))
+        from ..runtime.backend_openvino import PRECISIONS
+
+        _set(self, "openvino_precisions", tuple(dict.fromkeys(self.openvino_precisions)))
+        unknown = sorted(set(self.openvino_precisions) - set(PRECISIONS))
+        if unknown or not self.openvino_precisions:
+            raise UserError(f"--openvino-precision {','.join(unknown) or '(none given)'}: use some of "
+                            f"{', '.join(PRECISIONS)}, e.g. f32,bf16")
 
     def to_dict(self) -> dict:
         """JSON-able settings as a result records them (timing flattened: warmup, min_time, min_iters, max_time)."""
@@ -107,4 +117,5 @@ class BenchSettings:
                 "backends": list(self.backends) if self.backends else list(known_backends()),
                 "reference": self.reference, "warmup": self.timing.warmup, "min_time": self.timing.min_time,
                 "min_iters": self.timing.min_rounds, "max_time": self.timing.max_time,
-                "max_dice_drop": self.max_dice_drop, "spinning": self.spinning}
+                "max_dice_drop": self.max_dice_drop, "spinning": self.spinning,
+                "openvino_precisions": list(self.openvino_precisions)}

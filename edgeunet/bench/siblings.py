@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .ratios import pair_ratio
 
-REDUCED = ("fp16", "int8")
+REDUCED = ("fp16", "bf16", "int8")
 # Slower by less than this is not worth a note, even when the interval is clear of 1.
 NOTE_MIN_RATIO = 1.05
 

@@ -68,6 +68,10 @@ def add_parser(sub) -> None:
     p.add_argument("--spinning", action="store_true", default=settings("spinning"),
                    help="let ONNX Runtime's idle intra-op threads busy-wait, its default for a lone session (default "
                         "off: the rows are timed side by side, and spinning threads steal the next row's cores)")
+    p.add_argument("--openvino-precision", dest="openvino_precisions", type=name_list,
+                   default=settings("openvino_precisions"),
+                   help="time each OpenVINO file in these inference precisions, a row each: f32, bf16, f16 "
+                        "(default f32: computes as verified; bf16 is OpenVINO's own choice on CPUs that have it)")
     p.add_argument("--json", metavar="F", help="write the full result as JSON (the --baseline of a later run)")
     p.add_argument("--csv", metavar="F", help="write the rows as CSV")
     p.add_argument("--md", metavar="F", help="write a Markdown table")
@@ -92,7 +96,8 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings(data=args.data, num_images=args.num_images, sizes=tuple(args.sizes),
                          batches=tuple(args.batches), threads=args.threads, device=args.device,
                          backends=tuple(args.backends) if args.backends else None, reference=args.reference,
-                         timing=timing, max_dice_drop=args.max_dice_drop, spinning=args.spinning)
+                         timing=timing, max_dice_drop=args.max_dice_drop, spinning=args.spinning,
+                         openvino_precisions=tuple(args.openvino_precisions))
 
 
 def _problems(result: dict) -> list[str]:
