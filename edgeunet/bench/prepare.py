@@ -20,11 +20,10 @@ from ..sizes import check_multiple
 from .accuracy import evaluate_backend
 from .memory import RssPeak, current_rss_mb
 from .models import close, device_of, display_name, open_model, precision_from_name
-
-HINT_PRECISIONS = {"bf16": "bf16", "f16": "fp16"}  # OpenVINO inference precision -> the row's precision
 from .settings import BenchSettings
 
 logger = logging.getLogger(__name__)
+HINT_PRECISIONS = {"bf16": "bf16", "f16": "fp16"}  # OpenVINO inference precision -> the row's precision
 
 _EXPECTED = (UserError, MissingExtraError, FileNotFoundError, ValueError)
 _SEED = 0
