@@ -1,7 +1,8 @@
 """Train, prune and export one variant of the zoo into WORKDIR/<label>/, as a user would.
 
 WORKDIR/<label>/train (best.pt), prune (best.pt of the pruned model), export (model.onnx,
-model.int8.onnx) and export-pruned (model.int8.onnx). A stage that fails is recorded with its
+model.int8.onnx), export-pruned (model.int8.onnx) and, for variants with ``runtimes``,
+export-runtimes (FP32 and INT8 files of ``Budget.runtime_formats``). A stage that fails is recorded with its
 reason and the stages that need its output are skipped; the other variants go on. When the
 INT8 export fails its check, the FP32 file is exported alone so that its rows are still measured.
 """
@@ -66,6 +67,23 @@ def _export(checkpoint: str, out: Path, budget: Budget, progress: bool, int8: bo
     return export_model(checkpoint, out, options, progress=progress)
 
 
+def _export_runtimes(checkpoint: str, out: Path, budget: Budget, progress: bool) -> dict:
+    """FP32 and INT8 files of the installed ``budget.runtime_formats`` (one ``export_model`` call, INT8 without
+    the ONNX search: the files of the other runtimes are what this folder is for)."""
+    from edgeunet.export import ExportOptions, export_model
+    from edgeunet.export.formats_stage import missing
+
+    formats = [f for f in budget.runtime_formats if not (missing(f, "fp32") or missing(f, "int8"))]
+    skipped = {f: missing(f, "fp32") or missing(f, "int8") for f in budget.runtime_formats if f not in formats}
+    if formats:
+        options = ExportOptions(int8=True, int8_search=False, formats=("onnx", *formats), calib="synthetic",
+                                calib_images=budget.calib_size, val_images=budget.calib_size)
+        export_model(checkpoint, out, options, progress=progress)
+    suffixes = (".xml", ".pte", ".tflite", ".ort")
+    files = sorted(str(p) for p in out.iterdir() if p.suffix in suffixes) if formats else []
+    return {"files": files, "skipped": skipped}
+
+
 def build_variant(variant: Variant, workdir: str | Path, budget: Budget, progress: bool = False) -> dict:
     """Trains, prunes and exports ``variant``; returns what happened.
 
@@ -76,14 +94,15 @@ def build_variant(variant: Variant, workdir: str | Path, budget: Budget, progres
         progress: Progress bars of training and export on stderr.
 
     Returns:
-        ``{"label", "model", "model_options", "note", "files": {kind: path}, "train": {...},
-        "prune": {...}, "errors": {stage: reason}, "time_s": {stage: s}}``; ``files`` holds the
-        kinds of ``KINDS`` that were written.
+        ``{"label", "model", "model_options", "note", "files": {kind: path}, "runtime_files": [path],
+        "skipped_formats": {format: reason}, "train": {...}, "prune": {...}, "errors": {stage: reason},
+        "time_s": {stage: s}}``; ``files`` holds the kinds of ``KINDS`` that were written.
     """
     folder = Path(workdir) / variant.label
     options = {**budget.model_options, **variant.model_options}
     record = {"label": variant.label, "model": variant.model, "model_options": options,
-              "note": variant.note, "files": {}, "train": None, "prune": None, "errors": {}, "time_s": {}}
+              "note": variant.note, "files": {}, "runtime_files": [], "skipped_formats": {}, "train": None,
+              "prune": None, "errors": {}, "time_s": {}}
     trained = run_stage(record, "train", lambda: _train(variant, folder, budget, progress))
     if trained is None:
         return record
@@ -97,6 +116,11 @@ def build_variant(variant: Variant, workdir: str | Path, budget: Budget, progres
         record["files"]["onnx-int8"] = str(export_dir / "model.int8.onnx")
     elif run_stage(record, "export-fp32", lambda: _export(best, export_dir, budget, progress, int8=False)) is not None:
         record["files"]["onnx-fp32"] = str(export_dir / "model.onnx")  # a failed INT8 check still leaves the FP32 row
+    if variant.runtimes and budget.runtime_formats:
+        made = run_stage(record, "export-runtimes",
+                         lambda: _export_runtimes(best, folder / "export-runtimes", budget, progress))
+        if made is not None:
+            record["runtime_files"], record["skipped_formats"] = made["files"], made["skipped"]
     pruned = run_stage(record, "prune", lambda: _prune(best, folder, budget, progress))
     if pruned is None:
         return record

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: the repository root makes `ben
 
 from benchmarks import monai_reference  # noqa: E402
 from benchmarks.build import KINDS, build_variant  # noqa: E402
-from benchmarks.summary import format_summary, summary_rows  # noqa: E402
+from benchmarks.summary import format_runtimes, format_summary, runtime_rows, summary_rows  # noqa: E402
 from benchmarks.zoo import FULL, QUICK, Budget, Variant, default_zoo, quick_zoo, select  # noqa: E402
 
 logger = logging.getLogger("benchmarks")
@@ -76,8 +76,10 @@ def plot_names(records: list[dict]) -> dict[str, str]:
     """Short point names for the Pareto plot: ``"unet-ds INT8"`` for WORKDIR/unet-ds/export/model.int8.onnx."""
     from benchmarks.summary import KIND_TITLES
 
-    return {path: f"{record['label']} {KIND_TITLES[kind]}"
-            for record in records for kind, path in record["files"].items()}
+    names = {path: f"{record['label']} {KIND_TITLES[kind]}"
+             for record in records for kind, path in record["files"].items()}
+    return names | {path: f"{record['label']} {Path(path).name}"
+                    for record in records for path in record.get("runtime_files", [])}
 
 
 def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], budget: Budget, with_monai: bool = True,
@@ -104,6 +106,7 @@ def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], bud
     t0 = time.perf_counter()
     records = build_all(variants, Path(workdir), budget, with_monai)
     files = [record["files"][kind] for record in records for kind in KINDS if kind in record["files"]]
+    files += [path for record in records for path in record.get("runtime_files", [])]
     t_bench = time.perf_counter()
     logger.info("bench: %d files at %s px", len(files), ", ".join(map(str, budget.sizes)))
     if not files:
@@ -113,11 +116,14 @@ def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], bud
     result = run_bench(files, bench_settings(budget, reference), progress=False)
     lines = summary_rows(result, records)
     summary = format_summary(lines, list(budget.sizes), {r["label"]: r["note"] for r in records if r["note"]})
+    runtimes = runtime_rows(result, records)
+    summary += format_runtimes(runtimes, list(budget.sizes))
     times = {"build": round(t_bench - t0, 1), "bench": round(time.perf_counter() - t_bench, 1),
              "total": round(time.perf_counter() - t0, 1)}
     summary += (f"\nSuite time: {times['total'] / 60:.1f} min (build {times['build'] / 60:.1f}, "
                 f"bench {times['bench'] / 60:.1f}).\n")
-    result["suite"] = {"budget": dataclasses.asdict(budget), "variants": records, "summary": lines, "time_s": times,
+    result["suite"] = {"budget": dataclasses.asdict(budget), "variants": records, "summary": lines,
+                       "runtimes": runtimes, "time_s": times,
                        "monai": "included" if any(r["label"] == monai_reference.LABEL for r in records) else "skipped",
                        "provenance": provenance(result["settings"]["threads"])}
     summary += f"\n{environment_line(result)}\n"

@@ -135,3 +135,61 @@ def format_summary(lines: list[dict], sizes: list[int], notes: dict[str, str] | 
     if problems:
         out += ["", "Problems:", *problems]
     return "\n".join(out) + "\n"
+
+
+def runtime_rows(result: dict, records: list[dict]) -> list[dict]:
+    """One line per runtime file of the variants built with ``runtimes`` (plus their ORT FP32 and INT8 files).
+
+    Returns:
+        Dicts with ``variant``, ``file``, ``backend``, ``precision``, ``dice``, ``p50_ms`` ({size: ms}) and
+        ``vs_ort_fp32`` ({size: ``pair_ratio`` of the variant's own ORT FP32 row over this one}).
+    """
+    sizes = sorted(result["settings"]["sizes"])
+    by_path: dict[str, list[dict]] = {}
+    for r in result["rows"]:
+        if r["batch"] == 1:
+            by_path.setdefault(str(Path(r["path"])), []).append(r)
+    lines = []
+    for record in records:
+        if not record.get("runtime_files") or "onnx-fp32" not in record["files"]:
+            continue
+        ort = by_path.get(str(Path(record["files"]["onnx-fp32"])), [])
+        own = [record["files"][k] for k in ("onnx-fp32", "onnx-int8") if k in record["files"]]
+        for path in own + record["runtime_files"]:
+            rows = by_path.get(str(Path(path)), [])
+            if not rows:
+                continue
+            at = {r["size"]: r for r in rows}
+            ref = {r["size"]: r for r in ort}
+
+            def ratio(size, at=at, ref=ref):
+                mine, base = at.get(size), ref.get(size)
+                ok = mine and base and mine.get("latency_ms") and base.get("latency_ms")
+                return pair_ratio(base, mine) if ok else None
+
+            lines.append({"variant": record["label"], "file": Path(path).parent.name + "/" + Path(path).name,
+                          "backend": rows[0]["backend"], "precision": rows[0]["precision"],
+                          "dice": rows[0]["mean_dice"],
+                          "p50_ms": {s: (at[s]["latency_ms"] or {}).get("p50") if s in at else None for s in sizes},
+                          "vs_ort_fp32": {s: ratio(s) for s in sizes}})
+    return lines
+
+
+def format_runtimes(lines: list[dict], sizes: list[int]) -> str:
+    """The runtimes table of the summary ("" without runtime rows): p50 and the speed-up over the same
+    variant's ORT FP32 file, per size."""
+    if not lines:
+        return ""
+    sizes = sorted(sizes)
+    head = ["variant", "file", "runtime", "precision", "Dice"]
+    head += [c for s in sizes for c in (f"ms@{s}", f"x ORT FP32@{s}")]
+    out = ["", "Runtimes (the same trained model through each runtime):", "",
+           "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for line in lines:
+        cells = [line["variant"], f"`{line['file']}`", line["backend"], line["precision"], _cell(line["dice"], ".4f")]
+        for s in sizes:
+            cells += [_cell(line["p50_ms"][s], ".1f"), ratio_text(line["vs_ort_fp32"][s])]
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "x ORT FP32 = the variant's ONNX Runtime FP32 time / this file's time, median over interleaved "
+            "rounds [quartiles]; `-`: not timed at that size (LiteRT files take one fixed size)."]
+    return "\n".join(out) + "\n"

@@ -20,12 +20,15 @@ class Variant:
         model: Registered variant name (``edgeunet.models.list_models``).
         model_options: Overrides of the registered config (``upsample``, ``base_width``, ...).
         note: What the row stands for, printed under the table.
+        runtimes: Also exported to ``Budget.runtime_formats`` (OpenVINO, ExecuTorch, LiteRT, ORT format;
+            FP32 and INT8 each) and benchmarked through those runtimes in the same bench run.
     """
 
     label: str
     model: str
     model_options: dict = field(default_factory=dict)
     note: str = ""
+    runtimes: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class Budget:
         n_images: Validation images (of the largest size) that score every model.
         model_options: Overrides applied to every variant (tiny models for the quick mode).
         monai_features: ``features`` of the MONAI BasicUNet reference.
+        runtime_formats: The ``--formats`` the variants with ``runtimes`` are also exported to; a
+            format whose library is not installed is left out and named in the build record.
     """
 
     img_size: int = 64
@@ -69,6 +74,7 @@ class Budget:
     n_images: int = 4
     model_options: dict = field(default_factory=dict)
     monai_features: tuple[int, ...] = (32, 32, 64, 128, 256, 32)
+    runtime_formats: tuple[str, ...] = ("openvino", "executorch", "litert", "ort")
 
     @property
     def train_samples(self) -> int:
@@ -88,15 +94,19 @@ QUICK = Budget(
     img_size=32, train_epochs=1, samples_per_epoch=16, val_samples=4, finetune_epochs=1, calib_size=4,
     int8_search=False,
     sizes=(64,), warmup=1, min_time=0.05, min_iters=3, n_images=2, model_options={"base_width": 8, "depth": 2},
-    monai_features=(8, 8, 16, 32, 64, 8),
+    monai_features=(8, 8, 16, 32, 64, 8), runtime_formats=("ort",),
 )
+
+
+# The variants measured through every runtime: the default edge model and the classic U-Net.
+RUNTIME_VARIANTS = ("unet-ds", "unet")
 
 
 def registered_variants() -> list[Variant]:
     """Every registered variant with its defaults (the "after" of issue 7)."""
     from edgeunet.models import list_models
 
-    return [Variant(name, name, {}, "registered defaults") for name in list_models()]
+    return [Variant(name, name, {}, "registered defaults", runtimes=name in RUNTIME_VARIANTS) for name in list_models()]
 
 
 # Earlier architecture defaults, kept in the table so that the effect of changing them is measured
@@ -120,7 +130,7 @@ def default_zoo() -> list[Variant]:
 
 def quick_zoo() -> list[Variant]:
     """Two variants for the quick run (with ``QUICK.model_options`` they are tiny)."""
-    return [Variant("unet-ds", "unet-ds", {}, "registered defaults"),
+    return [Variant("unet-ds", "unet-ds", {}, "registered defaults", runtimes=True),
             Variant("unet-ds-transpose", "unet-ds", {"upsample": "transpose"}, "transposed-conv up-sampling")]
 
 

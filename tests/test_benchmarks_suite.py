@@ -155,10 +155,17 @@ def test_quick_suite_writes_results_named_by_machine_and_date(tmp_path):
     result = json.loads((tmp_path / "results" / f"{stem}.json").read_text())
     assert [(Path(r["path"]).parent.name, Path(r["path"]).name) for r in result["rows"]] == [
         ("train", "best.pt"), ("export", "model.onnx"), ("export", "model.int8.onnx"),
-        ("export-pruned", "model.int8.onnx")]
+        ("export-pruned", "model.int8.onnx"), ("export-runtimes", "model.int8.ort"), ("export-runtimes", "model.ort")]
     assert all(r["status"] == "ok" and r["latency_ms"] for r in result["rows"])
     summary = (tmp_path / "results" / f"{stem}-summary.md").read_text()
     assert summary.splitlines()[2].startswith("| unet-ds | ") and "INT8 x@64" in summary
+    # the runtimes table: the variant's own ORT files, then each runtime file, with ratios to its ORT FP32
+    runtimes = result["suite"]["runtimes"]
+    assert [line["file"] for line in runtimes] == ["export/model.onnx", "export/model.int8.onnx",
+                                                   "export-runtimes/model.int8.ort", "export-runtimes/model.ort"]
+    assert runtimes[0]["vs_ort_fp32"]["64"]["ratio"] == 1.0
+    assert all(line["vs_ort_fp32"]["64"]["rounds"] > 0 for line in runtimes)
+    assert "| unet-ds | `export-runtimes/model.ort` | onnxruntime | fp32 |" in summary
     assert result["suite"]["monai"] == "skipped" and result["suite"]["budget"]["sizes"] == [64]
 
 
