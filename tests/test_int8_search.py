@@ -81,6 +81,9 @@ def test_chosen_candidate_keeps_dice_and_is_written(searched):
     chosen = next(r for r in report["int8_search"]["candidates"] if r["name"] == report["int8_search"]["chosen"])
     assert chosen["dice_ok"] and chosen["dice_drop"] <= report["int8_quality"]["max_dice_drop"]
     assert report["calibration"]["quantization"]["float_groups"] == chosen["float_groups"]
+    rewrites = report["calibration"]["quantization"]["qdq_rewrites"]  # what qdq_graph did to the shipped file
+    assert rewrites == chosen["qdq_rewrites"] and set(rewrites) == {"shared_concat_scales",
+                                                                     "dequantize_after_depth_to_space"}
     saved = json.loads((out / "export.json").read_text())
     assert saved["int8_search"]["chosen"] == chosen["name"] and isinstance(saved["int8_faster_than_fp32"], bool)
 

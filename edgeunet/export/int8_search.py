@@ -111,9 +111,9 @@ class _Search:
         begun = time.monotonic()
         job, o = self.job, self.options
         path = job.work / f"candidate{len(self.tried)}.onnx"
-        quantize_int8(job.prepared, path, job.calib_images, job.props, calib_method=o.calib_method, target=o.target,
-                      reduce_range=o.resolved_reduce_range, nodes_to_exclude=sorted(cand.nodes),
-                      overrides=dict(cand.options), calibration_cache=job.work / "calibration.json")
+        made = quantize_int8(job.prepared, path, job.calib_images, job.props, calib_method=o.calib_method,
+                             target=o.target, reduce_range=o.resolved_reduce_range, nodes_to_exclude=sorted(cand.nodes),
+                             overrides=dict(cand.options), calibration_cache=job.work / "calibration.json")
         drop, dice = None, None
         if job.fp32_scores is not None:
             logits = verify.onnx_logits(path, job.search.images, job.threads)
@@ -121,7 +121,8 @@ class _Search:
             reference = job.fp32_scores["mean_dice"]
             drop = None if dice is None or reference is None else float(reference - dice)
         row = {**cand.to_dict(), **self.timing(path), "mean_dice": dice, "dice_drop": drop,
-               "dice_ok": drop is None or drop <= o.max_dice_drop, "seconds": round(time.monotonic() - begun, 2)}
+               "dice_ok": drop is None or drop <= o.max_dice_drop, "qdq_rewrites": made["qdq_rewrites"],
+               "seconds": round(time.monotonic() - begun, 2)}
         self.tried.append(row)
         self.files[cand.name] = path
         self.say(f"int8 search {self.elapsed():5.1f}s: {cand.name}: x{row['speedup']:.2f} vs fp32"

@@ -179,7 +179,8 @@ class Stages:
         float_nodes = sorted({n for group in chosen["float_groups"] for n in record["groups"][group]})
         settings = {"target": o.target, "calib_method": o.calib_method, "quant_format": "QDQ",
                     **quant_settings(o.target, o.resolved_reduce_range), **chosen["options"],
-                    "float_groups": chosen["float_groups"], "nodes_to_exclude": float_nodes}
+                    "float_groups": chosen["float_groups"], "nodes_to_exclude": float_nodes,
+                    "qdq_rewrites": chosen.get("qdq_rewrites")}
         timing = {k: chosen[k] for k in ("fp32_ms", "int8_ms", "speedup", "speedup_q25", "speedup_q75", "verdict")}
         speed = {"size": job.size, "threads": record["threads"], **timing}
         if warning := speed_warning(speed):
