@@ -1,9 +1,12 @@
 """The one timing harness: interleaved rounds, per-round ratios, statistics that hold on a busy machine.
 
 On a shared CPU the speed of everything drifts by tens of percent within seconds, so timing one
-model after another lets the drift pick the winner. ``time_interleaved`` runs the callables
-round-robin (A B C, B C A, C A B, ...: the order rotates so none always follows a cache-warming
-neighbour), each call timed alone with ``time.perf_counter_ns``. A row's speed relative to the
+model after another lets the drift pick the winner. ``time_interleaved`` runs the callables in
+rounds, each call timed alone with ``time.perf_counter_ns``: two alternate (A B, B A, ...), more
+run in a new (seeded, repeatable) shuffled order each round, so no row always follows the same
+neighbour: a rotation (A B C, B C A, ...) would keep B behind A in two rounds of three, and a
+neighbour whose idle threads spin for a while after each call (OpenVINO's and XNNPACK's thread
+pools do) or that evicts the caches would slow the same row every time. A row's speed relative to the
 reference row is the median over rounds of ``t_reference / t_row`` (> 1: faster than the
 reference) with its quartiles as the interval: drift that slows a whole round cancels out.
 
@@ -118,11 +121,12 @@ def time_interleaved(fns: Sequence[Callable[[], object]], settings: TimingSettin
     start = time.monotonic()
     budget_ns = int(settings.min_time * 1e9)
     rounds = 0
+    shuffle = np.random.default_rng(0)
     while rounds < settings.min_rounds or min(spent) < budget_ns:
         if settings.max_time is not None and rounds >= 1 and time.monotonic() - start > settings.max_time:
             break
-        for k in range(n):
-            i = (rounds + k) % n
+        order = shuffle.permutation(n) if n > 2 else [(rounds + k) % n for k in range(n)]
+        for i in order:
             begun = time.perf_counter_ns()
             fns[i]()
             elapsed = time.perf_counter_ns() - begun

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import stat
 import time
@@ -107,12 +108,30 @@ def test_verdict_needs_an_interval_clear_of_one():
     assert is_noisy({"p50": 1.0, "p90": 2.0}) and not is_noisy({"p50": 1.0, "p90": 1.1})
 
 
-def test_interleaved_rounds_alternate_and_rotate():
+def test_two_rows_alternate():
     calls: list[str] = []
-    fns = [lambda: calls.append("a"), lambda: calls.append("b"), lambda: calls.append("c")]
-    rows = time_interleaved(fns, TimingSettings(warmup=0, min_time=0.0, min_rounds=3))
-    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
-    assert [r["iterations"] for r in rows] == [3, 3, 3] and rows[0]["verdict"] == "reference"
+    rows = time_interleaved([lambda: calls.append("a"), lambda: calls.append("b")],
+                            TimingSettings(warmup=0, min_time=0.0, min_rounds=4))
+    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"] and [r["iterations"] for r in rows] == [4, 4]
+
+
+def test_more_rows_follow_every_neighbour_in_a_repeatable_order():
+    """A fixed or rotating order keeps one row behind the same neighbour; shuffled rounds do not."""
+    def schedule() -> list[str]:
+        calls: list[str] = []
+        fns = [lambda name=name: calls.append(name) for name in "abcd"]
+        rows = time_interleaved(fns, TimingSettings(warmup=0, min_time=0.0, min_rounds=40))
+        assert [r["iterations"] for r in rows] == [40] * 4 and rows[0]["verdict"] == "reference"
+        return calls
+
+    calls = schedule()
+    rounds = [calls[i:i + 4] for i in range(0, len(calls), 4)]
+    assert all(sorted(r) == list("abcd") for r in rounds)  # every row once per round
+    follows = collections.Counter((r[k - 1], r[k]) for r in rounds for k in range(1, 4))
+    for row in "abcd":
+        before = {prev: n for (prev, cur), n in follows.items() if cur == row}
+        assert len(before) == 3 and max(before.values()) < 0.6 * sum(before.values()), (row, before)
+    assert schedule() == calls  # seeded: the same schedule every run
 
 
 def test_interleaved_timing_ranks_a_slower_callable_slower():

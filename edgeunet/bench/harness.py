@@ -3,7 +3,7 @@
 Every model is opened once with the backend that ships it (``models.open_model``), scored once
 through ``Segmenter`` on the data set, and warmed up at every (size, batch) while its memory is
 measured (``prepare.prepare_model``). Then, for each (size, batch), the rows of all models are
-timed round-robin (``edgeunet.timing.time_interleaved``: A B C, B C A, ...), so drift of a busy
+timed in interleaved rounds (``edgeunet.timing.time_interleaved``: shuffled each round), so drift of a busy
 machine hits every row alike, and each row gets its speed ratio to the reference row (median of
 per-round ratios, with quartiles). A model that cannot be opened, scored or run at a shape gets
 rows with status ``failed`` and the reason; a missing backend gives ``skipped``; the rest of the
