@@ -228,8 +228,22 @@ def runtimes(path: Path, data: dict) -> str:
                    f"{verdict} (within {auto['tolerance']:.0%} of its p50) at every size it takes.")
     return ("\n".join(lines) + f"\n\n`edgeunet bench` at {', '.join(map(str, sizes))} px, batch 1, "
             f"{data['environment']['threads']} threads, on the {cpu['usable_cores']}-core {cpu['model']} "
-            f"({', '.join(cpu['flags'])}), {data['date']} (? = too scattered for a verdict).{shipped} "
-            f"File: `benchmarks/results/{path.name}` (`benchmarks/runtimes.py`).")
+            f"({', '.join(cpu['flags'])}), {data['date']} (? = too scattered for a verdict).{shipped}"
+            f"{_int8_range(data)} File: `benchmarks/results/{path.name}` (`benchmarks/runtimes.py`).")
+
+
+def _int8_range(data: dict) -> str:
+    """" INT8 ran A to B times as fast as ONNX Runtime FP32 ...": the INT8 rows' ratios, slower ones, the fastest."""
+    ok = [r for r in data["rows"] if r["status"] == "ok" and r["latency_ms"] and r["ratio"]]
+    ratios = [r["ratio"] for r in ok if r["precision"] == "int8"]
+    if not ratios:
+        return ""
+    slower = sorted({f"`{r['model']}`" for r in ok if r["precision"] == "int8" and r["ratio"] < 1})
+    fastest = {size: min((r for r in ok if r["size"] == size), key=lambda r: r["latency_ms"]["p50"])
+               for size in sorted({r["size"] for r in ok})}
+    best = "; ".join(f"{size} px `{r['model']}` ({r['backend']} {r['precision']})" for size, r in fastest.items())
+    return (f" INT8 ran {min(ratios):.2f} to {max(ratios):.2f} times as fast as ONNX Runtime FP32 across the runtimes"
+            f" and sizes" + (f" ({', '.join(slower)} slower than it)" if slower else "") + f"; fastest: {best}.")
 
 
 def volume_memory(path: Path, data: dict) -> str:
