@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.runtimes import edgeunet  # noqa: E402
+from benchmarks.runtimes import demo_files_missing, edgeunet  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEMO_EXPORT = HERE.parent / "runs" / "quickstart" / "export"
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-images", type=int, default=4, help="images the bench scores Dice on (default 4)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
     args = p.parse_args(argv)
-    missing = [str(f) for f in (args.fp32, args.int8) if not f.is_file()]
-    if missing:
-        print(f"not found: {', '.join(missing)}: run `make demo` first, or give --fp32 and --int8", file=sys.stderr)
+    if demo_files_missing([args.fp32, args.int8], "--fp32 and --int8"):
         return 2
     if args.runs < 2:
         print(f"--runs {args.runs}: agreement needs at least 2 runs", file=sys.stderr)

@@ -42,6 +42,14 @@ def edgeunet(*args: str) -> None:
                            f"{done.stderr[-3000:]}")
 
 
+def demo_files_missing(files: list[Path], options: str) -> bool:
+    """Says on stderr which of ``files`` (the demo's, by default) are missing, with the fix; True when any is."""
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        print(f"not found: {', '.join(missing)}: run `make demo` first, or give {options}", file=sys.stderr)
+    return bool(missing)
+
+
 def model_files(folder: Path) -> list[Path]:
     """The model files of an export folder (ONNX, ORT, OpenVINO .xml, ExecuTorch .pte, LiteRT .tflite)."""
     suffixes = (".onnx", ".ort", ".xml", ".pte", ".tflite")
@@ -108,10 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="how much slower than the fastest row the shipped file may be (default 0.05)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
     args = p.parse_args(argv)
-    missing = [str(f) for f in (args.checkpoint, args.data, args.heldout) if not f.exists()]
-    if missing:
-        print(f"not found: {', '.join(missing)}: run `make demo` first, or give --checkpoint, --data and --heldout",
-              file=sys.stderr)
+    if demo_files_missing([args.checkpoint, args.data, args.heldout], "--checkpoint, --data and --heldout"):
         return 2
     from edgeunet.atomic import write_json
     from edgeunet.env import machine_name

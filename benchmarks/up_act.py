@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.runtimes import DEMO, HERE, edgeunet  # noqa: E402
+from benchmarks.runtimes import DEMO, HERE, demo_files_missing, edgeunet  # noqa: E402
 
 VARIANTS = {  # label: edgeunet train options on top of --model unet-ds
     "bilinear (0.2 layout)": ["--no-up-act"],
@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-time", type=float, default=3.0, help="seconds per row and size (default 3)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
     args = p.parse_args(argv)
-    missing = [str(f) for f in (args.data, args.heldout) if not f.exists()]
-    if missing:
-        print(f"not found: {', '.join(missing)}: run `make demo` first, or give --data and --heldout", file=sys.stderr)
+    if demo_files_missing([args.data, args.heldout], "--data and --heldout"):
         return 2
     from edgeunet.atomic import write_json
     from edgeunet.env import machine_name
