@@ -70,7 +70,7 @@ def run(data: Path, heldout: Path, sizes: str, min_time: float) -> dict:
     return {"kind": "up-act", "date": datetime.date.today().isoformat(), "machine": machine_name(),
             "command": "edgeunet train --model unet-ds OPTIONS; edgeunet export best.pt --int8; "
                        f"edgeunet bench <the six files> --img-size {sizes}",
-            "train": TRAIN, "variants": variants, "settings": bench["settings"], "provenance": bench["provenance"]}
+            "train": TRAIN, "variants": variants, "settings": bench["settings"], "provenance": bench["environment"]}
 
 
 NO_UP_ACT = "`python benchmarks/up_act.py` measures what `up_act` does to the INT8 speed-up of `unet-ds`."
