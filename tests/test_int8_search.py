@@ -175,3 +175,28 @@ def test_candidates_carry_the_harness_interval_and_verdict(searched):
         assert row["speedup_q25"] <= row["speedup"] <= row["speedup_q75"]
         assert row["verdict"] in ("faster", "slower", "same", "no verdict") and row["rounds"] >= 7
     assert searched[1]["int8_speed"]["verdict"] in ("faster", "slower", "same", "no verdict")
+
+
+def test_confirm_times_the_best_candidates_and_full_int8_in_one_interleaved_run(monkeypatch):
+    """Speed-ups from separate runs carry each run's drift: the finalists share one run's rounds."""
+    import types
+
+    calls = []
+
+    def fake_time_files(fp32, paths, **kwargs):
+        calls.append((fp32, list(paths), kwargs["settings"]))
+        return [{"speedup": 2.0 + i / 10, "speedup_q25": 1.9, "speedup_q75": 2.2, "fp32_ms": 9.0, "int8_ms": 4.5,
+                 "rounds": 21, "verdict": "faster"} for i in range(len(paths))]
+
+    monkeypatch.setattr(search_module, "time_files", fake_time_files)
+    tried = [{"name": n, "speedup": s, "dice_ok": ok} for n, s, ok in
+             [("full", 1.5, True), ("a", 2.1, True), ("b", 2.0, True), ("c", 1.9, True), ("d", 1.8, True),
+              ("e", 3.0, False)]]
+    job = types.SimpleNamespace(fp32_path="fp32.onnx", size=64, threads=2, in_channels=1, spatial_dims=2)
+    fake = types.SimpleNamespace(tried=tried, files={t["name"]: f"{t['name']}.onnx" for t in tried}, job=job,
+                                 say=lambda line: None, elapsed=lambda: 1.0)
+    search_module._confirm(fake)
+    assert calls == [("fp32.onnx", ["a.onnx", "b.onnx", "c.onnx", "full.onnx"], search_module.CONFIRM_TIMING)]
+    confirmed = [t["name"] for t in tried if t.get("confirmed")]
+    assert confirmed == ["full", "a", "b", "c"] and tried[0]["first_speedup"] == 1.5 and tried[0]["speedup"] == 2.3
+    assert search_module._choose(tried)["name"] == "full"  # full is fastest in the joint run: no float islands

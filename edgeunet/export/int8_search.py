@@ -33,7 +33,7 @@ from .int8 import quantize_int8
 from .int8_candidates import Candidate, layer_groups, option_candidates
 from .options import ExportOptions
 from .samples import Inputs
-from .speed import CONFIRM_TIMING, SEARCH_TIMING, time_pair
+from .speed import CONFIRM_TIMING, SEARCH_TIMING, time_files, time_pair
 
 logger = logging.getLogger(__name__)
 
@@ -203,13 +203,19 @@ def _decision(row: dict, before: dict, kept_float: bool, max_drop: float) -> dic
 
 
 def _confirm(search: _Search) -> None:
-    """Re-times the ``CONFIRM_TOP`` fastest Dice-keeping candidates three times longer: one quick timing on a busy
-    machine can be lucky. Their ``speedup`` becomes the longer figure (the quick one stays as ``first_speedup``)."""
+    """Re-times the ``CONFIRM_TOP`` fastest Dice-keeping candidates and full INT8 longer, all in the same interleaved
+    rounds with FP32: one quick timing on a busy machine can be lucky, and speed-ups taken in separate runs carry
+    each run's drift. Their ``speedup`` becomes the joint figure (the quick one stays as ``first_speedup``)."""
     ranked = sorted((t for t in search.tried if t["dice_ok"]), key=lambda t: t["speedup"], reverse=True)[:CONFIRM_TOP]
     if search.tried[0]["dice_ok"] and search.tried[0] not in ranked:
         ranked.append(search.tried[0])  # full INT8 with default settings: the reference a change must beat
-    for row in ranked:
-        timing = search.timing(search.files[row["name"]], CONFIRM_TIMING)
+    if not ranked:
+        return
+    job = search.job
+    timings = time_files(job.fp32_path, [search.files[row["name"]] for row in ranked], size=job.size,
+                         threads=job.threads, in_channels=job.in_channels, settings=CONFIRM_TIMING,
+                         spatial_dims=job.spatial_dims)
+    for row, timing in zip(ranked, timings, strict=True):
         row.update(first_speedup=row["speedup"], **timing, confirmed=True)
         search.say(f"int8 search {search.elapsed():5.1f}s: confirm {row['name']}: x{row['speedup']:.2f} vs fp32")
 

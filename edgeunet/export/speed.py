@@ -28,15 +28,23 @@ def time_pair(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, *, siz
         ``fp32_ms`` and ``int8_ms`` (medians, ms), ``speedup`` (median per-round FP32 / INT8 ratio; > 1: INT8
         is faster), ``speedup_q25`` / ``speedup_q75`` (its interval), ``rounds`` and ``verdict``.
     """
+    return time_files(fp32_path, [int8_path], size=size, threads=threads, in_channels=in_channels,
+                      settings=settings, spatial_dims=spatial_dims)[0]
+
+
+def time_files(fp32_path: str | os.PathLike, int8_paths: list, *, size: int, threads: int, in_channels: int = 1,
+               settings: TimingSettings = SEARCH_TIMING, spatial_dims: int = 2) -> list[dict]:
+    """``time_pair`` for several INT8 files at once: the FP32 file and all of them in the same interleaved rounds,
+    so their speed-ups are comparable with each other (one record per INT8 file, in order)."""
     from ..runtime.session import CPU, ort_session
 
-    sessions = [ort_session(path, threads=threads, providers=[CPU]) for path in (fp32_path, int8_path)]
+    sessions = [ort_session(path, threads=threads, providers=[CPU]) for path in (fp32_path, *int8_paths)]
     name = sessions[0].get_inputs()[0].name
     x = np.random.default_rng(0).standard_normal((1, in_channels) + (size,) * spatial_dims).astype(np.float32)
-    fp32, int8 = time_interleaved([lambda s=s: s.run(None, {name: x}) for s in sessions], settings, reference=0)
-    return {"fp32_ms": fp32["latency_ms"]["p50"], "int8_ms": int8["latency_ms"]["p50"], "speedup": int8["ratio"],
-            "speedup_q25": int8["ratio_q25"], "speedup_q75": int8["ratio_q75"], "rounds": int8["rounds"],
-            "verdict": int8["verdict"]}
+    fp32, *rows = time_interleaved([lambda s=s: s.run(None, {name: x}) for s in sessions], settings, reference=0)
+    return [{"fp32_ms": fp32["latency_ms"]["p50"], "int8_ms": row["latency_ms"]["p50"], "speedup": row["ratio"],
+             "speedup_q25": row["ratio_q25"], "speedup_q75": row["ratio_q75"], "rounds": row["rounds"],
+             "verdict": row["verdict"]} for row in rows]
 
 
 def interval(timing: dict) -> str:
