@@ -120,6 +120,7 @@ def test_slower_int8_is_flagged_by_the_cli(trained, tmp_path, monkeypatch, capsy
         "verdict": "slower",
     }
     monkeypatch.setattr(search_module, "time_pair", lambda *a, **k: slower)
+    monkeypatch.setattr(search_module, "time_files", lambda fp32, paths, **k: [dict(slower) for _ in paths])
     rc = main(
         [
             "export",
