@@ -123,3 +123,43 @@ def test_configs_without_up_act_read_as_before():
     model = build_model(ModelConfig.from_dict(old))
     assert not any(".up.norm." in k for k in model.state_dict())
     assert "up_act" in get_config("unet-ds").to_dict()
+
+
+def _optimized_ops(path, tmp_path) -> list[str]:
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    options.log_severity_level = 3
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return [n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node]
+
+
+def test_a_widened_conv_input_gets_its_bias_requantized_and_stays_qlinearconv(tmp_path):
+    """A skip widened to its concat's scale also feeds a Conv (after MaxPool): with its old int32 bias (scale = old
+    input scale x weight scale) ONNX Runtime would leave that Conv in float. The bias follows the new scale."""
+    from edgeunet.export.qdq_graph import _requantize_biases
+
+    _, int8, calib = _int8(tmp_path, up_act=True)
+    model_proto = onnx.load(str(int8))
+    graph = model_proto.graph
+    init = {i.name: i for i in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    conv = next(n for n in graph.node if n.op_type == "Conv" and producers[n.input[0]].input[1].startswith("/encoder"))
+    x_scale, w_scale = (producers[conv.input[i]].input[1] for i in (0, 1))
+    bias_q, bias_scale = producers[conv.input[2]].input[:2]
+    bias_before = numpy_helper.to_array(init[bias_q]) * numpy_helper.to_array(init[bias_scale])
+    wider = numpy_helper.to_array(init[x_scale]) * 2
+    init[x_scale].CopyFrom(numpy_helper.from_array(wider.astype(np.float32), x_scale))
+    _requantize_biases(graph, init, {x_scale})
+    new_scale = numpy_helper.to_array(init[bias_scale])
+    np.testing.assert_allclose(new_scale, wider * numpy_helper.to_array(init[w_scale]), rtol=1e-6)
+    bias_after = numpy_helper.to_array(init[bias_q]) * new_scale
+    assert np.all(np.abs(bias_after - bias_before) <= new_scale / 2 + 1e-12)  # the same bias, to half a step
+    widened = tmp_path / "widened.onnx"
+    onnx.save(model_proto, str(widened))
+    assert "Conv" not in _optimized_ops(widened, tmp_path)  # every conv still fused into QLinearConv
+
+
+def test_every_conv_of_an_int8_file_runs_as_qlinearconv(tmp_path):
+    _, int8, _ = _int8(tmp_path, up_act=True)
+    ops = _optimized_ops(int8, tmp_path)
+    assert "QLinearConv" in ops and "Conv" not in ops

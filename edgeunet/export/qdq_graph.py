@@ -8,7 +8,10 @@ applies them to every INT8 file it writes; ``benchmarks/int8_profile.py`` measur
   That only widens ranges (nothing is clipped that was not before, and a zero point of 0 still clamps at
   0 where ``quantize_static`` removed a ReLU), and the Concat's own output had the widest range anyway.
   Scale initializers are shared by a tensor's Q and DQ nodes and by the pass-through ops after them
-  (MaxPool, nearest Resize), so the producers, the other readers and those ops follow.
+  (MaxPool, nearest Resize), so the producers, the other readers and those ops follow. A Conv that reads
+  a widened tensor gets its int32 bias requantized to the new input scale x weight scale: ONNX Runtime
+  fuses DQ -> Conv -> Q into ``QLinearConv`` only when the bias scale is that product (else the Conv
+  stays float, between a DQ and a Q: slower than the copy saves).
 * ``dequantize_after_depth_to_space``: DQ -> DepthToSpace (the pixel-shuffle head) becomes
   DepthToSpace -> DQ: a permutation commutes with a per-tensor DQ, and it moves a quarter of the bytes.
 """
@@ -82,6 +85,7 @@ def share_concat_scales(model_proto) -> int:
         for scale, zero in pairs:
             zero_of[scale] = zero
             parent[find(scale)] = find(pairs[0][0])
+    widened: set[str] = set()
     members = collections.defaultdict(list)
     for scale in zero_of:
         members[find(scale)].append(scale)
@@ -94,13 +98,38 @@ def share_concat_scales(model_proto) -> int:
         scales = [_scalar(initializers, s) for s in names]
         widest = max(scales, key=float)
         for name in names:
+            if float(_scalar(initializers, name)) != float(widest):
+                widened.add(name)
             initializers[name].CopyFrom(numpy_helper.from_array(np.array(widest, dtype=widest.dtype), name))
         shared += 1
+    _requantize_biases(graph, initializers, widened)
     count = sum(1 for pairs in _concat_groups(graph, initializers)
                 if len({float(_scalar(initializers, s)) for s, _ in pairs}) == 1
                 and len({int(_scalar(initializers, z)) for _, z in pairs}) == 1)
     logger.debug("shared concat scales: %d group(s), %d Concat(s) now copy", shared, count)
     return count
+
+
+def _requantize_biases(graph, initializers: dict, widened: set[str]) -> None:
+    """Int32 biases of the Convs whose input scale is in ``widened``: bias scale = input scale x weight scale."""
+    from onnx import numpy_helper
+
+    producers, readers = _producers_readers(graph)
+    for conv in (n for n in graph.node if n.op_type == "Conv" and len(n.input) > 2):
+        dqs = [producers.get(name) for name in conv.input[:3]]
+        if any(dq is None or dq.op_type != "DequantizeLinear" for dq in dqs) or dqs[0].input[1] not in widened:
+            continue
+        x_scale, w_scale = (numpy_helper.to_array(initializers[dq.input[1]]) for dq in dqs[:2])
+        bias_q, bias_scale = dqs[2].input[0], dqs[2].input[1]
+        if bias_q not in initializers or bias_scale not in initializers or len(readers[bias_scale]) != 1:
+            continue  # a bias scale another node reads too cannot be changed for this Conv alone
+        old = numpy_helper.to_array(initializers[bias_q]).astype(np.float64) * numpy_helper.to_array(
+            initializers[bias_scale]).astype(np.float64)
+        new_scale = (x_scale.astype(np.float64) * w_scale.astype(np.float64)).astype(np.float32)
+        info = np.iinfo(np.int32)
+        new_q = np.clip(np.round(old / new_scale), info.min, info.max).astype(np.int32)
+        initializers[bias_q].CopyFrom(numpy_helper.from_array(new_q.reshape(old.shape), bias_q))
+        initializers[bias_scale].CopyFrom(numpy_helper.from_array(new_scale.reshape(old.shape), bias_scale))
 
 
 def dequantize_after_depth_to_space(model_proto) -> int:
