@@ -18,8 +18,9 @@ from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 pytest.importorskip("torch", reason="building a model needs the train extra")
 
 
-def _int8(tmp_path, **overrides):
-    """(fp32 path, int8 path, calibration images) of a tiny untrained unet-ds, quantized as export does."""
+def _int8(tmp_path, per_channel: bool = True, **overrides):
+    """(fp32 path, int8 path, calibration images) of a tiny untrained unet-ds, quantized as export does
+    (``per_channel=False``: the search's per-tensor-weights candidate)."""
     import torch
 
     from edgeunet.export.onnx import export_onnx
@@ -30,7 +31,8 @@ def _int8(tmp_path, **overrides):
     rng = np.random.default_rng(0)
     calib = [rng.standard_normal((1, 64, 64)).astype(np.float32) for _ in range(4)]
     int8 = tmp_path / "model.int8.onnx"
-    quantize_int8(prepare(fp32, tmp_path / "prepared.onnx"), int8, calib, {"precision": "int8"})
+    quantize_int8(prepare(fp32, tmp_path / "prepared.onnx"), int8, calib, {"precision": "int8"},
+                  overrides=None if per_channel else {"per_channel": False})
     return fp32, int8, calib
 
 
@@ -133,12 +135,13 @@ def _optimized_ops(path, tmp_path) -> list[str]:
     return [n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node]
 
 
-def test_a_widened_conv_input_gets_its_bias_requantized_and_stays_qlinearconv(tmp_path):
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_a_widened_conv_input_gets_its_bias_requantized_and_stays_qlinearconv(tmp_path, per_channel):
     """A skip widened to its concat's scale also feeds a Conv (after MaxPool): with its old int32 bias (scale = old
     input scale x weight scale) ONNX Runtime would leave that Conv in float. The bias follows the new scale."""
     from edgeunet.export.qdq_graph import _requantize_biases
 
-    _, int8, calib = _int8(tmp_path, up_act=True)
+    _, int8, calib = _int8(tmp_path, per_channel=per_channel, up_act=True)
     model_proto = onnx.load(str(int8))
     graph = model_proto.graph
     init = {i.name: i for i in graph.initializer}
@@ -151,7 +154,8 @@ def test_a_widened_conv_input_gets_its_bias_requantized_and_stays_qlinearconv(tm
     init[x_scale].CopyFrom(numpy_helper.from_array(wider.astype(np.float32), x_scale))
     _requantize_biases(graph, init, {x_scale})
     new_scale = numpy_helper.to_array(init[bias_scale])
-    np.testing.assert_allclose(new_scale, wider * numpy_helper.to_array(init[w_scale]), rtol=1e-6)
+    np.testing.assert_allclose(new_scale, np.broadcast_to(wider * numpy_helper.to_array(init[w_scale]),
+                                                          new_scale.shape), rtol=1e-6)
     bias_after = numpy_helper.to_array(init[bias_q]) * new_scale
     assert np.all(np.abs(bias_after - bias_before) <= new_scale / 2 + 1e-12)  # the same bias, to half a step
     widened = tmp_path / "widened.onnx"

@@ -123,13 +123,15 @@ def _requantize_biases(graph, initializers: dict, widened: set[str]) -> None:
         bias_q, bias_scale = dqs[2].input[0], dqs[2].input[1]
         if bias_q not in initializers or bias_scale not in initializers or len(readers[bias_scale]) != 1:
             continue  # a bias scale another node reads too cannot be changed for this Conv alone
-        old = numpy_helper.to_array(initializers[bias_q]).astype(np.float64) * numpy_helper.to_array(
-            initializers[bias_scale]).astype(np.float64)
-        new_scale = (x_scale.astype(np.float64) * w_scale.astype(np.float64)).astype(np.float32)
+        q_old, scale_old = (numpy_helper.to_array(initializers[n]) for n in (bias_q, bias_scale))
+        old = q_old.astype(np.float64) * scale_old.astype(np.float64)
+        # per-channel weights: one scale per output channel; per-tensor: one for all (the bias scale keeps its shape)
+        new_scale = np.broadcast_to(x_scale.astype(np.float64) * w_scale.astype(np.float64),
+                                    scale_old.shape).astype(np.float32)
         info = np.iinfo(np.int32)
-        new_q = np.clip(np.round(old / new_scale), info.min, info.max).astype(np.int32)
-        initializers[bias_q].CopyFrom(numpy_helper.from_array(new_q.reshape(old.shape), bias_q))
-        initializers[bias_scale].CopyFrom(numpy_helper.from_array(new_scale.reshape(old.shape), bias_scale))
+        new_q = np.clip(np.round(old / new_scale.astype(np.float64)), info.min, info.max).astype(np.int32)
+        initializers[bias_q].CopyFrom(numpy_helper.from_array(new_q.reshape(q_old.shape), bias_q))
+        initializers[bias_scale].CopyFrom(numpy_helper.from_array(np.ascontiguousarray(new_scale), bias_scale))
 
 
 def dequantize_after_depth_to_space(model_proto) -> int:
