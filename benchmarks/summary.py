@@ -159,19 +159,14 @@ def runtime_rows(result: dict, records: list[dict]) -> list[dict]:
             rows = by_path.get(str(Path(path)), [])
             if not rows:
                 continue
-            at = {r["size"]: r for r in rows}
-            ref = {r["size"]: r for r in ort}
-
-            def ratio(size, at=at, ref=ref):
-                mine, base = at.get(size), ref.get(size)
-                ok = mine and base and mine.get("latency_ms") and base.get("latency_ms")
-                return pair_ratio(base, mine) if ok else None
-
+            at = {r["size"]: r for r in rows if r.get("latency_ms")}
+            ref = {r["size"]: r for r in ort if r.get("latency_ms")}
             lines.append({"variant": record["label"], "file": Path(path).parent.name + "/" + Path(path).name,
                           "backend": rows[0]["backend"], "precision": rows[0]["precision"],
                           "dice": rows[0]["mean_dice"],
-                          "p50_ms": {s: (at[s]["latency_ms"] or {}).get("p50") if s in at else None for s in sizes},
-                          "vs_ort_fp32": {s: ratio(s) for s in sizes}})
+                          "p50_ms": {s: at[s]["latency_ms"]["p50"] if s in at else None for s in sizes},
+                          "vs_ort_fp32": {s: pair_ratio(ref[s], at[s]) if s in at and s in ref else None
+                                          for s in sizes}})
     return lines
 
 

@@ -80,33 +80,31 @@ def share_concat_scales(model_proto) -> int:
             name = parent[name]
         return name
 
+    groups = _concat_groups(graph, initializers)
     zero_of: dict[str, str] = {}
-    for pairs in _concat_groups(graph, initializers):
+    for pairs in groups:
         for scale, zero in pairs:
             zero_of[scale] = zero
             parent[find(scale)] = find(pairs[0][0])
-    widened: set[str] = set()
     members = collections.defaultdict(list)
     for scale in zero_of:
         members[find(scale)].append(scale)
-    shared = 0
-    for names in members.values():
-        zeros = {(_scalar(initializers, zero_of[s]).dtype.str, int(_scalar(initializers, zero_of[s])))
-                 for s in names}
+    widened: set[str] = set()
+    shared_roots = set()
+    for root, names in members.items():
+        zeros = {(z.dtype.str, int(z)) for z in (_scalar(initializers, zero_of[n]) for n in names)}
         if len(zeros) != 1:
             continue
-        scales = [_scalar(initializers, s) for s in names]
-        widest = max(scales, key=float)
-        for name in names:
-            if float(_scalar(initializers, name)) != float(widest):
+        scales = {name: _scalar(initializers, name) for name in names}
+        widest = max(scales.values(), key=float)
+        for name, scale in scales.items():
+            if float(scale) != float(widest):
                 widened.add(name)
             initializers[name].CopyFrom(numpy_helper.from_array(np.array(widest, dtype=widest.dtype), name))
-        shared += 1
+        shared_roots.add(root)
     _requantize_biases(graph, initializers, widened)
-    count = sum(1 for pairs in _concat_groups(graph, initializers)
-                if len({float(_scalar(initializers, s)) for s, _ in pairs}) == 1
-                and len({int(_scalar(initializers, z)) for _, z in pairs}) == 1)
-    logger.debug("shared concat scales: %d group(s), %d Concat(s) now copy", shared, count)
+    count = sum(1 for pairs in groups if find(pairs[0][0]) in shared_roots)
+    logger.debug("shared concat scales: %d group(s), %d Concat(s) now copy", len(shared_roots), count)
     return count
 
 
