@@ -114,7 +114,7 @@ def interleaved(files: dict[str, Path], size: int, in_channels: int, threads: in
     from edgeunet.runtime.session import CPU, ort_session
     from edgeunet.timing import TimingSettings, time_interleaved
 
-    sessions = {name: ort_session(path, threads=threads, providers=[CPU], spinning=False)
+    sessions = {name: ort_session(path, threads=threads, providers=[CPU], spinning="off")
                 for name, path in files.items()}
     x = np.random.default_rng(0).standard_normal((1, in_channels, size, size)).astype(np.float32)
     calls = [lambda s=s: s.run(None, {s.get_inputs()[0].name: x}) for s in sessions.values()]
@@ -132,7 +132,7 @@ def op_profile(files: dict[str, Path], size: int, in_channels: int, threads: int
 
     sessions = {}
     for name, path in files.items():
-        options = session_options(threads, spinning=False)
+        options = session_options(threads, spinning="off")
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="edgeunet-prof-")) / name.replace(" ", "_"))
         sessions[name] = ort.InferenceSession(str(path), sess_options=options, providers=[CPU])

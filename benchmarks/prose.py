@@ -265,7 +265,18 @@ def repeatability(path: Path, data: dict) -> str:
     verdict = "within" if data["agree"] else "beyond"
     return (f"Figures that hold: {len(data['runs'])} back-to-back `edgeunet bench {data['fp32']} {data['int8']}` "
             f"runs on {machine_short(data)} ({data['date']}, `benchmarks/repeatability.py`) gave INT8 speed-ups of "
-            f"{'; '.join(parts)}, {verdict} {data['tolerance']:.0%} of each other. The rows' ONNX Runtime sessions "
-            "run with intra-op spinning off (`--spinning` turns it back on): an idle session's spinning threads "
-            "steal the cores of the row being timed.")
+            f"{'; '.join(parts)}, {verdict} {data['tolerance']:.0%} of each other. "
+            + SPINNING[data.get("spinning", "off")])
+
+
+# What the bench's ONNX Runtime sessions did between calls (``edgeunet bench --spinning``), by the recorded mode;
+# results from before the mode was recorded ran with spinning off.
+SPINNING = {
+    "run": "The rows' ONNX Runtime sessions spin their intra-op threads within a call and stop when it returns "
+           "(`--spinning run`, as the runtime ships), so no idle session steals the cores of the row being timed.",
+    "off": "The rows' ONNX Runtime sessions ran with intra-op spinning off: an idle session's spinning threads "
+           "steal the cores of the row being timed.",
+    "always": "The rows' ONNX Runtime sessions kept spinning between calls (`--spinning always`), so an idle "
+              "session's threads compete with the row being timed.",
+}
 

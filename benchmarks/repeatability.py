@@ -56,7 +56,9 @@ def run(fp32: Path, int8: Path, runs: int, sizes: str, min_time: float, num_imag
             out = Path(tmp) / f"run{i}.json"
             edgeunet("bench", str(fp32), str(int8), "--img-size", sizes, "--num-images", str(num_images),
                      "--min-time", str(min_time), "--no-progress", "--json", str(out))
-            ratios = int8_ratios(json.loads(out.read_text()), int8.name)
+            result = json.loads(out.read_text())
+            spinning = result["settings"]["spinning"]
+            ratios = int8_ratios(result, int8.name)
             per_run.append(ratios)
             print(f"run {i + 1}: " + ", ".join(f"{s} px x{r['ratio']:.2f}" for s, r in sorted(ratios.items())))
     by_size = {}
@@ -67,7 +69,7 @@ def run(fp32: Path, int8: Path, runs: int, sizes: str, min_time: float, num_imag
     return {"kind": "repeatability", "date": datetime.date.today().isoformat(), "machine": machine_name(),
             "command": f"edgeunet bench {fp32.name} {int8.name} --img-size {sizes} --num-images {num_images} "
                        f"--min-time {min_time}, {runs} times back to back",
-            "fp32": fp32.name, "int8": int8.name, "tolerance": TOLERANCE, "sizes": by_size,
+            "fp32": fp32.name, "int8": int8.name, "spinning": spinning, "tolerance": TOLERANCE, "sizes": by_size,
             "runs": [{str(s): r for s, r in sorted(run_.items())} for run_ in per_run],
             "agree": all(s["agree"] for s in by_size.values()), "provenance": provenance(None)}
 

@@ -81,24 +81,30 @@ def test_onnx_files_open_through_the_runtime_session_factory_and_score_through_s
     monkeypatch.setattr(segmenter.Segmenter, "__call__", lambda self, image: calls.append(self.backend) or
                         real_call(self, image))
     run_bench([models / "model.onnx", models / "best.pt"], FAST, progress=False)
-    # the rows' sessions are open side by side: their idle intra-op threads sleep instead of spinning
-    assert sessions == [{"threads": 1, "providers": ["CPUExecutionProvider"], "spinning": False}]
+    # the rows' sessions are open side by side: their intra-op threads spin within a call only
+    assert sessions == [{"threads": 1, "providers": ["CPUExecutionProvider"], "spinning": "run"}]
     assert calls == ["onnxruntime"] * FAST.num_images + ["torch"] * FAST.num_images
 
 
-def test_spinning_option_restores_onnx_runtimes_default_and_is_recorded(models, monkeypatch):
+def test_spinning_option_sets_the_mode_of_every_ort_session_and_is_recorded(models, monkeypatch):
     from edgeunet.cli import build_parser
     from edgeunet.cli.bench import settings_from_args
     from edgeunet.runtime import backend_ort
 
     sessions, real_session = [], backend_ort.ort_session
     monkeypatch.setattr(backend_ort, "ort_session", lambda *a, **k: sessions.append(k) or real_session(*a, **k))
-    args = build_parser().parse_args(["bench", str(models / "model.onnx"), "--spinning"])
-    assert settings_from_args(args).spinning is True
-    assert settings_from_args(build_parser().parse_args(["bench", "m.onnx"])).spinning is False
-    result = run_bench([models / "model.onnx"], dataclasses.replace(FAST, spinning=True), progress=False)
-    assert sessions == [{"threads": 1, "providers": ["CPUExecutionProvider"]}]
-    assert result["settings"]["spinning"] is True
+    parse = build_parser().parse_args
+    assert settings_from_args(parse(["bench", "m.onnx"])).spinning == "run"
+    assert settings_from_args(parse(["bench", "m.onnx", "--spinning"])).spinning == "always"  # the bare flag of 0.1
+    assert settings_from_args(parse(["bench", "m.onnx", "--spinning", "off"])).spinning == "off"
+    result = run_bench([models / "model.onnx"], dataclasses.replace(FAST, spinning="always"), progress=False)
+    assert sessions == [{"threads": 1, "providers": ["CPUExecutionProvider"], "spinning": "always"}]
+    assert result["settings"]["spinning"] == "always"
+
+
+def test_unknown_spinning_mode_is_refused_naming_the_modes():
+    with pytest.raises(UserError, match="use run, always, off"):
+        dataclasses.replace(FAST, spinning="sometimes")
 
 
 def test_torch_backend_has_the_runtime_backend_interface(models):

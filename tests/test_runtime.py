@@ -109,6 +109,19 @@ def test_one_segmenter_serves_several_threads(seg):
         np.testing.assert_array_equal(got, want)
 
 
+def test_spinning_reaches_the_onnx_runtime_session_and_keeps_the_masks(runtime_model, seg, monkeypatch):
+    from edgeunet.runtime import backend_ort
+
+    opened, real_session = [], backend_ort.ort_session
+    monkeypatch.setattr(backend_ort, "ort_session",
+                        lambda *a, **k: opened.append(k["spinning"]) or real_session(*a, **k))
+    image = nuclei(96, 80)
+    for mode in ("always", "off"):
+        np.testing.assert_array_equal(Segmenter(runtime_model, spinning=mode)(image), seg(image))
+    Segmenter(runtime_model)
+    assert opened == ["always", "off", "run"]
+
+
 def test_tiling_memory_stays_within_a_few_image_planes_and_tiles(runtime_model):
     seg = Segmenter(runtime_model, tile=256, tile_batch=4)
     image = np.random.default_rng(0).integers(0, 4096, (1024, 1024), dtype=np.uint16)

@@ -158,6 +158,30 @@ def test_session_factory_names_a_missing_file_and_a_broken_one(tmp_path):
         ort_session(broken)
 
 
+def test_session_factory_spins_within_a_call_by_default_and_each_mode_sets_its_entries():
+    pytest.importorskip("onnxruntime")
+    from edgeunet.runtime.session import session_options
+
+    def entry(options, key):
+        try:
+            return options.get_session_config_entry(key)
+        except RuntimeError:  # onnxruntime's answer for a key that was never set
+            return None
+
+    def entries(options):
+        return {key: entry(options, key) for key in ("session.intra_op.allow_spinning", "session.force_spinning_stop")}
+
+    # run: threads spin between the nodes of a call and stop when it returns; always: ONNX Runtime's default
+    assert entries(session_options(2)) == {"session.intra_op.allow_spinning": None, "session.force_spinning_stop": "1"}
+    assert entries(session_options(2, "always")) == {"session.intra_op.allow_spinning": None,
+                                                     "session.force_spinning_stop": None}
+    assert entries(session_options(2, "off"))["session.intra_op.allow_spinning"] == "0"
+    assert entries(session_options(2, False)) == entries(session_options(2, "off"))  # the booleans of 0.1
+    assert entries(session_options(2, True)) == entries(session_options(2, "always"))
+    with pytest.raises(UserError, match="use run, always, off"):
+        session_options(2, "fast")
+
+
 def test_provenance_names_version_cpu_and_libraries():
     facts = provenance(threads=2)
     assert facts["edgeunet"] == __version__ and facts["threads"] == 2

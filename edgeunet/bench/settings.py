@@ -55,9 +55,11 @@ class BenchSettings:
             None: the first FP32 ONNX Runtime model (else the first model that ran).
         timing: Warm-up, minimum time and rounds of the interleaved timing.
         max_dice_drop: Largest mean Dice loss of an FP16/INT8 model against its FP32 sibling.
-        spinning: Let ONNX Runtime's intra-op threads busy-wait between calls (its default for a
-            lone session). Off by default here: the rows' sessions are open side by side and timed
-            round-robin, and a session whose idle threads spin steals the cores of the next row.
+        spinning: When ONNX Runtime's intra-op threads busy-wait (``runtime.session.SPINNING``): ``"run"``
+            (default, as the runtime ships) spins within a call and stops when it returns, so the rows,
+            open side by side and timed round-robin, do not steal each other's cores; ``"always"``
+            (ONNX Runtime's default) keeps idle threads spinning after a call, which steals the next
+            row's cores; ``"off"`` never spins.
         openvino_precisions: The inference precisions each OpenVINO file is timed in, one row each
             (``INFERENCE_PRECISION_HINT``: ``f32``, ``bf16``, ``f16``); ``f32`` computes as verified.
     """
@@ -72,7 +74,7 @@ class BenchSettings:
     reference: str | None = None
     timing: TimingSettings = field(default_factory=TimingSettings)
     max_dice_drop: float = 0.01
-    spinning: bool = False
+    spinning: str = "run"
     openvino_precisions: tuple[str, ...] = ("f32",)
 
     def __post_init__(self):
@@ -100,7 +102,9 @@ class BenchSettings:
         if not float(self.max_dice_drop) >= 0:
             raise UserError(f"--max-dice-drop {self.max_dice_drop} is negative: give a Dice difference such as 0.01")
         _set(self, "max_dice_drop", float(self.max_dice_drop))
-        _set(self, "spinning", bool(self.spinning))
+        from ..runtime.session import spinning_mode
+
+        _set(self, "spinning", spinning_mode(self.spinning))
         from ..runtime.backend_openvino import PRECISIONS
 
         _set(self, "openvino_precisions", tuple(dict.fromkeys(self.openvino_precisions)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..bench.settings import BenchSettings
+from ..runtime.session import SPINNING
 from ..timing import TimingSettings
 from .options import (
     deprecated_alias,
@@ -65,9 +66,10 @@ def add_parser(sub) -> None:
     p.add_argument("--max-time", type=nonnegative_float, default=timing("max_time"),
                    help="stop starting rounds of one size and batch after S seconds (default: about --min-time "
                         "per row)")
-    p.add_argument("--spinning", action="store_true", default=settings("spinning"),
-                   help="let ONNX Runtime's idle intra-op threads busy-wait, its default for a lone session (default "
-                        "off: the rows are timed side by side, and spinning threads steal the next row's cores)")
+    p.add_argument("--spinning", nargs="?", const="always", choices=SPINNING, default=settings("spinning"),
+                   help="when ONNX Runtime's intra-op threads busy-wait: run (default, as the runtime ships: within a "
+                        "call, stopping when it returns), always (ONNX Runtime's default, also between calls: idle "
+                        "threads steal the next row's cores; a bare --spinning means this) or off")
     p.add_argument("--openvino-precision", dest="openvino_precisions", type=name_list,
                    default=settings("openvino_precisions"),
                    help="time each OpenVINO file in these inference precisions, a row each: f32, bf16, f16 "

@@ -5,7 +5,8 @@ slow exports (LiteRT, ExecuTorch: minutes) are not started once ``--search-time`
 verified like any format file (``formats_stage.verify_made``): a candidate whose Dice drops more than
 ``--max-dice-drop`` below PyTorch's on the verification images, or whose argmax disagrees, is
 rejected and its file removed. The rest run interleaved (``timing.time_interleaved``, ONNX Runtime
-spinning off so no session steals the others' cores) through the runtime backends on one
+threads spinning within a call only, as the runtime ships, so no session steals the others' cores)
+through the runtime backends on one
 (1, C, side, side) input at the search side; the one with the best median per-round ratio against
 ONNX Runtime FP32 ships (export.json ``shipped``), and the whole comparison is kept under ``auto``.
 """
@@ -90,13 +91,13 @@ def time_candidates(job: FormatJob, rows: list[dict]) -> dict:
 
     side, threads = job.fixed_side, usable_threads()
     x = np.random.default_rng(0).standard_normal((1, job.stages.cfg.in_channels, side, side)).astype(np.float32)
-    backends = [open_backend(job.stages.out / row["file"], threads=threads, spinning=False,
-                             precision=row["hint"] or "f32") for row in rows]
+    backends = [open_backend(job.stages.out / row["file"], threads=threads, precision=row["hint"] or "f32")
+                for row in rows]
     fns = [lambda b=b: b.run(x) for b in backends]
     for row, timing in zip(rows, time_interleaved(fns, AUTO_TIMING, reference=0), strict=True):
         row.update({k: timing[k] for k in ("latency_ms", "ratio", "ratio_q25", "ratio_q75", "rounds", "noisy",
                                            "verdict")})
-    return {"size": side, "threads": threads, "spinning": False, "settings": AUTO_TIMING.to_dict(),
+    return {"size": side, "threads": threads, "spinning": "run", "settings": AUTO_TIMING.to_dict(),
             "input": [1, job.stages.cfg.in_channels, side, side]}
 
 

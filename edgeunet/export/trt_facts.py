@@ -52,7 +52,7 @@ def read_onnx_facts(onnx_path: str | Path) -> OnnxFacts:
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
         raise MissingFileError(f"ONNX file not found: {onnx_path} (export one with `edgeunet export CKPT --out DIR`)")
-    session = ort_session(onnx_path, threads=1, providers=[CPU], spinning=False)
+    session = ort_session(onnx_path, threads=1, providers=[CPU])
     props = dict(session.get_modelmeta().custom_metadata_map)
     meta = ModelMetadata.from_props(props, source=str(onnx_path))
     inputs = {i.name: i for i in session.get_inputs()}

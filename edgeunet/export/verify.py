@@ -37,8 +37,7 @@ def onnx_logits(path: str | os.PathLike, images: list[np.ndarray], threads: int 
     """Runs an ONNX file with ONNX Runtime (CPU) on each (C, H, W) image; returns (K, H, W) float32 logits."""
     from ..runtime.session import CPU, ort_session
 
-    # No busy-waiting between images: scoring is a one-off loop, not back-to-back inference.
-    session = ort_session(path, threads=threads or None, providers=[CPU], spinning=False)
+    session = ort_session(path, threads=threads or None, providers=[CPU])
     name = session.get_inputs()[0].name
     return [session.run(None, {name: x[None]})[0][0].astype(np.float32) for x in images]
 

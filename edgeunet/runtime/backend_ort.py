@@ -36,11 +36,9 @@ class OrtBackend:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None,
-                 spinning: bool = True):
+                 spinning: str | bool = "run"):
         path = Path(path)
-        # spinning=False when several sessions share the cores (side-by-side timing): idle threads then sleep.
-        extra = {} if spinning else {"spinning": False}
-        self.session = ort_session(path, threads=threads, providers=providers, **extra)
+        self.session = ort_session(path, threads=threads, providers=providers, spinning=spinning)
         props = self.session.get_modelmeta().custom_metadata_map
         self.metadata = ModelMetadata.from_props(props, source=str(path))
         self.providers = self.session.get_providers()

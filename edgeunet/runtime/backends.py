@@ -76,7 +76,7 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
 
 
 def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
-                 providers: list[str] | None = None, precision: str | None = "f32", spinning: bool = True):
+                 providers: list[str] | None = None, precision: str | None = "f32", spinning: str | bool = "run"):
     """Opens a model file with the chosen backend.
 
     Args:
@@ -89,8 +89,9 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
         precision: OpenVINO's inference precision hint: ``"f32"`` (default: FP32 files compute
             in FP32), ``"bf16"``, ``"f16"`` or None (OpenVINO's choice, bf16 on CPUs that have it).
             Ignored by the other backends.
-        spinning: ONNX Runtime's intra-op threads busy-wait between calls (its default); False when
-            several backends share the cores, as in a side-by-side timing. Ignored by the other backends.
+        spinning: When ONNX Runtime's intra-op threads busy-wait: ``"run"`` (default: within a call, so
+            a finished call leaves the cores to the next), ``"always"`` (ONNX Runtime's default) or ``"off"``
+            (``runtime.session``). Ignored by the other backends.
 
     Returns:
         An ``OrtBackend``, ``TrtBackend``, ``OpenVinoBackend``, ``ExecuTorchBackend`` or ``LiteRtBackend``.

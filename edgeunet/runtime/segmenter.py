@@ -55,6 +55,9 @@ class Segmenter:
         precision: OpenVINO's inference precision: ``"f32"`` (default: computes as verified),
             ``"bf16"`` (faster on CPUs with AVX-512 BF16 or AMX), ``"f16"`` or None (OpenVINO's
             choice). Other backends run the file's own precision and ignore it.
+        spinning: When ONNX Runtime's intra-op threads busy-wait: ``"run"`` (default: within a call, stopping
+            when it returns, so the cores are free for your own work between calls), ``"always"`` (ONNX
+            Runtime's default, a little faster for back-to-back calls) or ``"off"``. Other backends ignore it.
 
     Attributes:
         metadata: ``ModelMetadata`` of the model (classes, preprocessing, size multiple).
@@ -63,8 +66,9 @@ class Segmenter:
 
     def __init__(self, model_path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
                  providers: list[str] | None = None, tile: int | None = None, overlap: float = 0.25,
-                 tile_batch: int = 1, precision: str | None = "f32"):
-        backend = open_backend(model_path, backend, threads=threads, providers=providers, precision=precision)
+                 tile_batch: int = 1, precision: str | None = "f32", spinning: str = "run"):
+        backend = open_backend(model_path, backend, threads=threads, providers=providers, precision=precision,
+                               spinning=spinning)
         self._setup(backend, tile, overlap, tile_batch)
 
     @classmethod
