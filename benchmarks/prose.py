@@ -274,7 +274,7 @@ def repeatability(path: Path, data: dict) -> str:
 SPINNING = {
     "run": "The rows' ONNX Runtime sessions spin their intra-op threads within a call and stop when it returns "
            "(`--spinning run`, as the runtime ships), so no idle session steals the cores of the row being timed.",
-    "off": "The rows' ONNX Runtime sessions ran with intra-op spinning off: an idle session's spinning threads "
+    "off": "The rows' ONNX Runtime sessions ran with intra-op spinning off, so no idle session's threads "
            "steal the cores of the row being timed.",
     "always": "The rows' ONNX Runtime sessions kept spinning between calls (`--spinning always`), so an idle "
               "session's threads compete with the row being timed.",

@@ -4,8 +4,8 @@ Kinds: ``suite`` (``<machine>-<YYYY-MM-DD>.json`` written by ``benchmarks/run.py
 with a ``suite`` key) and the files of the single-figure scripts, which say their kind in a
 ``kind`` key: ``runtime-memory`` (``runtime_memory.py``), ``demo`` (``demo_time.py``), ``demo3d``
 (``demo3d_time.py``), ``ddp`` (``ddp.py``), ``runtimes`` (``runtimes.py``), ``repeatability``
-(``repeatability.py``), ``int8-profile`` (``int8_profile.py``), ``up-act`` (``up_act.py``), ``volumes``
-(``volumes.py``) and ``volume-memory`` (``volume_memory.py``). The newest is the one with the latest date
+(``repeatability.py``), ``int8-profile`` (``int8_profile.py``), ``up-act`` (``up_act.py``), ``spinning``
+(``spinning.py``), ``volumes`` (``volumes.py``) and ``volume-memory`` (``volume_memory.py``). The newest is the one with the latest date
 (the ``date`` key, or the date in a suite file's name); ties go to the last name in sort order.
 """
 

@@ -42,11 +42,11 @@ def edgeunet(*args: str) -> None:
                            f"{done.stderr[-3000:]}")
 
 
-def demo_files_missing(files: list[Path], options: str) -> bool:
-    """Says on stderr which of ``files`` (the demo's, by default) are missing, with the fix; True when any is."""
+def demo_files_missing(files: list[Path], options: str, maker: str = "make demo") -> bool:
+    """Says on stderr which of ``files`` (``maker``'s, by default) are missing, with the fix; True when any is."""
     missing = [str(f) for f in files if not f.exists()]
     if missing:
-        print(f"not found: {', '.join(missing)}: run `make demo` first, or give {options}", file=sys.stderr)
+        print(f"not found: {', '.join(missing)}: run `{maker}` first, or give {options}", file=sys.stderr)
     return bool(missing)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import demo3d_time, prose, up_act, volumes  # noqa: E402
+from benchmarks import demo3d_time, prose, spinning, up_act, volumes  # noqa: E402
 from benchmarks.results_files import RESULTS, latest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +46,7 @@ BLOCKS = {
     "demo3d": ("demo3d", demo3d_time.block, demo3d_time.NO_DEMO3D),
     "volumes": ("volumes", volumes.block, volumes.NO_VOLUMES),
     "up-act": ("up-act", up_act.block, up_act.NO_UP_ACT),
+    "spinning": ("spinning", spinning.block, spinning.NO_SPINNING),
 }
 FILES = ("README.md", "benchmarks/README.md")
 WIDTH = 100  # README prose is wrapped at about 100 characters; tables, headings and images are not

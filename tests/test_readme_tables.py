@@ -123,3 +123,17 @@ def test_demo_and_ddp_blocks_are_written_from_their_scripts_result_files(tmp_pat
     assert "INT8 Dice drop 0.0001" in words and "kept full int8 (2.10x as fast as FP32 at 256 px" in words
     words = " ".join(tables.block_text("ddp", tmp_path).split())
     assert "today's layout: 0.8946 (1 process) vs 0.9010 (2 processes)" in words and "`--model unet-ds`" in words
+
+
+def test_spinning_block_gives_each_modes_p50s_and_the_gain_of_spinning_within_a_call(tmp_path):
+    def sizes(fp32, int8):
+        return {"256": {"fp32_p50_ms": fp32, "int8_p50_ms": int8, "ratio": round(fp32 / int8, 4)}}
+
+    data = {"kind": "spinning", "date": "2030-01-01", "model": "unet-ds", "command": "edgeunet bench a b",
+            "provenance": {"cpu": {"model": "Test CPU", "usable_cores": 2}},
+            "modes": {"off": sizes(8.0, 4.0), "run": sizes(7.5, 3.2), "always": sizes(7.4, 3.9)}}
+    (tmp_path / "m-spinning.json").write_text(json.dumps(data))
+    text = tables.block_text("spinning", tmp_path)
+    assert "| run | 7.50 / 3.20 | 2.34 |" in text and "| off | 8.00 / 4.00 | 2.00 |" in text
+    words = " ".join(text.split())
+    assert "p50 1.25x (INT8) and 1.07x (FP32) at 256 px" in words and "the 2-core Test CPU, 2030-01-01" in words
