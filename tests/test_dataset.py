@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgeunet.data.dataset import SegmentationDataset, SyntheticDataset, augment_pair, build_datasets, crop_or_pad
+from edgeunet.data.augment import augment_pair, crop_or_pad
+from edgeunet.data.dataset import SegmentationDataset, SyntheticDataset, build_datasets
 from edgeunet.data.io import write_image, write_mask
 from edgeunet.errors import UserError
 

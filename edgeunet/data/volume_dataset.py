@@ -17,7 +17,8 @@ from operator import attrgetter
 import numpy as np
 
 from ..errors import UserError
-from .dataset import _CropDataset, _pad_or_crop_axis, _split_pairs, _SyntheticItems
+from .augment import pad_or_crop_axis
+from .dataset import _CropDataset, _split_pairs, _SyntheticItems
 from .sources import SYNTHETIC3D, data_facts, is_synthetic, is_synthetic3d, synthetic_class_count
 from .synthetic3d import synthetic_volume
 from .volume_sources import VolumeSample, holds_nifti, load_volume_samples, read_volume_pairs, volume_size
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 def crop_or_pad_patch(x: np.ndarray, mask: np.ndarray, patch: tuple[int, ...],
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Cuts (C, *spatial) ``x`` and (*spatial) ``mask`` to (C, *patch) and ``patch`` at a random place."""
-    pads, cuts = zip(*(_pad_or_crop_axis(n, p, rng) for n, p in zip(mask.shape, patch)))
+    pads, cuts = zip(*(pad_or_crop_axis(n, p, rng) for n, p in zip(mask.shape, patch)))
     if any(pad != (0, 0) for pad in pads):
         mode = "reflect" if min(mask.shape) > 1 else "edge"
         x, mask = np.pad(x, ((0, 0), *pads), mode=mode), np.pad(mask, pads, mode=mode)
