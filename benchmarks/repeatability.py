@@ -74,15 +74,20 @@ def run(fp32: Path, int8: Path, runs: int, sizes: str, min_time: float, num_imag
             "agree": all(s["agree"] for s in by_size.values()), "provenance": provenance(None)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="benchmarks/repeatability.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--fp32", type=Path, default=DEMO_EXPORT / "model.onnx", help="FP32 ONNX (default: make demo's)")
-    p.add_argument("--int8", type=Path, default=DEMO_EXPORT / "model.int8.onnx", help="its INT8 file")
-    p.add_argument("--runs", type=int, default=5, help="bench runs, back to back (default 5)")
+def add_pair_arguments(p: argparse.ArgumentParser, export: Path, whose: str) -> None:
+    """The options of a script that benches an FP32 file and its INT8 file (default: ``export``'s)."""
+    p.add_argument("--fp32", type=Path, default=export / "model.onnx", help=f"FP32 ONNX (default: {whose})")
+    p.add_argument("--int8", type=Path, default=export / "model.int8.onnx", help="its INT8 file")
     p.add_argument("--img-size", default="256,512", help="sizes to time (default 256,512)")
     p.add_argument("--min-time", type=float, default=4.0, help="seconds each row is timed per size (default 4)")
     p.add_argument("--num-images", type=int, default=4, help="images the bench scores Dice on (default 4)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="benchmarks/repeatability.py", description=__doc__.split("\n\n")[0])
+    add_pair_arguments(p, DEMO_EXPORT, "make demo's")
+    p.add_argument("--runs", type=int, default=5, help="bench runs, back to back (default 5)")
     args = p.parse_args(argv)
     if demo_files_missing([args.fp32, args.int8], "--fp32 and --int8"):
         return 2

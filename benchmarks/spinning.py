@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.repeatability import int8_ratios  # noqa: E402
+from benchmarks.repeatability import add_pair_arguments, int8_ratios  # noqa: E402
 from benchmarks.runtimes import demo_files_missing, edgeunet  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -100,15 +100,9 @@ def block(path: Path, data: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks/spinning.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--fp32", type=Path, default=SUITE_EXPORT / "model.onnx", help="FP32 ONNX (default: the suite's "
-                   "unet-ds)")
-    p.add_argument("--int8", type=Path, default=SUITE_EXPORT / "model.int8.onnx", help="its INT8 file")
+    add_pair_arguments(p, SUITE_EXPORT, "the suite's unet-ds")
     p.add_argument("--modes", default="off,run,always", help="--spinning modes, benched in turn (default all)")
     p.add_argument("--repeats", type=int, default=2, help="bench runs per mode (default 2)")
-    p.add_argument("--img-size", default="256,512", help="sizes to time (default 256,512)")
-    p.add_argument("--min-time", type=float, default=4.0, help="seconds each row is timed per size (default 4)")
-    p.add_argument("--num-images", type=int, default=4, help="images the bench scores Dice on (default 4)")
-    p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
     args = p.parse_args(argv)
     if demo_files_missing([args.fp32, args.int8], "--fp32 and --int8", maker="make bench"):
         return 2

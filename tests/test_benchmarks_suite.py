@@ -196,3 +196,29 @@ def test_reference_export_writes_through_the_export_writer_a_file_the_runtime_op
     segmenter = Segmenter(path, providers=["CPUExecutionProvider"])
     assert segmenter.class_names == ["background", "nucleus"] and segmenter.metadata.model_config == {}
     assert list(tmp_path.glob("new/.*")) == [] and count_cost(model, 64).macs > 0
+
+
+def test_spinning_script_benches_the_modes_in_turn_and_keeps_the_median_of_the_repeats(tmp_path, monkeypatch):
+    from benchmarks import spinning
+
+    order, slow = [], {"off": 1.2, "run": 1.0, "always": 2.0}
+
+    def fake_bench(*args):  # what `edgeunet bench A B --spinning MODE --json F` writes, FP32 8 ms * mode * call
+        mode, out = args[args.index("--spinning") + 1], Path(args[args.index("--json") + 1])
+        order.append(mode)
+        k = slow[mode] * (1 + 0.1 * (len(order) > 3))  # the second repeat is 10% slower for every mode
+        rows = [{"model": "model.onnx", "size": 256, "status": "ok", "latency_ms": {"p50": 8 * k}, "ratio": 1.0},
+                {"model": "model.int8.onnx", "size": 256, "status": "ok", "latency_ms": {"p50": 4 * k}, "ratio": 2.0}]
+        out.write_text(json.dumps({"rows": rows}))
+
+    monkeypatch.setattr(spinning, "edgeunet", fake_bench)
+    monkeypatch.setattr(spinning, "_model_name", lambda path: "unet-ds")
+    result = spinning.run(Path("model.onnx"), Path("model.int8.onnx"), ["off", "run", "always"], 2, "256", 0.1, 1)
+    assert order == ["off", "run", "always"] * 2
+    assert result["modes"]["off"]["256"] == {"fp32_p50_ms": 10.08, "int8_p50_ms": 5.04, "ratio": 2.0}
+    assert result["modes"]["run"]["256"]["int8_p50_ms"] == 4.2 and len(result["runs"]) == 6
+    assert spinning.main(["--fp32", str(tmp_path / "none.onnx")]) == 2  # missing files: the fix, exit 2
+    for f in ("a.onnx", "b.onnx"):
+        (tmp_path / f).write_bytes(b"")
+    files = ["--fp32", str(tmp_path / "a.onnx"), "--int8", str(tmp_path / "b.onnx")]
+    assert spinning.main([*files, "--modes", "fast"]) == 2
