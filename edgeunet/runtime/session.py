@@ -8,10 +8,9 @@ busy-wait for work instead of sleeping:
 * ``"run"`` (default): between the nodes of one call, and no longer: they stop when the call
   returns (``session.force_spinning_stop``). A call then wakes its threads once, not at every
   node, and a finished call leaves the cores to the application's own pre- and post-processing
-  and to the other sessions of a side-by-side timing. Measured on a 2-core Xeon (VNNI), unet-ds
-  at 256 px, interleaved: INT8 3.63 ms and FP32 7.57 ms against 4.17 and 8.17 ms with spinning off.
-* ``"always"``: ONNX Runtime's default; the threads also spin for a while after each call, about
-  2% faster for back-to-back calls of a lone session, and they steal the cores of whatever runs next.
+  and to the other sessions of a side-by-side timing (``benchmarks/spinning.py`` measures each mode).
+* ``"always"``: ONNX Runtime's default; the threads also spin for a while after each call, a little
+  faster for back-to-back calls of a lone session, and they steal the cores of whatever runs next.
 * ``"off"``: they never spin; every node's parallel section wakes them.
 """
 
