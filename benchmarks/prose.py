@@ -266,12 +266,12 @@ def repeatability(path: Path, data: dict) -> str:
     return (f"Figures that hold: {len(data['runs'])} back-to-back `edgeunet bench {data['fp32']} {data['int8']}` "
             f"runs on {machine_short(data)} ({data['date']}, `benchmarks/repeatability.py`) gave INT8 speed-ups of "
             f"{'; '.join(parts)}, {verdict} {data['tolerance']:.0%} of each other. "
-            + SPINNING[data.get("spinning", "off")])
+            + SPINNING_SENTENCES[data.get("spinning", "off")])
 
 
 # What the bench's ONNX Runtime sessions did between calls (``edgeunet bench --spinning``), by the recorded mode;
 # results from before the mode was recorded ran with spinning off.
-SPINNING = {
+SPINNING_SENTENCES = {
     "run": "The rows' ONNX Runtime sessions spin their intra-op threads within a call and stop when it returns "
            "(`--spinning run`, as the runtime ships), so no idle session steals the cores of the row being timed.",
     "off": "The rows' ONNX Runtime sessions ran with intra-op spinning off, so no idle session's threads "

@@ -89,15 +89,15 @@ def time_candidates(job: FormatJob, rows: list[dict]) -> dict:
     from ..runtime.backends import open_backend
     from .stages import usable_threads
 
-    side, threads = job.fixed_side, usable_threads()
+    side, threads, spinning = job.fixed_side, usable_threads(), "run"  # spinning: as the runtime ships
     x = np.random.default_rng(0).standard_normal((1, job.stages.cfg.in_channels, side, side)).astype(np.float32)
-    backends = [open_backend(job.stages.out / row["file"], threads=threads, precision=row["hint"] or "f32")
-                for row in rows]
+    backends = [open_backend(job.stages.out / row["file"], threads=threads, precision=row["hint"] or "f32",
+                             spinning=spinning) for row in rows]
     fns = [lambda b=b: b.run(x) for b in backends]
     for row, timing in zip(rows, time_interleaved(fns, AUTO_TIMING, reference=0), strict=True):
         row.update({k: timing[k] for k in ("latency_ms", "ratio", "ratio_q25", "ratio_q75", "rounds", "noisy",
                                            "verdict")})
-    return {"size": side, "threads": threads, "spinning": "run", "settings": AUTO_TIMING.to_dict(),
+    return {"size": side, "threads": threads, "spinning": spinning, "settings": AUTO_TIMING.to_dict(),
             "input": [1, job.stages.cfg.in_channels, side, side]}
 
 
