@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Extras `make setup` installs; CI adds the rest its tests use: make setup EXTRAS=train,dev,bench,openvino,mobile
+# Extras `make setup` installs; CI adds the rest its tests use: make setup EXTRAS=train,dev,bench,openvino,mobile,pretrained
 EXTRAS ?= train,dev
 comma  := ,
 # One stamp per set of extras: asking for other extras installs them into the same venv.
