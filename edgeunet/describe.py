@@ -144,14 +144,15 @@ def describe(path: str | Path, img_size: int = 256, img_size_3d: int = 64) -> di
 
 def describe_variants(img_size: int = 256, spatial_dims: int | None = 2) -> list[dict]:
     """The registered variants of ``spatial_dims`` (None: all) at 1 input channel and 2 classes: parameters
-    and MACs (3-D variants on an img_size cube)."""
+    and MACs (3-D variants on an img_size cube). ``encoder``: the pretrained encoder ('' for edgeunet's own)."""
     from .models import create_model, list_models
 
     rows = []
     for name in list_models(spatial_dims):
         model = create_model(name)
         cfg = model.cfg
-        rows.append({"name": name, "block": cfg.block, "widths": list(cfg.widths), "fused_levels": cfg.fused_levels,
+        rows.append({"name": name, "encoder": cfg.encoder, "block": cfg.block, "widths": list(cfg.widths),
+                     "fused_levels": cfg.fused_levels,
                      "space_to_depth": cfg.space_to_depth, "upsample": cfg.upsample, "up_act": cfg.up_act,
                      "attention": cfg.attention,
                      **_cost(model, img_size)})

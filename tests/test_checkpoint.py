@@ -1,5 +1,6 @@
 import pytest
 import torch
+from small_models import small_model
 
 from edgeunet.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from edgeunet.errors import UserError
@@ -10,7 +11,7 @@ from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 @pytest.mark.parametrize("name", list_models())
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, name):
     torch.manual_seed(0)
-    model = create_model(name, base_width=8, depth=2, num_classes=3).eval()
+    model = small_model(name, num_classes=3).eval()
     path = save_checkpoint(
         make_checkpoint(model, DEFAULT_PREPROCESSING, ["bg", "a", "b"], {"mean_dice": 0.5}), tmp_path / "m.pt"
     )

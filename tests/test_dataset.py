@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgeunet.data.augment import augment_pair, crop_or_pad
+from edgeunet.data.augment import AUGMENTATIONS, augment_crop, crop_or_pad
 from edgeunet.data.dataset import SegmentationDataset, SyntheticDataset, build_datasets
 from edgeunet.data.io import write_image, write_mask
 from edgeunet.errors import UserError
@@ -43,7 +43,8 @@ def test_augmentation_keeps_image_and_mask_aligned():
     pattern = _l_shape()
     orientations = set()
     for seed in range(12):
-        x, mask = augment_pair(pattern[None].astype(np.float32), pattern, np.random.default_rng(seed))
+        x, mask = augment_crop(pattern[None].astype(np.float32), pattern, AUGMENTATIONS["basic"],
+                               np.random.default_rng(seed))
         middle = (x.max() + x.min()) / 2  # the jitter moves both levels alike
         assert np.array_equal(x[0] > middle, mask > 0)
         orientations.add(mask.tobytes())

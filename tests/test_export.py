@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from small_models import small_model
 
 from edgeunet.checkpoint import make_checkpoint, save_checkpoint
 from edgeunet.export import ExportOptions, ParityError, export_model, export_onnx, pipeline, read_metadata
@@ -19,7 +20,7 @@ from edgeunet.export.fp16 import convert_fp16
 from edgeunet.export.onnx import model_metadata
 from edgeunet.export.samples import InputSpec, fit_to_multiple, load_inputs
 from edgeunet.export.verify import onnx_logits, parity, torch_logits
-from edgeunet.models import create_model, list_models
+from edgeunet.models import list_models
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
 CLASSES = ["background", "cell"]
@@ -27,7 +28,7 @@ CLASSES = ["background", "cell"]
 
 def tiny(name: str):
     torch.manual_seed(0)
-    model = create_model(name, base_width=8, depth=2).eval()
+    model = small_model(name).eval()
     # Random BatchNorm statistics make the logits depend on every layer (fresh BN is the identity).
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):

@@ -8,12 +8,13 @@ import onnxruntime as ort
 import pytest
 import torch
 from onnx import numpy_helper
+from small_models import small_model
 
 from edgeunet.data.sources import load_samples
 from edgeunet.export import DiceDropError, ExportOptions, export_model, read_metadata
 from edgeunet.export.debug import worst_tensors
 from edgeunet.export.int8 import cpu_lacks_vnni, quant_settings
-from edgeunet.models import create_model, list_models
+from edgeunet.models import list_models
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
 
 pytestmark = pytest.mark.slow
@@ -220,7 +221,7 @@ def test_every_variant_quantizes_its_convs(name, target, tmp_path):
     from edgeunet.runtime.metadata import ModelMetadata
 
     torch.manual_seed(0)
-    model = create_model(name, base_width=8, depth=2).eval()
+    model = small_model(name).eval()
     fp32 = export_onnx(model, tmp_path / "model.onnx", DEFAULT_PREPROCESSING, ["background", "cell"])
     inputs = [
         preprocess(image, DEFAULT_PREPROCESSING)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from small_models import small_model
 
 from edgeunet.models import ModelConfig, build_model, count_parameters, create_model, get_config, list_models
 from edgeunet.models.unet import nearest_valid_size
@@ -27,7 +28,7 @@ def dims(name: str) -> int:
 
 
 def small(name: str, **kw):
-    return create_model(name, **{**SMALL_BY_DIMS[dims(name)], **kw})
+    return small_model(name, **{**SMALL_BY_DIMS[dims(name)], **kw})
 
 
 def example(name: str, batch: int = 1, channels: int = 1) -> torch.Tensor:

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from small_models import small_model
 
 from edgeunet.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from edgeunet.models import count_parameters, create_model, list_models
@@ -36,7 +37,7 @@ def one_thread():
 
 def _model(name: str, options: dict, seed: int = 0):
     torch.manual_seed(seed)
-    model = create_model(name, base_width=16, depth=2, **options)
+    model = small_model(name, base_width=16, depth=2, **options)
     for module in model.modules():  # trained-looking BatchNorm, so lost statistics would show
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)

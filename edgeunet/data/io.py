@@ -1,6 +1,6 @@
 """Reading and writing images and masks: Pillow for PNG/JPEG, tifffile for TIFF, numpy for .npy.
 
-Images come back in their native dtype (uint8, uint16 or float32) as (H, W) or (H, W, C);
+Images come back in their native dtype (uint8, uint16, int16 or float32) as (H, W) or (H, W, C);
 masks come back as (H, W) int64 class ids. Writes go through ``edgeunet.atomic`` (a temporary
 file in the same folder, then a rename, permissions from the umask), so a crash never leaves a
 half-written file behind.
@@ -49,7 +49,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     rather than described as an image of C rows.
 
     Returns:
-        (H, W) or (H, W, C) array of uint8, uint16 or float32.
+        (H, W) or (H, W, C) array of uint8, uint16, int16 or float32.
 
     Raises:
         ImageReadError: The file is unreadable or its shape/dtype is not an image.

@@ -3,50 +3,32 @@
 The 3-D sibling of ``edgeunet.data.dataset`` (same randomness, cache and ``set_epoch`` rules). Each
 item is preprocessed as a WHOLE volume (``preprocess_volume``, the call inference makes), then cut
 to ``patch`` = (D, H, W): longer axes cropped at a random offset, shorter ones reflect-padded (mask
-alike). With ``augment``: a random flip along each axis, a random k*90-degree rotation in the H-W
-plane (k in {0, 2} when H != W), never a rotation through D (voxels need not be isotropic), and
-intensity jitter ``x * gain + offset`` (gain in [0.9, 1.1], offset in [-0.1, 0.1]).
+alike), and augmented by the ``augment`` policy, the 2-D mechanism with the dimension a parameter
+(``edgeunet.data.augment``). "basic" flips along each axis and turns the H-W plane by k*90 degrees
+(k in {0, 2} when H != W), never through D; "nnunet" also rotates up to 30 degrees about each axis
+(``AugmentPolicy.rotation_3d``: set the H and W angles to 0 when voxels are much longer in D).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from operator import attrgetter
 
 import numpy as np
 
 from ..errors import UserError
-from .augment import pad_or_crop_axis
+from .augment import AugmentPolicy
 from .dataset import _CropDataset, _split_pairs, _SyntheticItems
+from .fingerprint import training_normalization
 from .sources import SYNTHETIC3D, data_facts, is_synthetic, is_synthetic3d, synthetic_class_count
 from .synthetic3d import synthetic_volume
 from .volume_sources import VolumeSample, holds_nifti, load_volume_samples, read_volume_pairs, volume_size
 from .volumes_prep import preprocess_volume
 
 logger = logging.getLogger(__name__)
-
-
-def crop_or_pad_patch(x: np.ndarray, mask: np.ndarray, patch: tuple[int, ...],
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Cuts (C, *spatial) ``x`` and (*spatial) ``mask`` to (C, *patch) and ``patch`` at a random place."""
-    pads, cuts = zip(*(pad_or_crop_axis(n, p, rng) for n, p in zip(mask.shape, patch)))
-    if any(pad != (0, 0) for pad in pads):
-        mode = "reflect" if min(mask.shape) > 1 else "edge"
-        x, mask = np.pad(x, ((0, 0), *pads), mode=mode), np.pad(mask, pads, mode=mode)
-    return x[(slice(None), *cuts)], mask[cuts]
-
-
-def augment_volume(x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Flips along D, H, W, a k*90-degree H-W rotation and gain/offset jitter of (C, D, H, W) ``x``; mask follows."""
-    square = x.shape[2] == x.shape[3]
-    k = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
-    x, mask = np.rot90(x, k, axes=(2, 3)), np.rot90(mask, k, axes=(1, 2))
-    for axis in range(3):
-        if rng.random() < 0.5:
-            x, mask = np.flip(x, axis + 1), np.flip(mask, axis)
-    gain, offset = rng.uniform(0.9, 1.1), rng.uniform(-0.1, 0.1)
-    return (x * np.float32(gain) + np.float32(offset)).astype(np.float32, copy=False), mask
+FINGERPRINT_SYNTHETIC3D = 4  # generated training volumes the fingerprint of synthetic3d reads
 
 
 class _PatchDataset(_CropDataset):
@@ -54,15 +36,12 @@ class _PatchDataset(_CropDataset):
 
     _RNG_TAG = 0x3DA7A
 
-    def __init__(self, length: int, patch, seed: int, augment: bool, unique: int, preprocessing: dict | None):
+    def __init__(self, length: int, patch, seed: int, augment: str | AugmentPolicy | bool, unique: int,
+                 preprocessing: dict | None):
         self.patch = volume_size(patch)
         super().__init__(length, max(self.patch), seed, augment, unique, preprocessing)
 
-    def _cut(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return crop_or_pad_patch(x, mask, self.patch, rng)
-
-    def _augment(self, x: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return augment_volume(x, mask, rng)
+    crop_shape = property(attrgetter("patch"))
 
 
 class VolumeDataset(_PatchDataset):
@@ -73,13 +52,13 @@ class VolumeDataset(_PatchDataset):
         patch: (D, H, W) training patch in voxels (one int: a cube).
         preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
         in_channels: When given, every volume's channel count is checked against it.
-        augment: Random flips, H-W rotations and intensity jitter.
+        augment: Augmentation preset name, ``AugmentPolicy``, or True/False ("basic"/"none").
         seed: Seed of the patch and augmentation randomness.
         length: Items per epoch (default: one per sample); item i uses sample i % len(samples).
     """
 
     def __init__(self, samples: list, patch, preprocessing: dict | None = None, in_channels: int | None = None,
-                 augment: bool = True, seed: int = 0, length: int | None = None):
+                 augment: str | AugmentPolicy | bool = "basic", seed: int = 0, length: int | None = None):
         if not samples:
             raise UserError("no training volumes: pass a data set with at least one volume/mask pair")
         self.samples = list(samples)
@@ -106,11 +85,12 @@ class SyntheticVolumeDataset(_SyntheticItems, _PatchDataset):
             seed of the patch/augmentation randomness.
         num_classes: 2 to 4.
         preprocessing: Preprocessing spec; None means DEFAULT_PREPROCESSING.
+        augment: Augmentation preset name, ``AugmentPolicy``, or True/False ("basic"/"none").
         volume_shape: (D, H, W) of the generated volumes (default ``patch``).
     """
 
     def __init__(self, length: int, patch, seed: int = 0, num_classes: int = 2, preprocessing: dict | None = None,
-                 augment: bool = True, volume_shape=None):
+                 augment: str | AugmentPolicy | bool = "basic", volume_shape=None):
         self.num_classes = synthetic_class_count(num_classes)
         self.volume_shape = volume_size(volume_shape or patch)
         super().__init__(length, patch, seed, augment, length, preprocessing)
@@ -139,17 +119,22 @@ def check_image_data(data, what: str = "--data") -> None:
 def build_volume_datasets(data: str | os.PathLike, val: str | os.PathLike | None = None, val_fraction: float = 0.1,
                           patch=(32, 32, 32), num_classes: int | None = None, preprocessing: dict | None = None,
                           seed: int = 0, samples_per_epoch: int | None = None, volume_shape=None,
-                          val_samples: int | None = None) -> tuple[_PatchDataset, list[VolumeSample], dict]:
+                          val_samples: int | None = None, augment: str | AugmentPolicy | bool = "basic",
+                          normalize: str | None = None, encoder_normalization: Callable | None = None,
+                          min_samples_per_epoch: int = 0) -> tuple[_PatchDataset, list[VolumeSample], dict]:
     """The training Dataset, the validation volumes and the data facts, as the 3-D trainer uses them.
 
     ``"synthetic3d"``: ``samples_per_epoch`` (default 32) volumes of ``volume_shape`` (default
     ``patch``); validation: ``val_samples`` (default 4) volumes of the "val" split seed. A folder is
     checked with ``check_volume_folder`` first (UserError listing every problem); validation comes
-    from ``val``, else ``DIR/val``, else a seeded ``val_fraction`` split.
+    from ``val``, else ``DIR/val``, else a seeded ``val_fraction`` split. ``augment`` is the training
+    items' augmentation: a preset of ``edgeunet.data.augment.AUGMENTATIONS`` or an ``AugmentPolicy``.
+    ``normalize``, ``encoder_normalization`` and ``min_samples_per_epoch`` are as for ``build_datasets``: with
+    ``preprocessing`` None, the spec comes from the fingerprint of the training volumes.
 
     Returns:
         (train_ds, val_set, info): val_set lists raw (name, volume, mask) whole volumes;
-        info = dict(num_classes, in_channels, class_names, n_train, n_val).
+        info = dict(num_classes, in_channels, class_names, n_train, n_val, preprocessing[, normalization]).
     """
     from .sources import dataset_folder
     from .validate3d import check_volume_folder
@@ -158,10 +143,16 @@ def build_volume_datasets(data: str | os.PathLike, val: str | os.PathLike | None
     if val is not None:
         check_volume_data(val, "--val")
     shape = volume_size(volume_shape or patch)
+    normalization = None
     if is_synthetic3d(data):
         num_classes, in_channels, class_names = data_facts(None, num_classes)
-        train_ds = SyntheticVolumeDataset(int(samples_per_epoch or 32), patch, seed, num_classes, preprocessing, True,
-                                          shape)
+        if preprocessing is None and normalize is not None:
+            n = min(int(samples_per_epoch or 32), FINGERPRINT_SYNTHETIC3D)
+            preprocessing, normalization = training_normalization(
+                load_volume_samples(SYNTHETIC3D, n, shape, seed, "train", num_classes), 3, normalize,
+                encoder_normalization)
+        train_ds = SyntheticVolumeDataset(int(samples_per_epoch or 32), patch, seed, num_classes, preprocessing,
+                                          augment, shape)
         n_train = len(train_ds)
         if val is None or is_synthetic3d(val):
             val_set = load_volume_samples(SYNTHETIC3D, val_samples or 4, shape, seed, "val", num_classes)
@@ -181,9 +172,15 @@ def build_volume_datasets(data: str | os.PathLike, val: str | os.PathLike | None
             train_pairs = report.pairs
             val_report = check_volume_folder(val if val is not None else val_folder, num_classes)
             val_set = read_volume_pairs(val_report.pairs)
-        train_ds = VolumeDataset(train_pairs, patch, preprocessing, in_channels, True, seed, samples_per_epoch)
+        if preprocessing is None and normalize is not None:
+            preprocessing, normalization = training_normalization(train_pairs, 3, normalize,
+                                                                  encoder_normalization)
         n_train = len(train_pairs)
+        train_ds = VolumeDataset(train_pairs, patch, preprocessing, in_channels, augment, seed,
+                                 samples_per_epoch or max(n_train, int(min_samples_per_epoch)))
         logger.info("training on %d volumes from %s, validating on %d", n_train, report.folder, len(val_set))
     info = {"num_classes": num_classes, "in_channels": in_channels, "class_names": list(class_names),
-            "n_train": n_train, "n_val": len(val_set), "spatial_dims": 3}
+            "n_train": n_train, "n_val": len(val_set), "spatial_dims": 3, "preprocessing": dict(train_ds.preprocessing)}
+    if normalization is not None:
+        info["normalization"] = normalization
     return train_ds, val_set, info

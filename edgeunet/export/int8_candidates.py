@@ -3,7 +3,8 @@
 The exported node names follow the module names (``/encoder/stages.0/unit1/depthwise/conv/Conv``,
 ``/decoder/stages.3/up/Resize``, ``/head/Conv``; see ``edgeunet.models.blocks``), so a node's
 role and resolution level can be read from its name and op type. Level L is the resolution
-1 / 2**L: encoder stage i is level i, decoder stage j is level depth - 1 - j, the head is level 0.
+1 / 2**L: encoder stage i is level i, decoder stage j is level depth - 1 - j, the head and the
+stem of a pretrained encoder (``/encoder/stem/``) are level 0.
 
 Groups (each a set of node names that ``quantize_static`` leaves in float):
 
@@ -68,7 +69,8 @@ def node_level(name: str, depth: int) -> int | None:
     pool = _POOL.match(name)
     if pool:
         return int(pool.group(1) or 0) + 1
-    return 0 if name.startswith("/head/") else None
+    # the stem of a pretrained encoder (a strided conv) makes level 0, as the head reads it
+    return 0 if name.startswith(("/head/", "/encoder/stem/")) else None
 
 
 def _is_depthwise(node) -> bool:

@@ -28,15 +28,21 @@ def _scalar_if_uniform(factor: tuple[int, ...]) -> int | tuple[int, ...]:
 
 
 class ConvNormAct(nn.Sequential):
-    """Conv -> BatchNorm -> ReLU. (B, in, *spatial) -> (B, out, *spatial) (same padding, stride 1)."""
+    """Conv -> BatchNorm -> ReLU. (B, in, *spatial) -> (B, out, *spatial / stride) (padding kernel_size // 2).
+
+    The pretrained encoders set the rest: ``stride``, ``act_layer`` (ReLU6 in EfficientNet-Lite), ``eps``
+    (1e-3, the BatchNorm of TensorFlow checkpoints) and ``norm=False`` (VGG: a conv with bias, ``norm`` an
+    Identity that holds no state).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, groups: int = 1, act: bool = True,
-                 spatial_dims: int = 2):
+                 spatial_dims: int = 2, *, stride: int = 1, norm: bool = True,
+                 act_layer: type[nn.Module] = nn.ReLU, eps: float = 1e-5):
         super().__init__()
-        self.conv = conv_layer(spatial_dims, in_channels, out_channels, kernel_size, padding=kernel_size // 2,
-                               groups=groups, bias=False)
-        self.norm = _NORM[spatial_dims](out_channels)
-        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
+        self.conv = conv_layer(spatial_dims, in_channels, out_channels, kernel_size, stride=stride,
+                               padding=kernel_size // 2, groups=groups, bias=not norm)
+        self.norm = _NORM[spatial_dims](out_channels, eps=eps) if norm else nn.Identity()
+        self.act = act_layer(inplace=True) if act else nn.Identity()
 
 
 class DepthwiseSeparable(nn.Sequential):
@@ -49,19 +55,37 @@ class DepthwiseSeparable(nn.Sequential):
 
 
 class InvertedResidual(nn.Module):
-    """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear project; residual when shapes match."""
+    """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear project; residual when shapes match.
 
-    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, spatial_dims: int = 2):
+    EfficientNet-Lite's MBConv is the same block with ``kernel_size`` 3 or 5, a ``stride``, ReLU6 and
+    BatchNorm eps 1e-3 (``norm``: extra ``ConvNormAct`` arguments), no expand conv at expand ratio 1
+    (``expand=False``: ``hidden_channels`` must equal ``in_channels``), and ``residual`` given by its
+    architecture table: a pruned block keeps the adds it was designed with whatever its widths.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden_channels: int, spatial_dims: int = 2, *,
+                 kernel_size: int = 3, stride: int = 1, expand: bool = True, residual: bool | None = None,
+                 norm: dict | None = None):
         super().__init__()
-        self.expand = ConvNormAct(in_channels, hidden_channels, 1, spatial_dims=spatial_dims)
-        self.depthwise = ConvNormAct(hidden_channels, hidden_channels, 3, groups=hidden_channels,
-                                     spatial_dims=spatial_dims)
-        self.project = ConvNormAct(hidden_channels, out_channels, 1, act=False, spatial_dims=spatial_dims)
-        self.use_residual = in_channels == out_channels
+        dims = {"spatial_dims": spatial_dims, **(norm or {})}
+        if expand:  # attribute only when present: the state_dict of a block without it has no expand keys
+            self.expand = ConvNormAct(in_channels, hidden_channels, 1, **dims)
+        elif hidden_channels != in_channels:
+            raise ValueError(f"a block without expand conv has hidden = in channels, got {hidden_channels} != "
+                             f"{in_channels}")
+        self.depthwise = ConvNormAct(hidden_channels, hidden_channels, kernel_size, groups=hidden_channels,
+                                     stride=stride, **dims)
+        self.project = ConvNormAct(hidden_channels, out_channels, 1, act=False, **dims)
+        self.use_residual = in_channels == out_channels and stride == 1 if residual is None else residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.project(self.depthwise(self.expand(x)))
+        y = self.project(self.depthwise(self.expand(x) if hasattr(self, "expand") else x))
         return x + y if self.use_residual else y
+
+
+def stage_widths(plan: dict[str, int], prefix: str) -> dict[str, int]:
+    """The widths of one stage of a width plan, without the stage prefix (``enc2.mid`` -> ``mid``)."""
+    return {k.split(".", 1)[1]: v for k, v in plan.items() if k.split(".", 1)[0] == prefix}
 
 
 class DoubleBlock(nn.Module):
@@ -88,17 +112,17 @@ class DoubleBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.unit2(self.unit1(x))
 
+    def width_owners(self) -> dict[str, nn.Module]:
+        """Width name -> the conv whose output channels are that width (what pruning roots its groups at)."""
+        if self.block == "ir":
+            return {"hidden1": self.unit1.expand.conv, "mid": self.unit1.project.conv,
+                    "hidden2": self.unit2.expand.conv, "out": self.unit2.project.conv}
+        last = (lambda u: u.conv) if self.block == "conv" else (lambda u: u.pointwise.conv)
+        return {"mid": last(self.unit1), "out": last(self.unit2)}
+
     def widths(self) -> dict[str, int]:
         """The actual channel counts, read from the layers (they change when pruned)."""
-        if self.block == "ir":
-            return {
-                "hidden1": self.unit1.expand.conv.out_channels,
-                "mid": self.unit1.project.conv.out_channels,
-                "hidden2": self.unit2.expand.conv.out_channels,
-                "out": self.unit2.project.conv.out_channels,
-            }
-        last = (lambda u: u.conv) if self.block == "conv" else (lambda u: u.pointwise.conv)
-        return {"mid": last(self.unit1).out_channels, "out": last(self.unit2).out_channels}
+        return {name: conv.out_channels for name, conv in self.width_owners().items()}
 
 
 class AttentionGate(nn.Module):
@@ -183,8 +207,13 @@ class DecoderStage(nn.Module):
             skip = self.gate(x, skip)
         return self.block(torch.cat([skip, x], dim=1))
 
-    def widths(self) -> dict[str, int]:
-        out = {"up": self.up.conv.out_channels, **self.block.widths()}
+    def width_owners(self) -> dict[str, nn.Module]:
+        """Width name -> owning conv: the up-sampling conv, the gate's skip projection, then the block's."""
+        owners = {"up": self.up.conv}
         if self.gate is not None:
-            out["gate"] = self.gate.skip.conv.out_channels
-        return out
+            owners["gate"] = self.gate.skip.conv
+        return {**owners, **self.block.width_owners()}
+
+    def widths(self) -> dict[str, int]:
+        """The actual channel counts (``up``, ``gate``, then the block's)."""
+        return {name: conv.out_channels for name, conv in self.width_owners().items()}

@@ -9,15 +9,16 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import UserError
+from .encoder_specs import encoder_spec, encoder_widths
 
 BLOCKS = ("conv", "ds", "ir")
 # Up-sampling modes by spatial_dims: the linear resize is named after its dimensionality.
 UPSAMPLES_BY_DIMS = {2: ("transpose", "bilinear", "nearest"), 3: ("transpose", "trilinear", "nearest")}
 UPSAMPLES = tuple(dict.fromkeys(m for modes in UPSAMPLES_BY_DIMS.values() for m in modes))
 SPATIAL_DIMS = tuple(UPSAMPLES_BY_DIMS)
-# Fields added after the first configs (3-D support, up_act); ``to_dict`` leaves them out at their defaults, so
-# configs keep the JSON (checkpoints, ONNX metadata) of earlier versions, which older readers still load.
-_DEFAULT_OMITTED = {"spatial_dims": 2, "pool": (), "up_act": False}
+# Fields added after the first configs (3-D support, up_act, encoder); ``to_dict`` leaves them out at their defaults,
+# so configs keep the JSON (checkpoints, ONNX metadata) of earlier versions, which older readers still load.
+_DEFAULT_OMITTED = {"spatial_dims": 2, "pool": (), "up_act": False, "encoder": ""}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class ModelConfig:
             each 1 (keep) or 2 (halve); e.g. ``((1, 2, 2), (2, 2, 2), (2, 2, 2))`` keeps the slice
             count of a thick-slice volume at the first pooling. The decoder up-samples by the same
             factors. Empty (the default): 2 along every axis at every level.
+        encoder: A pretrained encoder of ``edgeunet.models.encoder_specs.ENCODERS`` (``efficientnet-lite0``,
+            ``vgg11``, ...), or empty for edgeunet's own. Its table fixes ``widths`` (the skip widths, of the
+            first depth + 1 levels) and ``space_to_depth`` (its stem's stride: the head pixel-shuffles a
+            1/2-resolution first skip back); ``block``, ``upsample``, ``up_act``, ``attention`` and
+            ``fused_levels`` shape the decoder and any new stage below the pretrained ones. 2-D only.
 
     3-D has no space-to-depth: torch has no 3-D ``pixel_unshuffle`` (it would be an 8-D reshape
     and transpose in ONNX, past what TensorRT handles well), the factor cubes the stem's channels
@@ -75,6 +81,7 @@ class ModelConfig:
     layer_widths: tuple[tuple[str, int], ...] = field(default=())
     spatial_dims: int = 2
     pool: tuple[tuple[int, ...], ...] = field(default=())
+    encoder: str = ""
 
     def __post_init__(self):
         if self.block not in BLOCKS:
@@ -100,6 +107,8 @@ class ModelConfig:
         if self.spatial_dims == 3 and self.space_to_depth != 1:
             raise UserError(f"space_to_depth={self.space_to_depth} is 2-D only (pixel_unshuffle): "
                             "use 1 for a 3-D model")
+        if self.encoder:
+            encoder_spec(self.encoder).check_layout(self.widths, self.spatial_dims, self.pool, self.space_to_depth)
 
     def _check_upsample(self) -> None:
         modes = UPSAMPLES_BY_DIMS[self.spatial_dims]
@@ -154,8 +163,9 @@ class ModelConfig:
 
     @property
     def stem_channels(self) -> int:
-        """Channels the first stage sees (the input's, times space_to_depth squared; 3-D has none)."""
-        return self.in_channels * self.space_to_depth**2
+        """Channels the encoder sees: the input's, times space_to_depth squared unless a pretrained encoder's own
+        stem does the down-sampling (3-D has none)."""
+        return self.in_channels if self.encoder else self.in_channels * self.space_to_depth**2
 
     def stage_block(self, level: int) -> str:
         """Block type of the stages at ``level`` (0: full resolution)."""
@@ -164,18 +174,24 @@ class ModelConfig:
     def width_plan(self) -> dict[str, int]:
         """Channel count of every free layer width, by name (``enc2.mid``, ``dec0.up``, ...).
 
-        Decoder stage ``decJ`` up-samples to the resolution of encoder stage ``depth - 1 - J``.
+        Decoder stage ``decJ`` up-samples to the resolution of encoder stage ``depth - 1 - J``. A pretrained
+        encoder's layers are ``enc0.stem`` and ``enc{i}.{k}.hidden`` / ``enc{i}.{k}.out`` for its block k at
+        level i (``EncoderSpec.unit_plan``); a new stage below them is planned as edgeunet's own.
         """
         plan: dict[str, int] = {}
-        ws = self.widths
-        for i, w in enumerate(ws):
-            self._block_plan(plan, f"enc{i}", w, ws[i - 1] if i else self.stem_channels, self.stage_block(i))
+        ws, spec = self.widths, encoder_spec(self.encoder) if self.encoder else None
+        pretrained = min(len(ws), len(spec.levels)) if spec else 0
+        plan.update(spec.unit_plan(pretrained) if spec else {})
+        for i in range(pretrained, len(ws)):
+            self._block_plan(plan, f"enc{i}", ws[i], ws[i - 1] if i else self.stem_channels, self.stage_block(i))
         for j in range(self.depth):
-            skip = ws[self.depth - 1 - j]
-            plan[f"dec{j}.up"] = skip
+            level = self.depth - 1 - j
+            skip = ws[level]
+            up, out = spec.decoder_stage_widths(level) if spec else (skip, skip)
+            plan[f"dec{j}.up"] = up
             if self.attention:
                 plan[f"dec{j}.gate"] = max(1, int(round(skip * self.gate_ratio)))
-            self._block_plan(plan, f"dec{j}", skip, 2 * skip, self.stage_block(self.depth - 1 - j))
+            self._block_plan(plan, f"dec{j}", out, skip + up, self.stage_block(level))
         plan.update(dict(self.layer_widths))
         return plan
 
@@ -187,8 +203,8 @@ class ModelConfig:
             plan[f"{prefix}.hidden2"] = out * self.expand_ratio
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict; ``spatial_dims``, ``pool`` and ``up_act`` are left out at their defaults (2-D
-        configs read as before, also by edgeunet versions without 3-D support)."""
+        """Plain JSON-able dict; ``spatial_dims``, ``pool``, ``up_act`` and ``encoder`` are left out at their
+        defaults (2-D configs read as before, also by edgeunet versions without 3-D support)."""
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
         d["layer_widths"] = [list(p) for p in self.layer_widths]
@@ -227,12 +243,27 @@ _EDGE = dict(upsample="bilinear", fused_levels=2, space_to_depth=2)
 # outputs, so each decoder concat then joins two ReLU outputs and its INT8 form is a byte copy
 # (benchmarks/up_act.py). The inverted-residual skips end in a linear projection, so unet-mobile gains nothing.
 _EDGE_DS = dict(_EDGE, up_act=True)
+
+
+def _pretrained(name: str, encoder: str) -> ModelConfig:
+    """A pretrained encoder with the edge decoder of unet-ds, its widths taken from the encoder's skips
+    (TernausNet11's published ones for vgg11; ``EncoderSpec.decoder_widths``)."""
+    return ModelConfig(name=name, encoder=encoder, block="ds", widths=encoder_widths(encoder),
+                       **{**_EDGE_DS, "space_to_depth": encoder_spec(encoder).stem_stride})
+
+
 _REGISTRY: dict[str, ModelConfig] = {
     "unet": ModelConfig(name="unet", block="conv", widths=_widths(64, 4), upsample="transpose"),
     "unet-ds": ModelConfig(name="unet-ds", block="ds", widths=(32, 48, 96, 192), **_EDGE_DS),
     "unet-mobile": ModelConfig(name="unet-mobile", block="ir", widths=(32, 48, 64, 128), expand_ratio=4, **_EDGE),
     "unet-attention": ModelConfig(name="unet-attention", block="ds", widths=(32, 48, 96, 192), attention=True,
                                   **_EDGE_DS),
+    # ImageNet-pretrained encoders (weights: edgeunet.models.pretrained). EfficientNet-Lite's stride-2 stem
+    # takes the place of the space-to-depth stem; TernausNet11 (arXiv:1801.05746) adds a centre stage at 1/32.
+    "unet-efficientnet-lite0": _pretrained("unet-efficientnet-lite0", "efficientnet-lite0"),
+    "unet-efficientnet-lite1": _pretrained("unet-efficientnet-lite1", "efficientnet-lite1"),
+    "unet-efficientnet-lite2": _pretrained("unet-efficientnet-lite2", "efficientnet-lite2"),
+    "ternausnet": _pretrained("ternausnet", "vgg11"),
     # 3-D (Cicek et al. 2016): 3x3x3 conv-BN-ReLU stages, 2x2x2 transposed-conv up-sampling.
     "unet3d": ModelConfig(name="unet3d", spatial_dims=3, block="conv", widths=(32, 64, 128, 256), upsample="transpose"),
     # The 3-D edge variant, chosen by ONNX Runtime FP32 timings at 64^3 (1 thread, AMD EPYC) and a short
@@ -254,10 +285,23 @@ def list_models(spatial_dims: int | None = 2) -> list[str]:
     return sorted(n for n, c in _REGISTRY.items() if spatial_dims is None or c.spatial_dims == spatial_dims)
 
 
+def _encoder_overrides(name: str, encoder: str, cfg: ModelConfig, base: int | None, depth: int | None,
+                       overrides: dict) -> None:
+    """Fills ``widths`` (and ``space_to_depth`` for a new encoder) into ``overrides`` from the encoder's table."""
+    if base is not None:
+        raise UserError(f"base_width does not apply to {name} ({encoder} encoder): its widths are the pretrained "
+                        f"ones {encoder_widths(encoder)}; give depth to keep fewer levels, or prune it to narrow it")
+    if "widths" not in overrides and (depth is not None or encoder != cfg.encoder):
+        overrides["widths"] = encoder_widths(encoder, depth)
+    if encoder != cfg.encoder:
+        overrides.setdefault("space_to_depth", encoder_spec(encoder).stem_stride)
+
+
 def get_config(name: str, **overrides) -> ModelConfig:
     """The registered config of ``name`` with ``overrides`` applied (a new object; the registry is never mutated).
 
-    ``base_width`` and ``depth`` may be given instead of ``widths``: widths = base_width * 2**i.
+    ``base_width`` and ``depth`` may be given instead of ``widths``: widths = base_width * 2**i. A model with a
+    pretrained ``encoder`` takes ``depth`` only: its first depth + 1 levels (``encoder_widths``).
     """
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
@@ -265,9 +309,12 @@ def get_config(name: str, **overrides) -> ModelConfig:
         raise UserError(f"unknown model {name!r}{hint}: choose one of {', '.join(list_models(None))}")
     cfg = _REGISTRY[name]
     base, depth = overrides.pop("base_width", None), overrides.pop("depth", None)
-    if base is not None or depth is not None:
-        if "widths" in overrides:
-            raise UserError("give either widths or base_width/depth, not both")
+    if (base is not None or depth is not None) and "widths" in overrides:
+        raise UserError("give either widths or base_width/depth, not both")
+    encoder = overrides.get("encoder", cfg.encoder)
+    if encoder:
+        _encoder_overrides(name, encoder, cfg, base, depth, overrides)
+    elif base is not None or depth is not None:
         overrides["widths"] = _widths(base or cfg.widths[0], depth if depth is not None else cfg.depth)
     if overrides.get("upsample") == "transpose" and "up_act" not in overrides:
         overrides["up_act"] = False  # a transposed conv has no 1x1 conv to follow: the knob goes with the resize

@@ -6,12 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import DecoderStage, DoubleBlock, Pool, conv_layer
+from .blocks import DecoderStage, DoubleBlock, Pool, conv_layer, stage_widths
 from .config import ModelConfig
-
-
-def _stage_widths(plan: dict[str, int], prefix: str) -> dict[str, int]:
-    return {k.split(".", 1)[1]: v for k, v in plan.items() if k.split(".", 1)[0] == prefix}
+from .encoders import PretrainedEncoder
 
 
 def nearest_valid_size(size: int, multiple: int) -> int:
@@ -29,7 +26,7 @@ class Encoder(nn.Module):
         self.factors = cfg.pool_factors
         stages, in_channels = [], cfg.stem_channels
         for i in range(cfg.depth + 1):
-            widths = _stage_widths(plan, f"enc{i}")
+            widths = stage_widths(plan, f"enc{i}")
             stages.append(DoubleBlock(cfg.stage_block(i), in_channels, widths, cfg.spatial_dims))
             in_channels = widths["out"]
         self.stages = nn.ModuleList(stages)
@@ -41,16 +38,28 @@ class Encoder(nn.Module):
             skips.append(x)
         return skips
 
+    def width_owners(self) -> dict[str, nn.Module]:
+        """Width name (``enc{i}.mid``, ...) -> the conv whose output channels are that width."""
+        return {f"enc{i}.{name}": conv for i, s in enumerate(self.stages) for name, conv in s.width_owners().items()}
+
+    def skip_names(self) -> list[str]:
+        """The width name of each level's output, shallow to deep."""
+        return [f"enc{i}.out" for i in range(len(self.stages))]
+
+    def skip_widths(self) -> list[int]:
+        """The actual channels of each level's output (they change when pruned)."""
+        return [s.widths()["out"] for s in self.stages]
+
 
 class Decoder(nn.Module):
     """Takes its widths from the encoder: stage j joins the deepest map with skip ``depth - 1 - j``."""
 
-    def __init__(self, cfg: ModelConfig, plan: dict[str, int], encoder: Encoder):
+    def __init__(self, cfg: ModelConfig, plan: dict[str, int], encoder: Encoder | PretrainedEncoder):
         super().__init__()
-        skip_widths = [s.widths()["out"] for s in encoder.stages]
+        skip_widths = encoder.skip_widths()
         stages, in_channels = [], skip_widths[-1]
         for j in range(cfg.depth):
-            widths = _stage_widths(plan, f"dec{j}")
+            widths = stage_widths(plan, f"dec{j}")
             level = cfg.depth - 1 - j
             stages.append(DecoderStage(cfg.stage_block(level), in_channels, skip_widths[level], widths, cfg.upsample,
                                        cfg.attention, cfg.spatial_dims, cfg.pool_factors[level], cfg.up_act))
@@ -64,20 +73,25 @@ class Decoder(nn.Module):
             x = stage(x, skips[-2 - j])
         return x
 
+    def width_owners(self) -> dict[str, nn.Module]:
+        """Width name (``dec{j}.up``, ``dec{j}.gate``, ``dec{j}.mid``, ...) -> the conv that owns it."""
+        return {f"dec{j}.{name}": conv for j, s in enumerate(self.stages) for name, conv in s.width_owners().items()}
+
 
 class UNet(nn.Module):
     """U-Net built from a ModelConfig. (B, in_channels, H, W) -> (B, num_classes, H, W) logits, or
     (B, in_channels, D, H, W) -> (B, num_classes, D, H, W) for ``spatial_dims=3``.
 
     Each spatial size must be a multiple of its ``cfg.size_multiples`` entry (2 ** depth x
-    space_to_depth unless ``cfg.pool`` keeps an axis at some level).
+    space_to_depth unless ``cfg.pool`` keeps an axis at some level). With a pretrained ``cfg.encoder``
+    (``encoders.PretrainedEncoder``) the encoder's own stem does what pixel_unshuffle does otherwise.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         plan = cfg.width_plan()
-        self.encoder = Encoder(cfg, plan)
+        self.encoder = PretrainedEncoder(cfg, plan) if cfg.encoder else Encoder(cfg, plan)
         self.decoder = Decoder(cfg, plan, self.encoder)
         self.head = conv_layer(cfg.spatial_dims, self.decoder.out_channels, cfg.num_classes * cfg.space_to_depth**2, 1)
 
@@ -85,7 +99,7 @@ class UNet(nn.Module):
         if not (torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()):
             self.check_input(x)
         s = self.cfg.space_to_depth
-        skips = self.encoder(F.pixel_unshuffle(x, s) if s > 1 else x)
+        skips = self.encoder(F.pixel_unshuffle(x, s) if s > 1 and not self.cfg.encoder else x)
         x = self.head(self.decoder(skips))
         return F.pixel_shuffle(x, s) if s > 1 else x
 
@@ -105,14 +119,13 @@ class UNet(nn.Module):
                 f"pad or resize to {'x'.join(str(nearest_valid_size(n, k)) for n, k in zip(sizes, multiples))}"
             )
 
+    def width_owners(self) -> dict[str, nn.Module]:
+        """Width name (as in ``cfg.width_plan()``) -> the conv whose output channels are that width."""
+        return {**self.encoder.width_owners(), **self.decoder.width_owners()}
+
     def width_plan(self) -> dict[str, int]:
         """The actual per-layer widths (differ from ``cfg.width_plan()`` once pruned)."""
-        plan = {}
-        for i, s in enumerate(self.encoder.stages):
-            plan.update({f"enc{i}.{k}": v for k, v in s.widths().items()})
-        for j, s in enumerate(self.decoder.stages):
-            plan.update({f"dec{j}.{k}": v for k, v in s.widths().items()})
-        return plan
+        return {name: conv.out_channels for name, conv in self.width_owners().items()}
 
     def current_config(self) -> ModelConfig:
         """A config that rebuilds this model with its current (possibly pruned) widths."""

@@ -1,11 +1,13 @@
 """Structured channel pruning of a U-Net with Torch-Pruning's dependency graph.
 
-Every free width of the model (``enc2.mid``, ``dec0.up``, ... see ``ModelConfig.width_plan``) is
-owned by one convolution whose output channels define it. Pruning a width builds that
-convolution's dependency group, so every coupled layer follows: BatchNorm statistics, the
-depthwise convolution after it, the decoder convolution that reads the width through the skip
-concatenation (at the right offset), the attention gate's projections, the residual add of an
-inverted residual. The head is never a group root, so the classes stay.
+Every free width of the model (``enc2.mid``, ``dec0.up``, ``enc3.1.hidden`` ... see
+``ModelConfig.width_plan``) is owned by one convolution whose output channels define it
+(``UNet.width_owners``). Pruning a width builds that convolution's dependency group, so every
+coupled layer follows: BatchNorm statistics, the depthwise convolution after it, the decoder
+convolution that reads the width through the skip concatenation (at the right offset), the
+attention gate's projections, the residual adds of inverted residuals (in a pretrained
+EfficientNet-Lite encoder, the outputs of a level's blocks are one group). The head is never a
+group root, so the classes stay.
 
 Groups are rooted here rather than by ``tp.pruner.BasePruner``, which roots them in module order:
 a decoder's depthwise convolution then roots one group spanning both halves of a skip
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError, require
+from ..models.blocks import DoubleBlock
 from ..models.cost import Cost, count_cost
 from .importance import check_importance, make_importance
 from .plan import MIN_CHANNELS, check_ratio, planned_widths
@@ -33,30 +36,9 @@ tp = require("torch_pruning", "train", "torch-pruning")
 logger = logging.getLogger(__name__)
 
 
-def _block_owners(prefix: str, block) -> dict[str, nn.Module]:
-    """The convs whose output channels are the widths of a DoubleBlock (mirrors ``DoubleBlock.widths``)."""
-    if block.block == "ir":
-        return {
-            f"{prefix}.hidden1": block.unit1.expand.conv,
-            f"{prefix}.mid": block.unit1.project.conv,
-            f"{prefix}.hidden2": block.unit2.expand.conv,
-            f"{prefix}.out": block.unit2.project.conv,
-        }
-    last = (lambda u: u.conv) if block.block == "conv" else (lambda u: u.pointwise.conv)
-    return {f"{prefix}.mid": last(block.unit1), f"{prefix}.out": last(block.unit2)}
-
-
 def width_owners(model) -> dict[str, nn.Module]:
     """Width name (as in ``model.width_plan()``) -> the conv whose ``out_channels`` is that width."""
-    owners: dict[str, nn.Module] = {}
-    for i, stage in enumerate(model.encoder.stages):
-        owners.update(_block_owners(f"enc{i}", stage))
-    for j, stage in enumerate(model.decoder.stages):
-        owners[f"dec{j}.up"] = stage.up.conv
-        if stage.gate is not None:
-            owners[f"dec{j}.gate"] = stage.gate.skip.conv
-        owners.update(_block_owners(f"dec{j}", stage.block))
-    return owners
+    return model.width_owners()
 
 
 class _GateSigmoid(tp.pruner.function.BasePruningFunc):
@@ -114,21 +96,19 @@ def _coupled_names(graph, owners: dict[str, nn.Module]) -> list[tuple[str, ...]]
 
 
 def _unit_ends(model) -> list[tuple[int, tuple[str, ...], str, bool]]:
-    """Every inverted residual as (fixed input channels, input width names, output width name, has residual)."""
-    depth, ends = len(model.encoder.stages) - 1, []
-    blocks = ([(f"enc{i}", s) for i, s in enumerate(model.encoder.stages)]
-              + [(f"dec{j}", s.block) for j, s in enumerate(model.decoder.stages)])
-    for prefix, block in blocks:
+    """Every inverted residual of a skeleton stage (``DoubleBlock``) as (fixed input channels, input width
+    names, output width name, has residual). The blocks of a pretrained encoder are not among them: their
+    residual adds come from the architecture table, whatever the widths."""
+    skips, ends = model.encoder.skip_names(), []
+    depth = len(skips) - 1
+    blocks = [(f"enc{i}", s, (skips[i - 1],) if i else ()) for i, s in enumerate(model.encoder.stages)
+              if isinstance(s, DoubleBlock)]
+    blocks += [(f"dec{j}", s.block, (skips[depth - 1 - j], f"dec{j}.up")) for j, s in enumerate(model.decoder.stages)]
+    for prefix, block, inputs in blocks:
         if block.block != "ir":
             continue
-        index = int(prefix[3:])
-        if prefix == "enc0":
-            first = (model.cfg.in_channels, ())
-        elif prefix.startswith("enc"):
-            first = (0, (f"enc{index - 1}.out",))
-        else:
-            first = (0, (f"enc{depth - 1 - index}.out", f"dec{index}.up"))
-        ends.append((*first, f"{prefix}.mid", block.unit1.use_residual))
+        fixed = 0 if inputs else model.cfg.stem_channels
+        ends.append((fixed, inputs, f"{prefix}.mid", block.unit1.use_residual))
         ends.append((0, (f"{prefix}.mid",), f"{prefix}.out", block.unit2.use_residual))
     return ends
 

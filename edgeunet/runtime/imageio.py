@@ -2,7 +2,7 @@
 for TIFF, numpy for .npy; nothing of the toolkit but the atomic writer, so the torch-free runtime owns it and
 ``edgeunet.data.io`` builds on it.
 
-``read_image`` gives (H, W) or (H, W, C) arrays in their native dtype (uint8, uint16 or
+``read_image`` gives (H, W) or (H, W, C) arrays in their native dtype (uint8, uint16, int16 or
 float32), as the model's ``preprocess`` expects; ``write_mask`` and ``write_rgb`` write PNGs
 atomically with ``edgeunet.atomic.atomic_path`` (permissions from the umask). Pillow reads 16-bit RGB
 PNGs as 8-bit; store 16-bit color images as TIFF or .npy.
@@ -95,8 +95,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             Palette images become RGB; an alpha channel is kept (RGBA is 4 channels).
 
     Returns:
-        (H, W) or (H, W, C) array of uint8, uint16 or float32 (other dtypes are converted:
-        bool -> uint8, float64 -> float32, small integers -> uint8/uint16).
+        (H, W) or (H, W, C) array of uint8, uint16, int16 (signed data such as CT slices in Hounsfield
+        units) or float32 (other dtypes are converted: bool -> uint8, float64 -> float32, small
+        non-negative integers -> uint8/uint16, negative ones -> int16).
 
     Raises:
         ImageReadError: The file is unreadable or its shape/dtype is not an image.
@@ -115,7 +116,12 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         array = array.astype(np.float32, copy=False)
     elif array.dtype.kind in "ui" and array.dtype not in (np.uint8, np.uint16):
         lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
-        if lo < 0 or hi > 65535:
+        if lo < 0:  # signed data, e.g. CT in Hounsfield units: its sign is what ``--normalize auto`` reads
+            if lo < -32768 or hi > 32767:
+                raise ImageReadError(path, f"{array.dtype} values {lo}..{hi} do not fit int16: save as float32 or "
+                                           "rescale")
+            return array.astype(np.int16, copy=False)
+        if hi > 65535:
             raise ImageReadError(path, f"{array.dtype} values {lo}..{hi} do not fit uint16: save as float32 or rescale")
         array = array.astype(np.uint8 if hi <= 255 else np.uint16)
     elif array.dtype.kind not in "ui":

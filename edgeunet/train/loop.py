@@ -253,7 +253,7 @@ def _read_last(path: Path) -> dict:
 def _check_same_plan(ckpt: dict, settings: TrainSettings, path: Path) -> None:
     """The learning-rate schedule spans the planned steps, so a resumed run keeps its plan."""
     before = ckpt.get("train_args", {})
-    for key in ("epochs", "batch_size", "samples_per_epoch", "schedule"):
+    for key in ("epochs", "batch_size", "samples_per_epoch", "steps", "schedule"):
         if key in before and before[key] != getattr(settings, key):
             flag, now = key.replace("_", "-"), getattr(settings, key)
             raise UserError(f"--resume continues {path} as planned, with {flag} {before[key]} (now {now}): use the "

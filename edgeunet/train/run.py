@@ -54,8 +54,23 @@ def check_out_folder(out: str | Path, resume: bool = False, exist_ok: bool = Fal
     return out
 
 
-def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int):
-    """The model to train: a fresh variant, or ``--init``'s weights and architecture."""
+def weights_source(settings: TrainSettings) -> str | None:
+    """The encoder weights a fresh model starts from: ``--weights``, else ``imagenet`` for an encoder whose ImageNet
+    weights a package ships, else ``none``; None with ``--init``. A file or package that is missing is a UserError
+    now, before any data is read."""
+    if settings.init:
+        return None
+    from ..models.pretrained import default_weights, weights_file
+
+    cfg = settings.model_config()
+    source = settings.weights if settings.weights is not None else default_weights(cfg)
+    weights_file(cfg, source)  # raises naming the extra, the file, or the variants that have an encoder to load
+    return source
+
+
+def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int, weights: str | None = None):
+    """The model to train and the record of its encoder weights: a fresh variant (``weights`` loaded into its
+    encoder), or ``--init``'s weights and architecture (record None)."""
     if settings.init:
         from ..checkpoint import model_from_checkpoint
 
@@ -65,16 +80,20 @@ def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int)
                 f"--init {settings.init} has {model.cfg.in_channels} channel(s) and {model.cfg.num_classes} classes, "
                 f"the data {in_channels} and {num_classes}: pick a matching checkpoint or drop --init"
             )
-        return model.train()
+        return model.train(), None
+    from ..models.pretrained import load_encoder_weights
+
     torch.manual_seed(settings.seed)
-    return create_model(settings.model, in_channels=in_channels, num_classes=num_classes, **settings.model_options)
+    model = create_model(settings.model, in_channels=in_channels, num_classes=num_classes, **settings.model_options)
+    return model, load_encoder_weights(model, weights or "none")
 
 
-def _init_preprocessing(settings: TrainSettings) -> tuple[dict, TrainSettings, int]:
-    """The preprocessing (``--init``'s, else the default), the settings with ``data`` resolved, and the
-    model's spatial dims; ``--init``'s size multiples and dimensionality are checked now."""
+def _init_preprocessing(settings: TrainSettings) -> tuple[dict | None, TrainSettings, int]:
+    """The preprocessing of ``--init`` (None for a fresh model: the data's fingerprint decides it), the settings
+    with ``data`` resolved, and the model's spatial dims; ``--init``'s size multiples and dimensionality are
+    checked now."""
     if not settings.init:
-        return dict(DEFAULT_PREPROCESSING), settings, settings.model_config().spatial_dims
+        return None, settings, settings.model_config().spatial_dims
     if not Path(settings.init).is_file():
         raise UserError(f"--init {settings.init} does not exist: give the best.pt of an earlier run, or drop --init")
     ckpt = load_checkpoint(settings.init)
@@ -86,8 +105,11 @@ def _init_preprocessing(settings: TrainSettings) -> tuple[dict, TrainSettings, i
     return dict(ckpt.get("preprocessing") or DEFAULT_PREPROCESSING), settings, cfg.spatial_dims
 
 
-def build_data(settings: TrainSettings, spatial_dims: int, preprocessing: dict):
+def build_data(settings: TrainSettings, spatial_dims: int, preprocessing: dict | None):
     """(train_ds, val_samples, info) of ``settings.data``: patches of volumes for a 3-D model, crops of images else.
+
+    ``preprocessing`` None: ``settings.normalize`` picks the spec from the training set's fingerprint (with the
+    ImageNet statistics of a pretrained encoder); ``info["preprocessing"]`` is the spec used.
 
     Raises:
         UserError: The data's dimensionality is not the model's (the message names the fix), or
@@ -96,20 +118,40 @@ def build_data(settings: TrainSettings, spatial_dims: int, preprocessing: dict):
     from ..data.dataset import build_datasets
     from ..data.volume_dataset import build_volume_datasets, check_image_data
 
+    common = dict(val=settings.val, val_fraction=settings.val_fraction, num_classes=settings.num_classes,
+                  preprocessing=preprocessing, seed=settings.seed, samples_per_epoch=settings.epoch_samples(),
+                  val_samples=settings.val_samples, augment=settings.augment, normalize=settings.normalize,
+                  encoder_normalization=_encoder_statistics(settings), min_samples_per_epoch=settings.min_epoch_samples)
     if spatial_dims == 3:
-        return build_volume_datasets(
-            settings.data, val=settings.val, val_fraction=settings.val_fraction, patch=settings.patch_size(3),
-            num_classes=settings.num_classes, preprocessing=preprocessing, seed=settings.seed,
-            samples_per_epoch=settings.samples_per_epoch, volume_shape=settings.volume_size,
-            val_samples=settings.val_samples)
+        return build_volume_datasets(settings.data, patch=settings.patch_size(3), volume_shape=settings.volume_size,
+                                     **common)
     check_image_data(settings.data)
     if settings.val is not None:
         check_image_data(settings.val, "--val")
-    return build_datasets(
-        settings.data, val=settings.val, val_fraction=settings.val_fraction, img_size=settings.img_size,
-        num_classes=settings.num_classes, preprocessing=preprocessing, seed=settings.seed,
-        samples_per_epoch=settings.samples_per_epoch, val_samples=settings.val_samples,
-    )
+    return build_datasets(settings.data, img_size=settings.img_size, **common)
+
+
+def _encoder_statistics(settings: TrainSettings):
+    """in_channels -> the ImageNet mean and std of the settings' encoder (None for edgeunet's own encoders)."""
+    if settings.init:
+        return None
+    from ..models.pretrained import encoder_normalization
+
+    cfg = settings.model_config()
+    return lambda channels: encoder_normalization(dataclasses.replace(cfg, in_channels=channels))
+
+
+def recipe_record(settings: TrainSettings, train_ds, preprocessing: dict, info: dict, weights: dict | None) -> dict:
+    """What config.json says of the recipe: the budget in steps, the augmentation, the normalisation and its
+    reason, and the encoder weights."""
+    from ..data.augment import augment_policy
+
+    steps_per_epoch = max(1, len(train_ds) // settings.batch_size)
+    return {"steps": steps_per_epoch * settings.epochs, "steps_per_epoch": steps_per_epoch,
+            "epochs": settings.epochs, "batch_size": settings.batch_size, "samples_per_epoch": len(train_ds),
+            "augment": {"preset": settings.augment, **augment_policy(settings.augment).to_dict()},
+            "normalization": info.get("normalization", {"mode": "from --init", "spec": preprocessing}),
+            "weights": weights if weights is not None else {"source": "--init", "file": settings.init}}
 
 
 def train(settings: TrainSettings, on_epoch: Callable[[str], None] | None = None) -> dict:
@@ -127,16 +169,25 @@ def train(settings: TrainSettings, on_epoch: Callable[[str], None] | None = None
     check_out_folder(settings.out, settings.resume, settings.exist_ok)
     distributed.barrier(ctx)
     preprocessing, settings, spatial_dims = _init_preprocessing(settings)
+    weights = weights_source(settings)
     if ctx.is_main:
         ensure_dir(settings.out, "--out folder")
     torch.manual_seed(settings.seed)
     train_ds, val_samples, info = build_data(settings, spatial_dims, preprocessing)
-    model = build_model_for(settings, info["in_channels"], info["num_classes"])
+    preprocessing = info.pop("preprocessing")
+    normalization = info.pop("normalization", None)
+    model, weights_record = build_model_for(settings, info["in_channels"], info["num_classes"], weights)
+    recipe = recipe_record(settings, train_ds, preprocessing,
+                           {"normalization": normalization} if normalization else {}, weights_record)
     if ctx.is_main:
+        if normalization:
+            logger.info("normalization %s", normalization["reason"])
         doc = {"settings": settings.to_dict(), "model_config": model.cfg.to_dict(),
-               "parameters": count_parameters(model), "data": info,
+               "parameters": count_parameters(model), "data": info, "recipe": recipe,
                "provenance": provenance(torch.get_num_threads())}
         write_json(Path(settings.out) / "config.json", doc)
-    result = fit(model, train_ds, val_samples, settings, preprocessing, info["class_names"], on_epoch=on_epoch)
+    extra = {"weights": weights_record} if weights_record is not None else None
+    result = fit(model, train_ds, val_samples, settings, preprocessing, info["class_names"], extra=extra,
+                 on_epoch=on_epoch)
     return {**result, "parameters": count_parameters(model), "data": info, "out": settings.out,
-            "model_config": model.cfg.to_dict()}
+            "model_config": model.cfg.to_dict(), "recipe": recipe}

