@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,7 @@ CONFIGS = {  # label: (model, edgeunet train options on top of BUDGET)
     "unet-efficientnet-lite0, ImageNet": ("unet-efficientnet-lite0", ["--weights", "imagenet"]),
 }
 INT8_CONFIG = "unet-efficientnet-lite0, ImageNet"
-BUDGET = ["--steps", "400", "--epochs", "8", "--batch-size", "8", "--img-size", "128", "--lr", "0.003",
+BUDGET = ["--steps", "500", "--epochs", "10", "--batch-size", "8", "--img-size", "128", "--lr", "0.003",
           "--val-fraction", "0.2"]
 
 
@@ -67,12 +68,15 @@ def train_once(case: Path, model: str, options: list[str], seed: int, out: Path)
 
 
 def int8_dice(case: Path, run: Path, out: Path) -> dict:
-    """FP32 and INT8 Dice of ``run``'s export on the case's test images (export.json's verification)."""
+    """FP32 and INT8 Dice of ``run``'s export on the case's test images (export.json's INT8 check), what the
+    INT8 search kept, and how the export split the images into calibration, search and verification."""
     edgeunet("export", str(run / "best.pt"), "--int8", "--calib", str(case), "--val", str(case / "test"),
              "--no-progress", "--out", str(out))
     report = json.loads((out / "export.json").read_text())
-    dice = {p: report["verification"][p]["mean_dice"] for p in ("fp32", "int8") if p in report["verification"]}
-    return {**dice, "int8_file": report.get("quantization", {}).get("chosen")}
+    quality = report["int8_quality"]
+    return {"fp32": quality["fp32"]["mean_dice"], "int8": quality["int8"]["mean_dice"],
+            "dice_drop": quality["dice_drop"], "verification_images": quality["count"],
+            "chosen": report.get("int8_search", {}).get("chosen"), "data": report["data"]["summary"]}
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -80,28 +84,37 @@ def summarize(runs: list[dict]) -> dict:
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str]) -> dict:
-    """Trains every configuration of every case with every seed; returns the result record (not yet written)."""
+def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jobs: int = 1) -> dict:
+    """Trains every configuration of every case with every seed (``jobs`` runs at a time); returns the result
+    record (not yet written)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from edgeunet.env import machine_name, provenance
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="edgeunet-recipe-") as tmp:
+        folder = {(c, label, seed): Path(tmp) / c / f"c{i}s{seed}" for c in cases
+                  for i, label in enumerate(configs) for seed in seeds}
+        with ThreadPoolExecutor(max_workers=jobs) as pool:  # each run is its own process: threads only wait
+            futures = {key: pool.submit(train_once, devset / key[0], *CONFIGS[key[1]], key[2], out)
+                       for key, out in folder.items()}
+            done = {key: future.result() for key, future in futures.items()}
         for case_name in cases:
             case, rows = devset / case_name, {}
-            for i, label in enumerate(configs):
+            for label in configs:
                 model, options = CONFIGS[label]
-                runs = [train_once(case, model, options, seed, Path(tmp) / case_name / f"c{i}s{seed}")
-                        for seed in seeds]
+                runs = [done[(case_name, label, seed)] for seed in seeds]
                 rows[label] = {"model": model, "options": options, "runs": runs, "heldout": summarize(runs)}
                 print(f"{case_name}: {label}: held-out Dice {rows[label]['heldout']['mean']:.4f} "
                       f"[{rows[label]['heldout']['min']:.4f}-{rows[label]['heldout']['max']:.4f}]", flush=True)
             if INT8_CONFIG in configs:
-                first = Path(tmp) / case_name / f"c{configs.index(INT8_CONFIG)}s{seeds[0]}"
+                first = folder[(case_name, INT8_CONFIG, seeds[0])]
                 rows[INT8_CONFIG]["int8"] = int8_dice(case, first, Path(tmp) / case_name / "export")
             source = (case / "SOURCE.md").read_text() if (case / "SOURCE.md").is_file() else ""
             results[case_name] = {"configs": rows, "source": source.strip().splitlines()[:3]}
     return {"kind": "recipe", "date": datetime.date.today().isoformat(), "machine": machine_name(),
-            "budget": BUDGET, "seeds": seeds, "cases": results, "provenance": provenance()}
+            "budget": BUDGET, "seeds": seeds, "jobs": jobs, "cases": results,
+            "provenance": provenance(1 if jobs > 1 else None)}
 
 
 NO_RECIPE = "`python benchmarks/recipe.py` measures held-out Dice of the models and recipes on the development set."
@@ -139,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--configs", default=",".join(str(i) for i in range(len(CONFIGS))),
                    help="comma-separated indices into " + "; ".join(f"{i}: {c}" for i, c in enumerate(CONFIGS)))
+    p.add_argument("--jobs", type=int, default=1,
+                   help="training runs at a time, each on one thread when more than 1 (default 1)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
     args = p.parse_args(argv)
     cases = args.cases.split(",") if args.cases else sorted(
@@ -157,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     from edgeunet.atomic import write_json
     from edgeunet.env import machine_name
 
-    result = run(args.devset, cases, seeds, configs)
+    if args.jobs > 1:  # the runs' processes inherit it: one thread each, side by side
+        os.environ["OMP_NUM_THREADS"] = "1"
+    result = run(args.devset, cases, seeds, configs, max(1, args.jobs))
     print(f"wrote {write_json(args.out / f'{machine_name()}-recipe.json', result)}")
     return 0
 

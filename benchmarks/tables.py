@@ -6,8 +6,8 @@
 A block is the text between ``<!-- edgeunet:table NAME -->`` and ``<!-- /edgeunet:table -->``;
 ``BLOCKS`` says which function writes it. Each function reads the newest result file of its kind
 (``results.latest``): the suite (``<machine>-<date>.json`` of ``benchmarks/run.py``), runtime memory
-(``runtime_memory.py``), the demos (``demo_time.py``, ``demo3d_time.py``), distributed training (``ddp.py``)
-and the 3-D comparison (``volumes.py``). A
+(``runtime_memory.py``), the demos (``demo_time.py``, ``demo3d_time.py``), distributed training (``ddp.py``),
+the 3-D comparison (``volumes.py``) and the recipes on real data (``recipe.py``). A
 figure without a result file is not printed: the block says which script measures it. The
 models table is not here: ``edgeunet info --models`` prints it.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import demo3d_time, prose, spinning, up_act, volumes  # noqa: E402
+from benchmarks import demo3d_time, prose, recipe, spinning, up_act, volumes  # noqa: E402
 from benchmarks.results_files import RESULTS, latest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +47,7 @@ BLOCKS = {
     "volumes": ("volumes", volumes.block, volumes.NO_VOLUMES),
     "up-act": ("up-act", up_act.block, up_act.NO_UP_ACT),
     "spinning": ("spinning", spinning.block, spinning.NO_SPINNING),
+    "recipe": ("recipe", recipe.block, recipe.NO_RECIPE),
 }
 FILES = ("README.md", "benchmarks/README.md")
 WIDTH = 100  # README prose is wrapped at about 100 characters; tables, headings and images are not

@@ -4,4 +4,4 @@ The top-level package imports nothing heavy: ``edgeunet.runtime`` needs only num
 ONNX Runtime, and torch is imported by the stages that need it (models, train, prune, export).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -8,6 +8,7 @@ from edgeunet.data.augment import AUGMENTATIONS, augment_crop, crop_or_pad
 from edgeunet.data.dataset import SegmentationDataset, SyntheticDataset, build_datasets
 from edgeunet.data.io import write_image, write_mask
 from edgeunet.errors import UserError
+from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
 
 def _l_shape(size=24):
@@ -123,7 +124,7 @@ def test_synthetic_build_gives_info_and_val_samples():
     train, val, info = build_datasets("synthetic", img_size=32, num_classes=3, samples_per_epoch=20)
     assert len(train) == 20 and len(val) == 8
     assert info == {"num_classes": 3, "in_channels": 1, "class_names": ["background", "nucleus", "elongated"],
-                    "n_train": 20, "n_val": 8}
+                    "n_train": 20, "n_val": 8, "preprocessing": DEFAULT_PREPROCESSING}
     assert val[0][1].shape == (32, 32) and val[0][1].dtype == np.uint16
 
 

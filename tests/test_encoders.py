@@ -283,3 +283,27 @@ def test_efficientnet_lite0_exports_to_onnx_with_parity_and_level_names(tmp_path
         np.testing.assert_allclose(logits, model(torch.from_numpy(x)).numpy(), atol=1e-4, rtol=1e-4)
     groups = layer_groups(onnx.load(str(path)))
     assert {f"depthwise.{level}" for level in range(4)} <= set(groups) and "level.4" in groups
+
+
+@pytest.mark.slow
+def test_ternausnet_trains_from_a_torchvision_vgg11_file(tmp_path):
+    from edgeunet.checkpoint import load_checkpoint
+    from edgeunet.train import TrainSettings, train
+
+    state = _vgg11_state()
+    torch.save(state, tmp_path / "vgg11.pth")
+    out = tmp_path / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(TrainSettings(data="synthetic", model="ternausnet", model_options={"depth": 2}, out=str(out),
+                            weights=str(tmp_path / "vgg11.pth"), epochs=1, steps=2, batch_size=2, img_size=32,
+                            val_samples=2, progress=False, device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt["weights"]["source"] == "file" and ckpt["weights"]["input_conv"] == "summed"
+    assert ckpt["preprocessing"]["mean"] == pytest.approx([sum((0.485, 0.456, 0.406)) / 3])
+    # two optimizer steps later the first conv is still the file's, its RGB filters summed for the gray input
+    trained, loaded = ckpt["state_dict"]["encoder.stages.0.0.conv.weight"], state["features.0.weight"].sum(1)
+    assert torch.corrcoef(torch.stack([trained.flatten(), loaded.flatten()]))[0, 1] > 0.9

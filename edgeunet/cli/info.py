@@ -42,11 +42,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_variants(rows: list[dict], img_size: int | str) -> None:
-    print(f"{'model':<16}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<14}{'attn':<6}{'params (M)':>11}"
-          f"{f'GMACs@{img_size}':>12}  widths")
+    name = max([len("model"), *(len(r["name"]) for r in rows)]) + 2
+    encoder = max([len("encoder"), *(len(r.get("encoder") or "-") for r in rows)]) + 2
+    print(f"{'model':<{name}}{'encoder':<{encoder}}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<14}{'attn':<6}"
+          f"{'params (M)':>11}{f'GMACs@{img_size}':>12}  widths")
     for r in rows:
-        print(f"{r['name']:<16}{r['block']:<7}{r['fused_levels']:>6}{r['space_to_depth']:>5}  {_upsample(r):<14}"
-              f"{str(r['attention']):<6}{r['parameters'] / 1e6:>11.3f}{r['gmacs']:>12.3f}  {r['widths']}")
+        print(f"{r['name']:<{name}}{r.get('encoder') or '-':<{encoder}}{r['block']:<7}{r['fused_levels']:>6}"
+              f"{r['space_to_depth']:>5}  {_upsample(r):<14}{str(r['attention']):<6}{r['parameters'] / 1e6:>11.3f}"
+              f"{r['gmacs']:>12.3f}  {r['widths']}")
 
 
 def _upsample(cfg: dict) -> str:
@@ -58,7 +61,8 @@ def _print_info(info: dict) -> None:
     cfg = info.get("model_config", {})
     print(f"{info['kind']}: {info['path']}")
     if cfg:
-        print(f"  model       {cfg.get('name')} (block {cfg.get('block')}, widths {cfg.get('widths')}, "
+        encoder = f"encoder {cfg['encoder']}, " if cfg.get("encoder") else ""
+        print(f"  model       {cfg.get('name')} ({encoder}block {cfg.get('block')}, widths {cfg.get('widths')}, "
               f"fused levels {cfg.get('fused_levels', 0)}, space-to-depth {cfg.get('space_to_depth', 1)}, "
               f"upsample {_upsample(cfg)}, attention {cfg.get('attention')})")
         if cfg.get("layer_widths"):
