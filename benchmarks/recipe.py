@@ -135,13 +135,36 @@ def block(path: Path, data: dict) -> str:
             h = row["heldout"] if row else None
             cells.append(f"{h['mean']:.4f} [{h['min']:.4f}-{h['max']:.4f}]" if h else "not run")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    int8 = [f"{c}: FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f}" for c in cases
+    int8 = [f"{c}: FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f} on "
+            f"{row['int8']['verification_images']} verification images" for c in cases
             for label, row in data["cases"][c]["configs"].items() if "int8" in row]
     budget = " ".join(data["budget"])
-    return ("\n".join(lines) + f"\n\nSame budget for every row (`{budget}`), seeds {data['seeds']}; Dice on each "
+    verdicts = [verdict(data, c, *pair) for c in cases for pair in PAIRS]
+    return ("\n".join(lines) + "\n\n" + " ".join(v for v in verdicts if v)
+            + f"\n\nSame budget for every row (`{budget}`), seeds {data['seeds']}; Dice on each "
             f"case's test images, which no run trains or selects on. {INT8_CONFIG} exported with `--int8` (first "
             f"seed): {'; '.join(int8) or 'not run'}. Measured on {machine_short(data)}, {data['date']}. File: "
             f"`benchmarks/results/{path.name}` (`benchmarks/recipe.py`).\n")
+
+
+PAIRS = (("unet-ds, new recipe", "unet-ds, old recipe"),
+         ("unet-efficientnet-lite0, ImageNet", "unet-efficientnet-lite0, scratch"))
+
+
+def verdict(data: dict, case: str, first: str, second: str) -> str:
+    """One sentence: ``first`` beats ``second`` (every seed of one above every seed of the other), loses, or
+    neither (their seeds' ranges overlap: no gain or loss beyond the seed-to-seed spread)."""
+    rows = data["cases"][case]["configs"]
+    if first not in rows or second not in rows:
+        return ""
+    a, b = rows[first]["heldout"], rows[second]["heldout"]
+    if a["min"] > b["max"]:
+        word = "beats"
+    elif a["max"] < b["min"]:
+        word = "loses to"
+    else:
+        word = "is within the seeds' spread of"
+    return f"{case}: {first} {word} {second} (mean {a['mean'] - b['mean']:+.4f})."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,21 @@ def test_tiff_16bit_round_trip(tmp_path):
     assert out.dtype == np.uint16 and np.array_equal(out, image)
 
 
+def test_signed_ct_slice_keeps_its_negative_values_as_int16(tmp_path):
+    image = np.array([[-1024, -500], [40, 3071]], dtype=np.int16)
+    tifffile.imwrite(tmp_path / "ct.tif", image)
+    np.save(tmp_path / "ct.npy", image.astype(np.int32))
+    for name in ("ct.tif", "ct.npy"):
+        out = read_image(tmp_path / name)
+        assert out.dtype == np.int16 and np.array_equal(out, image)
+
+
+def test_signed_values_beyond_int16_name_the_fix(tmp_path):
+    np.save(tmp_path / "a.npy", np.array([[-40000, 0]], dtype=np.int32))
+    with pytest.raises(ImageReadError, match="do not fit int16: save as float32 or rescale"):
+        read_image(tmp_path / "a.npy")
+
+
 def test_tiff_planar_rgb_becomes_channels_last(tmp_path):
     image = _ramp((3, 20, 30), np.uint16, 60000)
     tifffile.imwrite(tmp_path / "a.tiff", image, photometric="minisblack")

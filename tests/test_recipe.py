@@ -153,3 +153,16 @@ def test_imagenet_encoder_trains_with_its_statistics_and_records_the_weights(tmp
     assert spec["mode"] == "percentile"
     # EfficientNet-Lite's own statistics, (x - 127) / 128 on 0..255, the same for R, G and B
     assert spec["mean"] == pytest.approx([127 / 255]) and spec["std"] == pytest.approx([128 / 255])
+
+
+@pytest.mark.parametrize("first, second, word", [
+    ((0.80, 0.81), (0.70, 0.79), "beats"),
+    ((0.60, 0.69), (0.70, 0.79), "loses to"),
+    ((0.60, 0.75), (0.70, 0.79), "is within the seeds' spread of"),
+])
+def test_recipe_verdict_needs_every_seed_apart(first, second, word):
+    from benchmarks.recipe import verdict
+
+    rows = {label: {"heldout": {"min": lo, "max": hi, "mean": (lo + hi) / 2}}
+            for label, (lo, hi) in (("a", first), ("b", second))}
+    assert verdict({"cases": {"case": {"configs": rows}}}, "case", "a", "b").startswith(f"case: a {word} b (mean ")
