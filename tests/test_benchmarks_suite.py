@@ -86,7 +86,7 @@ def test_default_zoo_holds_every_registered_variant_and_the_earlier_default():
 
 
 def test_select_unknown_variant_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown variant\(s\) unet-xl: choose from ternausnet, unet, unet-attention, "):
+    with pytest.raises(ValueError, match=r"unknown variant\(s\) unet-xl: choose from ternausnet, unet, "):
         select(default_zoo(), ["unet-ds", "unet-xl"])
 
 
