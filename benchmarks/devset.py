@@ -23,8 +23,8 @@ The scratch cases are 10 frames (210 x 576 px) of one wound-healing time-lapse w
 images; training takes columns 0-351 of every frame, ``test/`` columns 384-575 (a 32 px gap between them, as
 cells migrate between frames). skin-layers is one 960 x 1280 px image whose masks are rasterized from the two
 hand-drawn outlines the package ships (the stratum corneum and the dermal-epidermal junction, drawn as
-straight segments: close to the layers, not pixel-exact), cut into a 4 x 5 grid of 240 x 256 px tiles: the
-right-hand column is ``test/``.
+straight segments: close to the layers, not pixel-exact), cut into an 8 x 10 grid of 120 x 128 px tiles: the
+two right-hand columns are ``test/``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ from edgeunet.errors import UserError  # noqa: E402
 Item = tuple[str, np.ndarray, np.ndarray]  # (name, image (H, W) or (H, W, C), mask (H, W) uint8 class ids)
 SCRATCH_FILE = "samples/scratch-assay-labeled-10T-2Ch.tiff"  # (C=4, T, H, W): Hoechst, oblique, nuclei, cells
 SKIN_IMAGE, SKIN_SHAPES = "sample_images/skin.tif", "sample_images/skin_shape.csv"
-SKIN_GRID = (4, 5)  # tile rows x columns of the skin image; the last column is held out
+# Tile rows x columns of the skin image, and the right-hand columns held out. Many small tiles: a seeded 20%
+# validation split then holds 13 tiles, where 3 of a 4 x 5 grid made best.pt selection a matter of the seed.
+SKIN_GRID, SKIN_TEST_COLUMNS = (8, 10), 2
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ def skin_mask(shape: tuple[int, int], corneum: list[tuple[float, float]],
 
 
 def skin_items(package_dir: Path) -> tuple[list[Item], list[Item]]:
-    """The skin image cut into ``SKIN_GRID`` tiles; the last column of tiles is held out.
+    """The skin image cut into ``SKIN_GRID`` tiles; the last ``SKIN_TEST_COLUMNS`` columns of tiles are held out.
 
     Returns:
         (train, test): items ``(f"r{row}c{column}", image (h, w, 3) uint8, mask (h, w) uint8)``.
@@ -186,7 +188,7 @@ def skin_items(package_dir: Path) -> tuple[list[Item], list[Item]]:
         for column in range(columns):
             window = (slice(row * tile_h, (row + 1) * tile_h), slice(column * tile_w, (column + 1) * tile_w))
             item = (f"r{row}c{column}", image[window], mask[window])
-            (test if column == columns - 1 else train).append(item)
+            (test if column >= columns - SKIN_TEST_COLUMNS else train).append(item)
     return train, test
 
 
@@ -206,8 +208,8 @@ CASES = {case.name: case for case in (
          "One 960 x 1280 px H&E image of skin (10x, epidermis and dermis with a benign intradermal nevus). Masks "
          "are rasterized from the package's two hand-drawn outlines (skin_shape.csv: a polygon around the stratum "
          "corneum and a path along the dermal-epidermal junction), drawn as straight segments: they follow the "
-         "layers closely but are not pixel-exact. Cut into a 4 x 5 grid of 240 x 256 px tiles; test/: the "
-         "right-hand column (x >= 1024), training: the other 16 tiles.", skin_items),
+         "layers closely but are not pixel-exact. Cut into an 8 x 10 grid of 120 x 128 px tiles; test/: the "
+         "two right-hand columns (x >= 1024), training: the other 64 tiles.", skin_items),
 )}
 
 

@@ -93,11 +93,11 @@ def test_scratch_case_holds_out_columns_no_training_image_has(tmp_path, name):
         assert set(np.unique(mask)) == {0, 1} and image.dtype == np.uint16
 
 
-def test_skin_case_tiles_are_disjoint_and_the_last_column_is_held_out(tmp_path):
+def test_skin_case_tiles_are_disjoint_and_the_last_columns_are_held_out(tmp_path):
     case = devset.CASES["skin-layers"]
     devset.write_case(case, _fake_napari_bio(tmp_path / "site"), tmp_path / "out")
     train, test = _check_contract(tmp_path / "out" / "skin-layers", case)
-    assert len(train) == 16 and len(test) == 4 and all(name.endswith("c4") for name in test)
+    assert len(train) == 64 and len(test) == 16 and all(name.endswith(("c8", "c9")) for name in test)
     pixels = {split: {(int(r), int(c)) for image, _ in items.values() for r, c in image[..., :2].reshape(-1, 2)}
               for split, items in (("train", train), ("test", test))}
     assert not pixels["train"] & pixels["test"]
@@ -157,10 +157,10 @@ def _installed(package: devset.Package) -> bool:
 def test_installed_packages_build_the_documented_sets(tmp_path, capsys):
     assert devset.main(["--out", str(tmp_path)]) == 0
     expected = {"scratch-nuclei": (10, 10, (210, 352), (210, 192)), "scratch-cells": (10, 10, (210, 352), (210, 192)),
-                "skin-layers": (16, 4, (240, 256, 3), (240, 256, 3))}
+                "skin-layers": (64, 16, (120, 128, 3), (120, 128, 3))}
     for name, (n_train, n_test, train_shape, test_shape) in expected.items():
         train, test = _check_contract(tmp_path / name, devset.CASES[name])
         assert (len(train), len(test)) == (n_train, n_test)
         assert {image.shape for image, _ in train.values()} == {train_shape}
         assert {image.shape for image, _ in test.values()} == {test_shape}
-    assert "skin-layers: 16 training images, 4 held-out images" in capsys.readouterr().out
+    assert "skin-layers: 64 training images, 16 held-out images" in capsys.readouterr().out
