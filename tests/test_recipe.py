@@ -119,6 +119,11 @@ def test_imagenet_weights_for_a_model_without_an_encoder_are_refused_before_any_
     assert not out.exists()
 
 
+def test_normalize_and_init_together_are_refused():
+    with pytest.raises(UserError, match="--normalize ct chooses a new model's normalisation and --init keeps"):
+        TrainSettings(data="synthetic", normalize="ct", init="best.pt", **TINY)
+
+
 def test_weights_and_init_together_are_refused():
     with pytest.raises(UserError, match="--weights starts a new model and --init continues a checkpoint"):
         TrainSettings(data="synthetic", weights="none", init="best.pt", **TINY)

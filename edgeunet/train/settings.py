@@ -154,6 +154,9 @@ class TrainSettings:
         augment_policy(self.augment)  # UserError naming the presets
         if self.normalize not in NORMALIZATIONS:
             raise UserError(f"--normalize must be one of {', '.join(NORMALIZATIONS)} (got {self.normalize!r})")
+        if self.normalize != "auto" and self.init is not None:
+            raise UserError(f"--normalize {self.normalize} chooses a new model's normalisation and --init keeps its "
+                            "checkpoint's: drop --normalize, or train a new model without --init")
         if self.weights is not None and self.init is not None:
             raise UserError("--weights starts a new model and --init continues a checkpoint: give one of them")
         if self.weights is not None and not str(self.weights).strip():
