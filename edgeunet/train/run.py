@@ -141,7 +141,8 @@ def _encoder_statistics(settings: TrainSettings):
     return lambda channels: encoder_normalization(dataclasses.replace(cfg, in_channels=channels))
 
 
-def recipe_record(settings: TrainSettings, train_ds, preprocessing: dict, info: dict, weights: dict | None) -> dict:
+def recipe_record(settings: TrainSettings, train_ds, preprocessing: dict, normalization: dict | None,
+                  weights: dict | None) -> dict:
     """What config.json says of the recipe: the budget in steps, the augmentation, the normalisation and its
     reason, and the encoder weights."""
     from ..data.augment import augment_policy
@@ -150,7 +151,7 @@ def recipe_record(settings: TrainSettings, train_ds, preprocessing: dict, info: 
     return {"steps": steps_per_epoch * settings.epochs, "steps_per_epoch": steps_per_epoch,
             "epochs": settings.epochs, "batch_size": settings.batch_size, "samples_per_epoch": len(train_ds),
             "augment": {"preset": settings.augment, **augment_policy(settings.augment).to_dict()},
-            "normalization": info.get("normalization", {"mode": "from --init", "spec": preprocessing}),
+            "normalization": normalization or {"mode": "from --init", "spec": preprocessing},
             "weights": weights if weights is not None else {"source": "--init", "file": settings.init}}
 
 
@@ -177,8 +178,7 @@ def train(settings: TrainSettings, on_epoch: Callable[[str], None] | None = None
     preprocessing = info.pop("preprocessing")
     normalization = info.pop("normalization", None)
     model, weights_record = build_model_for(settings, info["in_channels"], info["num_classes"], weights)
-    recipe = recipe_record(settings, train_ds, preprocessing,
-                           {"normalization": normalization} if normalization else {}, weights_record)
+    recipe = recipe_record(settings, train_ds, preprocessing, normalization, weights_record)
     if ctx.is_main:
         if normalization:
             logger.info("normalization %s", normalization["reason"])
