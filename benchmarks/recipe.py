@@ -57,8 +57,9 @@ def heldout_dice(run: Path, test: Path) -> float:
 
 
 def train_once(case: Path, model: str, options: list[str], seed: int, out: Path) -> dict:
-    """One training run of ``case``; its validation and held-out Dice and the recipe config.json recorded."""
-    edgeunet("train", "--data", str(case), "--model", model, *options, *BUDGET, "--seed", str(seed),
+    """One training run of ``case`` (``options``: the budget, then the configuration's own); its validation and
+    held-out Dice and the recipe config.json recorded."""
+    edgeunet("train", "--data", str(case), "--model", model, *options, "--seed", str(seed),
              "--out", str(out), "--no-progress")
     config = json.loads((out / "config.json").read_text())
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line]
@@ -84,7 +85,8 @@ def summarize(runs: list[dict]) -> dict:
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jobs: int = 1) -> dict:
+def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jobs: int = 1,
+        budget: list[str] = BUDGET) -> dict:
     """Trains every configuration of every case with every seed (``jobs`` runs at a time); returns the result
     record (not yet written)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -96,7 +98,8 @@ def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jo
         folder = {(c, label, seed): Path(tmp) / c / f"c{i}s{seed}" for c in cases
                   for i, label in enumerate(configs) for seed in seeds}
         with ThreadPoolExecutor(max_workers=jobs) as pool:  # each run is its own process: threads only wait
-            futures = {key: pool.submit(train_once, devset / key[0], *CONFIGS[key[1]], key[2], out)
+            futures = {key: pool.submit(train_once, devset / key[0], CONFIGS[key[1]][0],
+                                       budget + CONFIGS[key[1]][1], key[2], out)
                        for key, out in folder.items()}
             done = {key: future.result() for key, future in futures.items()}
         for case_name in cases:
@@ -113,7 +116,7 @@ def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jo
             source = (case / "SOURCE.md").read_text() if (case / "SOURCE.md").is_file() else ""
             results[case_name] = {"configs": rows, "source": source.strip().splitlines()[:3]}
     return {"kind": "recipe", "date": datetime.date.today().isoformat(), "machine": machine_name(),
-            "budget": BUDGET, "seeds": seeds, "jobs": jobs, "cases": results,
+            "budget": budget, "seeds": seeds, "jobs": jobs, "cases": results,
             "provenance": provenance(1 if jobs > 1 else None)}
 
 
@@ -177,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated indices into " + "; ".join(f"{i}: {c}" for i, c in enumerate(CONFIGS)))
     p.add_argument("--jobs", type=int, default=1,
                    help="training runs at a time, each on one thread when more than 1 (default 1)")
+    p.add_argument("--steps", type=int, default=int(BUDGET[1]),
+                   help=f"optimizer steps of every run (default {BUDGET[1]}); another budget writes "
+                        "<machine>-recipe-<N>steps.json beside the default's file")
     p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
     args = p.parse_args(argv)
     cases = args.cases.split(",") if args.cases else sorted(
@@ -197,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.jobs > 1:  # the runs' processes inherit it: one thread each, side by side
         os.environ["OMP_NUM_THREADS"] = "1"
-    result = run(args.devset, cases, seeds, configs, max(1, args.jobs))
-    print(f"wrote {write_json(args.out / f'{machine_name()}-recipe.json', result)}")
+    budget = ["--steps", str(args.steps)] + BUDGET[2:]
+    result = run(args.devset, cases, seeds, configs, max(1, args.jobs), budget)
+    suffix = "" if args.steps == int(BUDGET[1]) else f"-{args.steps}steps"
+    print(f"wrote {write_json(args.out / f'{machine_name()}-recipe{suffix}.json', result)}")
     return 0
 
 

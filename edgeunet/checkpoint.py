@@ -5,6 +5,7 @@ Keys: ``format`` ("edgeunet.checkpoint"), ``format_version``, ``edgeunet_version
 ``edgeunet.runtime.preprocess``), ``class_names``, ``metrics`` (validation summary), ``epoch``
 (the number of completed epochs, 1-based: 0 before any), ``epochs`` (planned); ``last.pt`` adds
 ``optimizer``, ``scheduler``, ``scaler``, ``best_dice`` and ``best_epoch`` for ``--resume``.
+``train_args`` holds the run's ``TrainSettings``; ``training_facts(ckpt)`` reads the ones later stages use.
 
 Format 1 stored ``epoch`` and ``best_epoch`` as 0-based indices; ``load_checkpoint`` reads such
 files as format 2 (completed epochs).
@@ -13,6 +14,7 @@ files as format 2 (completed epochs).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
@@ -21,6 +23,48 @@ from .errors import UserError, require
 
 FORMAT = "edgeunet.checkpoint"
 FORMAT_VERSION = 2
+
+
+DEFAULT_CROP = 256  # the crop side of a checkpoint that records none (``TrainSettings.img_size``'s default)
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """What a checkpoint says of the training run that made it: the facts pruning, export and ``--resume`` read.
+
+    ``img_size`` is the 2-D crop side (or a 3-D model's cube side when ``patch`` is unset); ``patch`` a 3-D
+    model's (D, H, W) patch; the rest is the plan ``--resume`` must keep. None: the checkpoint does not say
+    (it was not made by ``edgeunet train``, or by an older version).
+    """
+
+    img_size: int | None = None
+    patch: tuple[int, int, int] | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    samples_per_epoch: int | None = None
+    steps: int | None = None
+    schedule: str | None = None
+
+    PLAN = ("epochs", "batch_size", "samples_per_epoch", "steps", "schedule")
+
+    @property
+    def crop(self) -> int:
+        """The training crop side, else ``DEFAULT_CROP``."""
+        return int(self.img_size or DEFAULT_CROP)
+
+    def patch_or_cube(self, default_side: int) -> tuple[int, int, int]:
+        """A 3-D model's training patch, else the cube of its ``img_size`` (else of ``default_side``)."""
+        return tuple(int(n) for n in (self.patch or (self.img_size or default_side,) * 3))
+
+
+def training_facts(ckpt: dict) -> TrainingFacts:
+    """The typed ``TrainingFacts`` of ``ckpt`` (its ``train_args``; missing keys read as None)."""
+    args = ckpt.get("train_args") or {}
+    patch = args.get("patch")
+    return TrainingFacts(
+        img_size=int(args["img_size"]) if args.get("img_size") else None,
+        patch=tuple(int(n) for n in patch) if patch else None,
+        **{key: args.get(key) for key in TrainingFacts.PLAN})
 
 
 def make_checkpoint(model, preprocessing: dict, class_names: list[str], metrics: dict | None = None, **extra) -> dict:

@@ -12,6 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from ..checkpoint import training_facts
 from . import quality, verify
 from .onnx import export_onnx, model_metadata
 from .options import ExportOptions
@@ -35,7 +36,7 @@ class Stages:
 
     Args:
         model: The PyTorch model (eval mode).
-        ckpt: Its checkpoint dict (preprocessing, class names, train_args).
+        ckpt: Its checkpoint dict (preprocessing, class names, training facts).
         folders: (staging folder for the artifacts, scratch folder for intermediate files).
         options: What to write and check.
         plan: The images of each role.
@@ -70,7 +71,7 @@ class Stages:
         return self.options.search_side(self.cfg.size_multiple)
 
     def load(self, role: str) -> Inputs:
-        size = self.options.img_size or int(self.ckpt.get("train_args", {}).get("img_size", 256))
+        size = self.options.img_size or training_facts(self.ckpt).crop
         inputs = self.plan.load(role, self.spec, size)
         logger.info("%s: %d images", role, len(inputs.names))
         return inputs

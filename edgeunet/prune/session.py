@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .. import atomic
-from ..checkpoint import model_from_checkpoint
+from ..checkpoint import model_from_checkpoint, training_facts
 from ..errors import UserError
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
 from ..sizes import check_multiple
@@ -55,14 +55,13 @@ class PruneSession:
 
 def resolve_img_size(img_size: int | None, checkpoint: dict, size_multiple: int) -> int:
     """``img_size``, else the checkpoint's training crop, else 256; must be a multiple of ``size_multiple``."""
-    size = int(img_size or checkpoint.get("train_args", {}).get("img_size") or 256)
+    size = int(img_size or training_facts(checkpoint).crop)
     return check_multiple(size, size_multiple, "--img-size")
 
 
 def resolve_patch(patch, checkpoint: dict, cfg) -> tuple[int, int, int]:
     """A 3-D model's fine-tuning patch: ``patch``, else the checkpoint's, else its img_size cube (checked)."""
-    args = checkpoint.get("train_args", {})
-    patch = tuple(patch or args.get("patch") or (args.get("img_size") or 64,) * 3)
+    patch = tuple(patch or training_facts(checkpoint).patch_or_cube(64))
     for axis, side, multiple in zip("DHW", patch, cfg.size_multiples):
         check_multiple(int(side), multiple, f"--patch {axis}")
     return tuple(int(n) for n in patch)

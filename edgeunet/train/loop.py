@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..atomic import ensure_dir
-from ..checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from ..checkpoint import TrainingFacts, load_checkpoint, make_checkpoint, save_checkpoint, training_facts
 from ..errors import UserError
 from ..metrics import ConfusionCounter
 from . import distributed
@@ -252,11 +252,12 @@ def _read_last(path: Path) -> dict:
 
 def _check_same_plan(ckpt: dict, settings: TrainSettings, path: Path) -> None:
     """The learning-rate schedule spans the planned steps, so a resumed run keeps its plan."""
-    before = ckpt.get("train_args", {})
-    for key in ("epochs", "batch_size", "samples_per_epoch", "steps", "schedule"):
-        if key in before and before[key] != getattr(settings, key):
+    before = training_facts(ckpt)
+    for key in TrainingFacts.PLAN:
+        then = getattr(before, key)
+        if key in (ckpt.get("train_args") or {}) and then != getattr(settings, key):
             flag, now = key.replace("_", "-"), getattr(settings, key)
-            raise UserError(f"--resume continues {path} as planned, with {flag} {before[key]} (now {now}): use the "
+            raise UserError(f"--resume continues {path} as planned, with {flag} {then} (now {now}): use the "
                             f"same value, or start a new run with --init {path.with_name('best.pt')} to train further")
 
 
