@@ -2,13 +2,13 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Extras `make setup` installs; CI adds the rest its tests use: make setup EXTRAS=train,dev,bench,openvino,mobile,pretrained
+# Extras `make setup` installs; CI adds the rest its tests use: make setup EXTRAS=train,dev,bench,openvino,mobile,pretrained,docs
 EXTRAS ?= train,dev
 comma  := ,
 # One stamp per set of extras: asking for other extras installs them into the same venv.
 STAMP  := $(VENV)/.edgeunet-installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench docs clean
 
 setup: $(STAMP)
 
@@ -37,5 +37,10 @@ bench: setup
 	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[train,dev,bench]'
 	$(BIN)/python benchmarks/run.py
 
+# The manual (docs/, mkdocs.yml), built strictly: a broken link or anchor, or a page missing from the nav, fails.
+docs: setup
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS),docs]'
+	$(BIN)/python -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs site .pytest_cache

@@ -71,7 +71,7 @@ def _export_runtimes(checkpoint: str, out: Path, budget: Budget, progress: bool)
     """FP32 and INT8 files of the installed ``budget.runtime_formats`` (one ``export_model`` call, INT8 without
     the ONNX search: the files of the other runtimes are what this folder is for)."""
     from edgeunet.export import ExportOptions, export_model
-    from edgeunet.export.formats_stage import missing
+    from edgeunet.formats import missing
 
     formats = [f for f in budget.runtime_formats if not (missing(f, "fp32") or missing(f, "int8"))]
     skipped = {f: missing(f, "fp32") or missing(f, "int8") for f in budget.runtime_formats if f not in formats}

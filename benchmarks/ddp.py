@@ -5,7 +5,7 @@
 Each configuration trains the same small ``unet-ds`` on the synthetic set twice, under
 ``torchrun --standalone`` with 1 and with 2 CPU processes (gloo on the loopback interface, one
 thread each), and records the best validation Dice that each run's ``best.pt`` holds. The
-configurations are those README.md quotes: today's layout, and the edgeunet 0.1 layout
+configurations are those docs/training.md quotes: today's layout, and the edgeunet 0.1 layout
 (``--fused-levels 0 --space-to-depth 1``) after a short and a longer training with two seeds.
 Each training takes about a minute on 2 cores; ``--configs`` runs a subset.
 """

@@ -99,7 +99,7 @@ def run(out: Path) -> Path:
 
 
 def block(path: Path, data: dict) -> str:
-    """README, 3-D section: time and figures of ``edgeunet quickstart --3d`` (``benchmarks/tables.py``)."""
+    """docs/3d.md: time and figures of ``edgeunet quickstart --3d`` (``benchmarks/tables.py``)."""
     minutes, seconds = divmod(round(data["seconds"]), 60)
     cpu = data["provenance"]["cpu"]
     search = data.get("int8_search") or {}

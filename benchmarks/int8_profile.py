@@ -6,7 +6,7 @@ For each export folder (its ``model.onnx``), the INT8 files are made here from t
 calibration images of ``--calib`` (``edgeunet export``'s settings for ``--target cpu``, no search):
 
 * ``before``: the FP32 graph as exported (the INT8 file edgeunet wrote before the graph rewrites),
-* ``after``: with ``edgeunet.export.int8_graph``'s rewrites (what ``edgeunet export --int8`` writes now),
+* ``after``: with ``edgeunet.export.graph_rewrites``'s rewrites (what ``edgeunet export --int8`` writes now),
 * experiments on ``after``: per-tensor weights, asymmetric int8 weights (ONNX Runtime's non-symmetric
   conv path), int8 activations (s8s8), the QOperator format, and Resize on uint8 (the DQ -> Resize -> Q of
   bilinear up-sampling folded by hand: ONNX Runtime folds it only for nearest, not for linear mode),

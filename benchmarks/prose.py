@@ -1,4 +1,4 @@
-"""The Markdown of each README block, written from one result file (see ``benchmarks/tables.py``).
+"""The Markdown of each README and docs block, written from one result file (see ``benchmarks/tables.py``).
 
 Every function takes ``(path, data)`` of a result file and returns Markdown; sentences about a
 variant that the result does not hold are left out. Speed-ups are those of
@@ -67,7 +67,7 @@ def _date(path: Path) -> str:
 
 
 def suite_table(path: Path, data: dict) -> str:
-    """README: heading with the machine, the suite's summary table and its footnote."""
+    """docs/benchmarks.md: heading with the machine, the suite's summary table and its footnote."""
     _, lines, sizes = _suite(data)
     where = f"{machine_text(data['environment'])}; `make bench`, {_date(path)}, {_minutes(data)}"
     heading = f"### Current results ({where})"
@@ -112,7 +112,7 @@ def _layout_sentences(new: dict, old: dict, sizes: list[int]) -> list[str]:
 
 
 def suite_findings(path: Path, data: dict) -> str:
-    """README: what the suite's table shows, in sentences, with the Pareto plot."""
+    """README (the headline result): what the suite's table shows, in sentences, with the Pareto plot."""
     by_variant, _, sizes = _suite(data)
     budget = data["suite"]["budget"]
     small, large = sizes[0], sizes[-1]
@@ -141,7 +141,7 @@ def suite_findings(path: Path, data: dict) -> str:
 
 
 def int8_speedup(path: Path, data: dict) -> str:
-    """README, export section: the measured INT8 speed-up of the default model, with its interval."""
+    """docs/export.md: the measured INT8 speed-up of the default model, with its interval."""
     from edgeunet.bench.ratios import ratio_text
 
     by_variant, _, sizes = _suite(data)
@@ -161,7 +161,7 @@ def machine_short(result: dict) -> str:
 
 
 def runtime_memory(path: Path, data: dict) -> str:
-    """README, embedding section: peak RSS of ``edgeunet predict`` per image size and precision."""
+    """docs/runtime.md: peak RSS of ``edgeunet predict`` per image size and precision."""
     rss = {(r["precision"], r["image"]): r["peak_rss_mb"] for r in data["rows"]}
     sizes = list(dict.fromkeys(r["image"] for r in data["rows"]))
     big, small = sizes[0], sizes[-1]
@@ -173,7 +173,7 @@ def runtime_memory(path: Path, data: dict) -> str:
 
 
 def demo(path: Path, data: dict) -> str:
-    """README, first section: time and figures of the quickstart."""
+    """docs/index.md: time and figures of the quickstart."""
     minutes, seconds = divmod(round(data["seconds"]), 60)
     search = data.get("int8_search") or {}
     kept = (f"; the INT8 search kept {search['kept']} ({search['speedup']:.2f}x as fast as FP32 at {search['size']} px "
@@ -187,7 +187,7 @@ def demo(path: Path, data: dict) -> str:
 
 
 def ddp(path: Path, data: dict) -> str:
-    """README, distributed section: best validation Dice of 1 and 2 CPU processes per configuration."""
+    """docs/training.md: best validation Dice of 1 and 2 CPU processes per configuration."""
     shown = [o for o in data["rows"][0]["options"] if o not in ("--data", "synthetic", "--no-progress")]
     options = " ".join(shown[:shown.index("--epochs")] if "--epochs" in shown else shown)
     runs = "; ".join(f"{row['what']}: {row['best_dice']['1']:.4f} (1 process) vs {row['best_dice']['2']:.4f} "
@@ -202,7 +202,7 @@ NO_VOLUME_MEMORY = "`python benchmarks/volume_memory.py` measures the peak memor
 
 
 def runtimes(path: Path, data: dict) -> str:
-    """README, runtimes section: one `edgeunet bench` row per file of an export with every format, per size."""
+    """docs/formats.md: one `edgeunet bench` row per file of an export with every format, per size."""
     cpu = data["environment"]["cpu"]
     sizes = sorted({r["size"] for r in data["rows"]})
     head = "| file | runtime | precision | " + " | ".join(f"{s} px: p50 ms | x vs ORT FP32 [quartiles]" for s in sizes)
@@ -247,7 +247,7 @@ def _int8_range(data: dict) -> str:
 
 
 def volume_memory(path: Path, data: dict) -> str:
-    """README, 3-D section: peak RSS of one whole volume through the torch-free Segmenter."""
+    """docs/3d.md: peak RSS of one whole volume through the torch-free Segmenter."""
     shape = "x".join(str(v) for v in data["volume"]["shape"])
     return (f"A {shape} {data['volume']['dtype']} volume ({data['volume_mb']:.0f} MB) through the torch-free "
             f"`Segmenter` with `{data['model']}` {data['precision'].upper()} ({data['tile']}^3 windows, overlap "
@@ -259,7 +259,7 @@ NO_REPEATABILITY = "`python benchmarks/repeatability.py` runs the same bench fiv
 
 
 def repeatability(path: Path, data: dict) -> str:
-    """README, benchmarks section: the INT8/FP32 ratio of back-to-back bench runs of the same two files."""
+    """docs/benchmarks.md: the INT8/FP32 ratio of back-to-back bench runs of the same two files."""
     parts = [f"{size} px: " + ", ".join(f"{v:.2f}" for v in s["ratios"]) + f" (spread {s['spread']:.1%})"
              for size, s in data["sizes"].items()]
     verdict = "within" if data["agree"] else "beyond"

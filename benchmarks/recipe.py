@@ -124,7 +124,7 @@ NO_RECIPE = "`python benchmarks/recipe.py` measures held-out Dice of the models 
 
 
 def block(path: Path, data: dict) -> str:
-    """benchmarks/README.md and README.md: held-out Dice per case and configuration, mean [min-max] over seeds."""
+    """benchmarks/README.md and docs/training.md: held-out Dice per case and configuration, mean [min-max] of seeds."""
     from benchmarks.prose import machine_short
 
     cases = list(data["cases"])

@@ -7,7 +7,7 @@ Runs ``edgeunet bench FP32 INT8 --img-size ... --json`` ``--runs`` times, each i
 one after the other, and records per run and size the INT8 row's ratio to the FP32 row (the
 median of per-round ratios, with quartiles) and how far the runs spread: (max - min) / median of
 the ratios. Writes ``benchmarks/results/<machine>-repeatability.json`` (kind ``repeatability``);
-``tables.py`` draws its README block. The bench runs exactly as a user runs it, so the spread is
+``tables.py`` draws its block of docs/benchmarks.md. The bench runs exactly as a user runs it, so the spread is
 what a user sees on this machine.
 """
 

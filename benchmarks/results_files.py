@@ -5,8 +5,8 @@ with a ``suite`` key) and the files of the single-figure scripts, which say thei
 ``kind`` key: ``runtime-memory`` (``runtime_memory.py``), ``demo`` (``demo_time.py``), ``demo3d``
 (``demo3d_time.py``), ``ddp`` (``ddp.py``), ``runtimes`` (``runtimes.py``), ``repeatability``
 (``repeatability.py``), ``int8-profile`` (``int8_profile.py``), ``up-act`` (``up_act.py``), ``spinning``
-(``spinning.py``), ``volumes`` (``volumes.py``), ``volume-memory`` (``volume_memory.py``) and ``recipe``
-(``recipe.py``). The newest
+(``spinning.py``), ``volumes`` (``volumes.py``), ``volume-memory`` (``volume_memory.py``), ``recipe``
+(``recipe.py``) and ``models`` (``models.py``: ``models.json``, the same on every machine). The newest
 is the one with the latest date (the ``date`` key, or the date in a suite file's name); ties go to the
 last name in sort order.
 """

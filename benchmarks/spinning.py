@@ -8,7 +8,7 @@ process, the modes in turn (off, run, always, off, run, ...) so drift of a busy 
 alike. Within a run the two files are timed interleaved as always; across runs only p50s compare, so
 the record keeps per mode and size the median over repeats of each file's p50 and of the INT8 row's
 ratio to FP32 (median of per-round ratios). Writes ``benchmarks/results/<machine>-spinning.json`` (kind
-``spinning``); ``tables.py`` draws its README block.
+``spinning``); ``tables.py`` draws its block of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _model_name(path: Path) -> str:
 
 
 def block(path: Path, data: dict) -> str:
-    """README, benchmarks section: each mode's p50s and INT8 ratio, and the p50s against spinning off."""
+    """docs/benchmarks.md: each mode's p50s and INT8 ratio, and the p50s against spinning off."""
     from benchmarks.prose import machine_short
 
     modes, sizes = data["modes"], list(next(iter(data["modes"].values())))

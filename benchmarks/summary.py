@@ -2,8 +2,8 @@
 
 The bench result has one row per (file, size); ``summary_rows`` folds them back into variants
 through the file paths of the build records, and ``format_summary`` writes the Markdown table
-that README.md shows (``benchmarks/tables.py`` puts it there). Speed-ups are taken round by
-round from the interleaved timing (``edgeunet.bench.ratios.pair_ratio``: median of per-round
+that docs/benchmarks.md and benchmarks/README.md show (``benchmarks/tables.py`` puts it there). Speed-ups
+are taken round by round from the interleaved timing (``edgeunet.bench.ratios.pair_ratio``: median of per-round
 FP32 / INT8 time with its quartiles), so a busy machine widens the interval instead of moving
 the figure; a ratio too scattered for a verdict is marked ``?``.
 """

@@ -1,15 +1,16 @@
-"""README figures from committed result files: writes the marked blocks of README.md and benchmarks/README.md.
+"""Figures from committed result files: writes the marked blocks of README.md, benchmarks/README.md and docs/*.md.
 
     python benchmarks/tables.py            # rewrites every block from benchmarks/results/*.json
     python benchmarks/tables.py --check    # exit 1 when a committed block differs (tests/test_readme_tables.py)
 
 A block is the text between ``<!-- edgeunet:table NAME -->`` and ``<!-- /edgeunet:table -->``;
-``BLOCKS`` says which function writes it. Each function reads the newest result file of its kind
-(``results.latest``): the suite (``<machine>-<date>.json`` of ``benchmarks/run.py``), runtime memory
-(``runtime_memory.py``), the demos (``demo_time.py``, ``demo3d_time.py``), distributed training (``ddp.py``),
-the 3-D comparison (``volumes.py``) and the recipes on real data (``recipe.py``). A
-figure without a result file is not printed: the block says which script measures it. The
-models table is not here: ``edgeunet info --models`` prints it.
+``BLOCKS`` says which function writes it, and a block may stand in several files. Each function reads
+the newest result file of its kind (``results.latest``): the suite (``<machine>-<date>.json`` of
+``benchmarks/run.py``), runtime memory (``runtime_memory.py``), the demos (``demo_time.py``,
+``demo3d_time.py``), distributed training (``ddp.py``), the 3-D comparison (``volumes.py``), the recipes on
+real data (``recipe.py``) and the models table (``models.py``). A figure without a result file is not
+printed: the block says which script measures it. The files written are ``FILES`` and every page of the
+documentation site (``docs/*.md``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository root makes `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import demo3d_time, prose, recipe, spinning, up_act, volumes  # noqa: E402
+from benchmarks import demo3d_time, models, prose, recipe, spinning, up_act, volumes  # noqa: E402
 from benchmarks.results_files import RESULTS, latest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +49,11 @@ BLOCKS = {
     "up-act": ("up-act", up_act.block, up_act.NO_UP_ACT),
     "spinning": ("spinning", spinning.block, spinning.NO_SPINNING),
     "recipe": ("recipe", recipe.block, recipe.NO_RECIPE),
+    "models": ("models", models.block, models.NO_MODELS),
+    "models-3d": ("models", models.block_3d, models.NO_MODELS_3D),
 }
 FILES = ("README.md", "benchmarks/README.md")
+PAGES = "docs/*.md"  # the documentation site (mkdocs.yml): every page is rendered too
 WIDTH = 100  # README prose is wrapped at about 100 characters; tables, headings and images are not
 
 
@@ -81,11 +85,15 @@ def render(text: str, results: Path = RESULTS) -> str:
     return _BLOCK.sub(lambda m: START.format(name=m.group(1)) + "\n" + block_text(m.group(1), results) + END, text)
 
 
+def files(root: Path = ROOT) -> list[Path]:
+    """The files whose blocks this script writes: ``FILES`` and the pages of docs/ under ``root``."""
+    return [root / name for name in FILES] + sorted(root.glob(PAGES))
+
+
 def rendered(root: Path = ROOT, results: Path = RESULTS) -> dict[Path, tuple[str, str]]:
-    """{file: (committed text, text as the result files give it)} for README.md and benchmarks/README.md."""
+    """{file: (committed text, text as the result files give it)} for every file of ``files(root)``."""
     out = {}
-    for name in FILES:
-        path = root / name
+    for path in files(root):
         text = path.read_text(encoding="utf-8")
         out[path] = (text, render(text, results))
     return out

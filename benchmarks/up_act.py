@@ -77,7 +77,7 @@ NO_UP_ACT = "`python benchmarks/up_act.py` measures what `up_act` does to the IN
 
 
 def block(path: Path, data: dict) -> str:
-    """README, model section: the up-sampling variants' Dice and INT8 speed-up over their own FP32."""
+    """docs/models.md: the up-sampling variants' Dice and INT8 speed-up over their own FP32."""
     from benchmarks.prose import machine_short
 
     sizes = sorted({int(s) for v in data["variants"].values() for s in v["sizes"]})

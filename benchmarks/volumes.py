@@ -5,7 +5,7 @@
 
 Every model trains for the same number of Adam steps, each on the same number of labelled voxels
 (4 patches of 32^3 for the 3-D models, 32 slices of 64x64 for ``unet-ds``), on the same synthetic nuclei
-volumes (``edgeunet.data.synthetic3d``): equal steps, not equal time, so a busy shared host does not
+volumes (``edgeunet.data.synthetic``): equal steps, not equal time, so a busy shared host does not
 starve the slower model (each model's training seconds are recorded in the notes). It is exported
 by ``edgeunet export`` (FP32 and INT8 through the latency- and accuracy-aware search, timed at 32^3 to fit
 the run) and measured with ``edgeunet.bench.run_bench`` on held-out volumes: latency per 64^3 patch,
@@ -44,7 +44,7 @@ NO_VOLUMES = ("`python benchmarks/volumes.py` compares `unet3d`, `unet3d-ds` and
 
 
 def _data(n_train: int, n_val: int):
-    from edgeunet.data.synthetic3d import synthetic_volume
+    from edgeunet.data.synthetic import synthetic_volume
 
     train = [synthetic_volume(i, size=VOLUME, seed=100) for i in range(n_train)]
     val = [synthetic_volume(i, size=VOLUME, seed=200) for i in range(n_val)]
@@ -138,9 +138,9 @@ def _bench_rows(name: str, files: dict[str, Path], val_dir: Path, threads: int) 
 def run(steps: int, threads: int, search_time: float) -> dict:
     import torch
 
-    from edgeunet.data.volumes import write_volume
     from edgeunet.models import create_model
     from edgeunet.prune.pruner import prune_model
+    from edgeunet.runtime.volume_files import write_volume
 
     torch.set_num_threads(threads)
     train, val = _data(12, 4)
@@ -194,7 +194,7 @@ def markdown(result: dict) -> str:
 
 
 def block(path: Path, data: dict) -> str:
-    """README, 3-D section: the table and caption of the newest result (``benchmarks/tables.py``)."""
+    """docs/3d.md: the table and caption of the newest result (``benchmarks/tables.py``)."""
     cpu = data["provenance"]["cpu"]
     return (markdown(data) + f"\nOn the {cpu['usable_cores']}-core {cpu['model']} ({data['date']}, "
             "`benchmarks/volumes.py`).\n")

@@ -61,11 +61,12 @@ def _writable_error(path: Path, exc: OSError) -> UserError:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yields a temporary path beside ``path``; on success it becomes ``path`` in one rename.
 
     The caller writes the temporary file (with any library: torch.save, Pillow, onnx). On an
-    exception the temporary file is removed and ``path`` is left as it was.
+    exception the temporary file is removed and ``path`` is left as it was. The temporary name ends
+    in ``.tmp`` + ``suffix``, for libraries that pick the format from it (nibabel: ``.nii.gz``).
 
     Raises:
         UserError: ``path`` is a folder, or its folder cannot be created or written.
@@ -75,7 +76,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise UserError(f"{path} is a folder: give a file path")
     ensure_dir(path.parent)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     except OSError as exc:
         raise _writable_error(path, exc) from None
     os.close(fd)

@@ -1,4 +1,4 @@
-"""What an artifact is: ``describe(path)`` for checkpoints, ONNX files and TensorRT engines.
+"""What an artifact is: ``describe(path)`` for checkpoints, ONNX files and TensorRT engines (``edgeunet.formats``).
 
 Facts come from the file itself (config, metadata, opset, size); parameters and MACs come from
 the one MAC counter, ``edgeunet.models.cost.count_cost``. ONNX files and engines are described
@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 from .errors import MissingFileError, UserError
+from .formats import BY_NAME, ENGINE_SUFFIXES, format_of
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 
 
 def _cost(model, img_size: int) -> dict:
@@ -118,7 +118,7 @@ def describe_engine(path: Path) -> dict:
 
 
 def describe(path: str | Path, img_size: int = 256, img_size_3d: int = 64) -> dict:
-    """Describes a ``.pt`` checkpoint, an ``.onnx`` model or an ``.engine`` (through its JSON sidecar).
+    """Describes a ``.pt`` checkpoint, an ONNX model or a TensorRT engine (through its JSON sidecar).
 
     A checkpoint's MACs are counted at ``img_size`` x ``img_size`` (2-D) or on an ``img_size_3d`` cube (3-D).
 
@@ -127,15 +127,16 @@ def describe(path: str | Path, img_size: int = 256, img_size_3d: int = 64) -> di
         UserError: ``path`` is a folder, of an unknown kind, or not a readable edgeunet artifact.
     """
     path = Path(path)
-    kinds = "a checkpoint (.pt), an ONNX model (.onnx) or an engine (.engine)"
+    kinds = (f"a checkpoint ({CHECKPOINT_SUFFIXES[0]}), an ONNX model ({BY_NAME['onnx'].suffix}) or a TensorRT engine "
+             f"({', '.join(ENGINE_SUFFIXES)})")
     if not path.exists():
         raise MissingFileError(f"{path} does not exist: give {kinds}")
     if path.is_dir():
         raise UserError(f"{path} is a folder: give {kinds} in it")
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
+    suffix, fmt = path.suffix.lower(), format_of(path)
+    if fmt is BY_NAME["onnx"]:
         return describe_onnx(path)
-    if suffix in ENGINE_SUFFIXES:
+    if fmt is BY_NAME["tensorrt"]:
         return describe_engine(path)
     if suffix in CHECKPOINT_SUFFIXES:
         return describe_checkpoint(path, img_size, img_size_3d)

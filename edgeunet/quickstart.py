@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from .formats import MODEL_SUFFIXES, missing
 from .quickstart_stages import DemoSettings, bench_stage, export_lines, prune_stage, write_folders
 
 logger = logging.getLogger(__name__)
@@ -124,13 +125,10 @@ def _export(settings: QuickstartSettings, checkpoint: Path, export_dir: Path, da
 # Runtimes of the demo's table: fast exports only. LiteRT and ExecuTorch take a minute or more each:
 # `edgeunet export CKPT --recipe phone-int8` writes them.
 DEMO_FORMATS = ("onnx", "ort", "openvino")
-MODEL_SUFFIXES = (".onnx", ".ort", ".xml", ".pte", ".tflite")
 
 
 def runtime_formats() -> tuple[tuple[str, ...], list[str]]:
     """(the demo's ``--formats`` whose libraries are installed here, lines naming what else could join)."""
-    from .export.formats_stage import missing
-
     formats = tuple(f for f in DEMO_FORMATS if f == "onnx" or missing(f, "int8") is None)
     lines = [f"more runtimes: {fmt} needs {missing(fmt, 'int8')}" for fmt in DEMO_FORMATS if fmt not in formats]
     lines.append("for phones: `edgeunet export CKPT --recipe phone-int8` writes LiteRT, ExecuTorch and ORT-format "

@@ -107,7 +107,7 @@ def _int8_faster(facts: dict, out: Path) -> bool | None:
 
 
 def _data(settings: Quickstart3DSettings, out: Path, report) -> dict:
-    from .data.synthetic3d import write_synthetic_volumes
+    from .data.synthetic import write_synthetic_volumes
 
     def write(folder: Path, n: int, seed: int) -> None:
         write_synthetic_volumes(folder, n=n, size=(settings.volume_side,) * 3, seed=seed)
@@ -177,20 +177,20 @@ def _predict(export_dir: Path, int8_faster: bool | None, heldout_dir: Path, pred
     import numpy as np
 
     from .atomic import ensure_dir
-    from .data.volume_sources import list_volume_files, volume_name
-    from .data.volumes import read_volume, write_volume
     from .runtime import Segmenter
+    from .runtime.imageio import file_stem, list_files
+    from .runtime.volume_files import VOLUME_SUFFIXES, read_volume, write_volume
 
     precision = "int8" if int8_faster else "fp32"
     segmenter = Segmenter(export_dir / ("model.int8.onnx" if int8_faster else "model.onnx"))
     ensure_dir(predict_dir, "predict folder")
     rows = []
-    for path in list_volume_files(heldout_dir / "images"):
+    for path in list_files(heldout_dir / "images", VOLUME_SUFFIXES):
         volume = read_volume(path)
         t0 = time.perf_counter()
         mask = np.asarray(segmenter(volume.array))
         rows.append((time.perf_counter() - t0) * 1e3)
-        write_volume(predict_dir / f"{volume_name(path)}.nii.gz", mask.astype(np.uint8), like=volume)
+        write_volume(predict_dir / f"{file_stem(path)}.nii.gz", mask.astype(np.uint8), like=volume)
     mean_ms = float(np.mean(rows)) if rows else 0.0
     why = "the export timed it faster" if int8_faster else "the export did not find INT8 faster here"
     report(f"[5] predict   torch-free runtime, {precision.upper()} ({why}): {len(rows)} held-out volumes, "

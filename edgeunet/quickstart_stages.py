@@ -77,7 +77,7 @@ def bench_stage(models: Sequence[Path], heldout_dir: Path, sizes: tuple[int, ...
                                    openvino_precisions=("f32", "bf16") if has_bf16() else ("f32",))
     bench = run_bench([str(m) for m in models], bench_settings, progress=settings.progress)
     write_json(bench, out / "bench.json")
-    return out / "bench.json", format_table(bench)
+    return out / "bench.json", format_table(bench, saved=str(out / "bench.json"))
 
 
 def prune_stage(settings, best: Path, prune_dir: Path, data_dir: Path, at: str, **sizes) -> tuple[dict, str]:

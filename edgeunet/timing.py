@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .errors import UserError
+from .fields import option
 
 NOISY_SPREAD = 1.5  # p90 / p50 above this: the row's own timings scattered
 NOISY_RATIO_IQR = 0.15  # ratio interval wider than this fraction of the ratio: no verdict
@@ -39,10 +40,11 @@ class TimingSettings:
         max_time: Seconds after which no round starts, whatever ``min_rounds`` says (None: no cap).
     """
 
-    warmup: int = 5
-    min_time: float = 1.0
-    min_rounds: int = 10
-    max_time: float | None = None
+    warmup: int = option(5, "nonnegative", "untimed calls per model and shape")
+    min_time: float = option(1.0, "duration", "time each row for at least S seconds")
+    min_rounds: int = option(10, "count", "and at least N rounds", flag="--min-iters")
+    max_time: float | None = option(None, "duration", "stop starting rounds of one size and batch after S seconds "
+                                    "(default: about --min-time per row)")
 
     def __post_init__(self):
         if self.warmup < 0:

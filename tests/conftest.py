@@ -5,9 +5,42 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from badinput import run_main
 from tiny_fit import fit_on_one_thread
 
 RUNTIME_CLASS_NAMES = ["background", "nucleus"]
+
+# Fixtures that train, prune or export a real model (seconds each, once per session or module). A test that
+# uses one, directly or through another fixture, is marked ``slow`` at collection (pytest_collection_modifyitems
+# below), so ``pytest -m "not slow"`` (``make test-fast``) neither runs it nor builds the fixture. Tests that are
+# slow by themselves carry ``@pytest.mark.slow`` (or a module ``pytestmark``) in their file.
+# Key: the test file whose fixture it is ("*": this file's fixtures, used everywhere); value: fixture names.
+SLOW_FIXTURES = {
+    "*": {"tiny_checkpoint", "runtime_models"},  # trained for dozens of steps (runtime_model builds on the latter)
+    "test_bench.py": {"models"},  # exports a model, then benchmarks it
+    "test_bench_interleaved.py": {"models"},
+    "test_bench_memory.py": {"result"},  # a benchmark run
+    "test_bench_3d.py": {"model3d"},  # tests/tiny3d.py: trains and exports the tiny 3-D model
+    "test_predict_3d.py": {"model3d"},
+    "test_runtime_3d.py": {"seg3d"},
+    "test_info_bench_3d.py": {"checkpoint3d"},
+    "test_export.py": {"exported"},  # every registered variant exported to ONNX
+    "test_export_3d.py": {"exported"},  # FP32, FP16 and an INT8 search
+    "test_export_arm.py": {"arm_export"},
+    "test_tensorrt.py": {"onnx_file"},
+    "test_runtime_formats.py": {"openvino_files"},  # exports to OpenVINO (gets ``sources`` by request)
+    "test_distributed.py": {"ddp_run"},  # torchrun with two processes
+    "test_prune.py": {"run"},  # prunes and fine-tunes a checkpoint
+    "test_train.py": {"trained"},
+    "test_train_3d.py": {"trained"},
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if (SLOW_FIXTURES["*"] | SLOW_FIXTURES.get(item.path.name, set())) & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -20,6 +53,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def cli(capfd):
+    """``cli(*argv)``: runs ``edgeunet ARGV`` in this process and returns its exit code, stdout and stderr
+    (``badinput.CliResult``); much cheaper than a subprocess per bad-input case."""
+    return lambda *argv: run_main(capfd, *argv)
 
 
 def _train_tiny_unet(steps: int = 80):

@@ -9,9 +9,14 @@ import pytest
 import torch
 
 from edgeunet.data.augment import AUGMENTATIONS, AugmentPolicy, augment_crop, augment_item, augment_policy
-from edgeunet.data.dataset import SegmentationDataset, SyntheticDataset, build_datasets
+from edgeunet.data.dataset import (
+    SegmentationDataset,
+    SyntheticDataset,
+    SyntheticVolumeDataset,
+    VolumeDataset,
+    build_datasets,
+)
 from edgeunet.data.resample import resample_crop, spatial_matrix
-from edgeunet.data.volume_dataset import SyntheticVolumeDataset, VolumeDataset, build_volume_datasets
 from edgeunet.errors import UserError
 
 pytestmark = pytest.mark.timeout(30)
@@ -260,5 +265,6 @@ def test_build_functions_pass_the_augment_keyword():
     train, _, _ = build_datasets("synthetic", img_size=16, samples_per_epoch=2, val_samples=1, augment="nnunet")
     assert train.augment == AUGMENTATIONS["nnunet"]
     assert build_datasets("synthetic", img_size=16, samples_per_epoch=2, val_samples=1)[0].augment.rotate90
-    train, _, _ = build_volume_datasets("synthetic3d", patch=8, samples_per_epoch=2, val_samples=1, augment="none")
+    train, _, _ = build_datasets("synthetic3d", img_size=8, samples_per_epoch=2, val_samples=1, augment="none",
+                                 spatial_dims=3)
     assert train.augment == AUGMENTATIONS["none"]

@@ -1,5 +1,5 @@
 """Bad input to the 3-D side of ``train``, ``prune``, ``data synth`` and ``data check``: one line naming the
-fix, exit 2, nothing half-written. Each case runs the real command line in a subprocess (tests/badinput.py)."""
+fix, exit 2, nothing half-written. Each case runs ``edgeunet.cli.main`` in process (the ``cli`` fixture)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from badinput import assert_user_error, leftovers, run_cli
+from badinput import assert_user_error, leftovers
 
 TINY3D = ["--model", "unet3d-ds", "--base-width", "4", "--depth", "2", "--epochs", "1", "--batch-size", "2",
           "--samples-per-epoch", "2", "--device", "cpu", "--no-progress"]
 
 
 def _volumes(root: Path, shapes: list[tuple[tuple[int, ...], tuple[int, ...]]], suffix: str = ".npy") -> Path:
-    from edgeunet.data.volumes import write_volume
+    from edgeunet.runtime.volume_files import write_volume
 
     rng = np.random.default_rng(0)
     for i, (shape, mask_shape) in enumerate(shapes):
@@ -86,16 +86,16 @@ CASES = [
 
 
 @pytest.mark.parametrize("argv, needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_3d_input_gives_one_line_naming_the_fix(argv, needles, folders, tmp_path):
+def test_bad_3d_input_gives_one_line_naming_the_fix(argv, needles, folders, tmp_path, cli):
     places = {key: str(value) for key, value in folders.items()}
-    result = run_cli(*[part.format(tmp=tmp_path, **places) for part in argv], env={"OMP_NUM_THREADS": "1"})
+    result = cli(*[part.format(tmp=tmp_path, **places) for part in argv])
     assert_user_error(result, *needles)
     assert leftovers(tmp_path) == [] and leftovers(folders["root"]) == []
     assert not (tmp_path / "r" / "last.pt").exists() and not (tmp_path / "d").exists()
 
 
-def test_data_check_lists_a_volume_mask_mismatch_with_its_file_and_exits_1(folders):
-    result = run_cli("data", "check", str(folders["mismatch"]), "--3d")
+def test_data_check_lists_a_volume_mask_mismatch_with_its_file_and_exits_1(folders, cli):
+    result = cli("data", "check", str(folders["mismatch"]), "--3d")
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert any("images/v1.npy: volume 16x16x16 vs mask 16x16x8" in line for line in lines), result.stdout

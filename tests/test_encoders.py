@@ -74,6 +74,7 @@ def test_efficientnet_lite_table_matches_the_published_state_dict(encoder):
 
 
 @pytest.mark.parametrize("encoder", LITE)
+@pytest.mark.slow
 def test_imagenet_weights_load_every_encoder_key_and_record_the_file(encoder):
     path = _lite_file(encoder)
     model = create_model(f"unet-{encoder}", in_channels=3)
@@ -111,6 +112,7 @@ def _reference_lite0(state: dict[str, torch.Tensor], x: torch.Tensor) -> list[to
     return maps
 
 
+@pytest.mark.slow
 def test_lite0_encoder_reproduces_efficientnet_lite0_written_out():
     state = _state(_lite_file("efficientnet-lite0"))
     model = create_model("unet-efficientnet-lite0", in_channels=3).eval()
@@ -123,6 +125,7 @@ def test_lite0_encoder_reproduces_efficientnet_lite0_written_out():
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_torchvision_vgg11_layout_loads_into_ternausnet(tmp_path):
     state = _vgg11_state()
     torch.save({"state_dict": state}, tmp_path / "vgg11.pth")
@@ -172,6 +175,7 @@ def test_missing_weights_file_and_plain_model_are_refused(tmp_path):
     assert load_encoder_weights(create_model("unet-ds"), "none") == {"source": "none"}
 
 
+@pytest.mark.slow
 def test_one_channel_input_sums_the_rgb_filters(tmp_path):
     state = _vgg11_state()
     torch.save(state, tmp_path / "vgg11.pth")
@@ -182,6 +186,7 @@ def test_one_channel_input_sums_the_rgb_filters(tmp_path):
     torch.testing.assert_close(model.encoder.stages[0][0].conv(gray), rgb)  # gray x answers as (x, x, x)
 
 
+@pytest.mark.slow
 def test_four_channel_input_repeats_rgb_scaled_by_three_quarters(tmp_path):
     state = _vgg11_state()
     torch.save(state, tmp_path / "vgg11.pth")
@@ -202,6 +207,7 @@ def test_encoder_normalization_follows_the_input_channels():
 
 
 @pytest.mark.parametrize("name", ["unet-efficientnet-lite0", "unet-efficientnet-lite2", "ternausnet"])
+@pytest.mark.slow
 def test_first_skip_resolution_and_head_give_a_size_multiple_of_32(name):
     model = create_model(name, num_classes=3).eval()
     stem = ENCODERS[model.cfg.encoder].stem_stride
@@ -238,6 +244,7 @@ def test_depth_keeps_the_first_levels_and_old_configs_serialise_unchanged():
     assert get_config("unet-ds", encoder="vgg11").widths == (64, 128, 256, 512, 512, 512)
 
 
+@pytest.mark.slow
 def test_pruned_blocks_keep_the_residual_adds_of_the_table():
     # Pruning the stem 32 -> 16 makes level 0's block map 16 -> 16 at stride 1: a width rule would add a residual.
     torch.manual_seed(0)
@@ -252,6 +259,7 @@ def test_pruned_blocks_keep_the_residual_adds_of_the_table():
 
 
 @pytest.mark.parametrize("name", ["unet-efficientnet-lite0", "ternausnet"])
+@pytest.mark.slow
 def test_pruned_full_encoder_model_rebuilds_with_identical_outputs(name):
     torch.manual_seed(0)
     model = _trained_looking(create_model(name))
@@ -271,7 +279,7 @@ def test_efficientnet_lite0_exports_to_onnx_with_parity_and_level_names(tmp_path
     import onnx
     import onnxruntime as ort
 
-    from edgeunet.export.int8_candidates import layer_groups
+    from edgeunet.export.int8.candidates import layer_groups
     from edgeunet.export.onnx import export_onnx
 
     torch.manual_seed(0)

@@ -11,6 +11,7 @@ from edgeunet.errors import UserError
 
 torch = pytest.importorskip("torch", reason="export needs the train extra")
 pytest.importorskip("onnx", reason="export needs the train extra")
+pytestmark = pytest.mark.timeout(600)  # the module fixture trains, exports and INT8-searches a 3-D model
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +80,11 @@ def test_3d_export_runs_in_the_segmenter_like_pytorch(exported):
 
 
 def test_volume_folder_roles_are_disjoint_and_read_as_volumes(tmp_path):
-    from edgeunet.data.volumes import write_volume
     from edgeunet.export.options import ExportOptions
     from edgeunet.export.roles import plan_roles
     from edgeunet.export.samples import InputSpec
     from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
+    from edgeunet.runtime.volume_files import write_volume
     from tests.tiny3d import volumes
 
     for sub in ("images", "masks"):
@@ -124,7 +125,7 @@ def test_3d_export_example_is_a_cube_of_the_patch():
 # TensorRT profiles for 5-D inputs: the same paths as the 2-D ones, driven by the fake TensorRT.
 
 def test_parse_and_check_5d_profiles():
-    from edgeunet.export.trt_shapes import check_shapes, default_shapes, parse_shapes
+    from edgeunet.export.tensorrt.shapes import check_shapes, default_shapes, parse_shapes
 
     shapes = parse_shapes("1x1x64x64x64,1x1x96x96x96,1x1x128x128x128")
     assert shapes[2] == (1, 1, 128, 128, 128)
@@ -145,6 +146,7 @@ def test_parse_and_check_5d_profiles():
     assert default_shapes(2, 16, static_hw=(8, 32, 32), size_multiples=(8, 16, 16))[2] == (1, 2, 8, 32, 32)
 
 
+@pytest.mark.slow
 def test_3d_engine_defaults_to_cube_profiles_and_segments_like_onnx(monkeypatch, tmp_path):
     import shutil
     import sys

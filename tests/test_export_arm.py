@@ -10,9 +10,9 @@ import pytest
 
 from edgeunet.errors import UserError
 from edgeunet.export import ExportOptions, export_model
-from edgeunet.export.auto import Candidate, skip_reason, where_note
-from edgeunet.export.int8 import quant_settings, resolve_reduce_range
-from edgeunet.export.trt_facts import check_int8_flavour, read_onnx_facts
+from edgeunet.export.formats.auto import Candidate, skip_reason
+from edgeunet.export.targets import quant_settings, resolve_reduce_range, where_note
+from edgeunet.export.tensorrt.facts import check_int8_flavour, read_onnx_facts
 
 pytest.importorskip("torch")
 

@@ -30,6 +30,7 @@ def artifacts(report: dict) -> dict:
     return {a["file"]: a for a in report["artifacts"]}
 
 
+@pytest.mark.slow
 def test_unknown_format_is_refused_with_the_valid_names(tmp_path):
     result = run_cli("export", tmp_path / "best.pt", "--out", tmp_path / "out", "--formats", "onnx,openvnio")
     assert_user_error(result, "openvnio", "did you mean 'openvino'", "litert")
@@ -125,6 +126,7 @@ def test_auto_ships_the_fastest_verified_candidate_within_the_dice_limit(tiny_ch
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_executorch_files_are_verified_and_open(tiny_checkpoint, tmp_path):
     pytest.importorskip("executorch", reason="ExecuTorch is not installed: pip install 'edgeunet[mobile]'")
     from edgeunet.runtime import Segmenter
@@ -137,6 +139,7 @@ def test_executorch_files_are_verified_and_open(tiny_checkpoint, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_litert_files_are_fixed_size_verified_and_open(tiny_checkpoint, tmp_path):
     pytest.importorskip("litert_torch", reason="litert-torch is not installed: pip install 'edgeunet[mobile]'")
     pytest.importorskip("executorch", reason="LiteRT INT8 uses ExecuTorch's quantizer: pip install 'edgeunet[mobile]'")

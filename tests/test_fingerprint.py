@@ -17,9 +17,9 @@ from edgeunet.data.fingerprint import (
 )
 from edgeunet.data.io import write_image, write_mask
 from edgeunet.data.sources import folder_pairs, read_pairs
-from edgeunet.data.volumes import Volume, spacing_affine, write_volume
 from edgeunet.errors import UserError
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
+from edgeunet.runtime.volume_files import Volume, spacing_affine, write_volume
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -141,7 +141,6 @@ def test_folder_pairs_give_the_fingerprint_of_the_samples_read_in_memory(tmp_pat
 
 
 def test_volumes_carry_their_spacing_from_files_and_volume_objects(tmp_path):
-    from edgeunet.data.validate3d import volume_folder_pairs
 
     rng = np.random.default_rng(5)
     spacings = [(2.0, 0.5, 0.5), (4.0, 0.75, 0.5), (3.0, 0.5, 1.0)]
@@ -150,7 +149,7 @@ def test_volumes_carry_their_spacing_from_files_and_volume_objects(tmp_path):
         like = Volume(volume, spacing_affine(spacing), spacing, "mm")
         write_volume(tmp_path / "images" / f"v{i}.tif", volume, like)
         write_volume(tmp_path / "masks" / f"v{i}.tif", mask.astype(np.uint8), like)
-    fingerprint = compute_fingerprint(volume_folder_pairs(tmp_path), spatial_dims=3)
+    fingerprint = compute_fingerprint(folder_pairs(tmp_path, spatial_dims=3), spatial_dims=3)
     assert fingerprint.spacing_median == pytest.approx((3.0, 0.5, 0.5))
     assert fingerprint.spacing_min == pytest.approx((2.0, 0.5, 0.5))
     assert fingerprint.spacing_max == pytest.approx((4.0, 0.75, 1.0)) and fingerprint.spacing_unit == "mm"

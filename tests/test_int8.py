@@ -12,8 +12,8 @@ from small_models import small_model
 
 from edgeunet.data.sources import load_samples
 from edgeunet.export import DiceDropError, ExportOptions, export_model, read_metadata
-from edgeunet.export.debug import worst_tensors
-from edgeunet.export.int8 import cpu_lacks_vnni, quant_settings
+from edgeunet.export.int8 import worst_tensors
+from edgeunet.export.targets import cpu_lacks_vnni, quant_settings
 from edgeunet.models import list_models
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING, preprocess
 

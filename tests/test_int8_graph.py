@@ -1,4 +1,4 @@
-"""The exact graph rewrites before INT8 quantization (edgeunet.export.int8_graph): the file structure they rely on."""
+"""The exact graph rewrites before INT8 quantization (export.graph_rewrites): the file structure they rely on."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from edgeunet.export.graph_rewrites import STEM_NODE, space_to_depth_stem
 from edgeunet.export.int8 import prepare
-from edgeunet.export.int8_graph import STEM_NODE, space_to_depth_stem
 from edgeunet.export.onnx import export_onnx
 from edgeunet.models import create_model
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
 pytest.importorskip("torch", reason="exporting a model needs the train extra")
+pytestmark = pytest.mark.slow  # every test exports a model
 
 
 def _export(tmp_path, name: str = "unet-ds", **overrides) -> tuple:

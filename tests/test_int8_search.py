@@ -10,9 +10,9 @@ import pytest
 
 from edgeunet.cli import main
 from edgeunet.export import ExportOptions, export_model
-from edgeunet.export import int8_search as search_module
 from edgeunet.export.int8 import prepare, quantize_int8
-from edgeunet.export.int8_candidates import layer_groups, node_level
+from edgeunet.export.int8 import search as search_module
+from edgeunet.export.int8.candidates import layer_groups, node_level
 from edgeunet.export.onnx import export_onnx
 from edgeunet.export.samples import InputSpec, load_inputs
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING

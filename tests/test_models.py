@@ -37,6 +37,7 @@ def example(name: str, batch: int = 1, channels: int = 1) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("case", range(3))
+@pytest.mark.slow
 def test_forward_shape_over_sizes(name, case):
     model = small(name, in_channels=3, num_classes=4).eval()
     size = tuple(u * m for u, m in zip(UNITS[dims(name)][case], model.cfg.size_multiples))
@@ -46,6 +47,7 @@ def test_forward_shape_over_sizes(name, case):
 
 
 @pytest.mark.parametrize("name", ALL)
+@pytest.mark.slow
 def test_every_parameter_gets_a_gradient(name):
     # Three input channels: with one, the first depthwise BatchNorm's scale is cancelled by the
     # BatchNorm after the pointwise conv (scale invariance), so its gradient is zero up to rounding.
@@ -58,6 +60,7 @@ def test_every_parameter_gets_a_gradient(name):
 
 
 @pytest.mark.parametrize("name", ALL)
+@pytest.mark.slow
 def test_config_round_trip_rebuilds_identical_model(name):
     torch.manual_seed(0)
     model = small(name, num_classes=3).eval()
@@ -89,6 +92,7 @@ def test_wrong_channel_count_is_named(name):
 
 @pytest.mark.parametrize("upsample", ["transpose", "bilinear", "nearest"])
 @pytest.mark.parametrize("attention", [False, True])
+@pytest.mark.slow
 def test_knobs_combine_on_every_block(upsample, attention):
     for name in list_models():  # 2-D; tests/test_models_3d.py combines the 3-D knobs
         model = small(name, upsample=upsample, attention=attention)
@@ -144,6 +148,7 @@ def test_layer_widths_override_the_plan():
     assert model.current_config() == cfg
 
 
+@pytest.mark.slow
 def test_fused_levels_use_plain_convs_at_the_highest_resolutions():
     model = create_model("unet-ds", base_width=8, depth=3, fused_levels=2)
     blocks = [s.block for s in model.encoder.stages] + [s.block.block for s in model.decoder.stages]
@@ -157,6 +162,7 @@ def test_fused_inverted_residual_levels_have_no_hidden_widths():
     assert "enc0.hidden1" not in plan and "dec2.hidden1" not in plan and "enc1.hidden1" in plan
 
 
+@pytest.mark.slow
 def test_space_to_depth_scales_the_size_multiple_and_keeps_full_resolution_output():
     model = small("unet-ds", space_to_depth=2, num_classes=3).eval()
     assert model.cfg.size_multiple == 2**3 * 2
@@ -166,6 +172,7 @@ def test_space_to_depth_scales_the_size_multiple_and_keeps_full_resolution_outpu
         assert model(torch.randn(1, 1, 32, 48)).shape == (1, 3, 32, 48)
 
 
+@pytest.mark.slow
 def test_space_to_depth_output_pixels_come_from_their_own_block():
     """Each 2x2 output block is predicted from the features at its position: changing the input far
     away (beyond the receptive field) leaves a block unchanged, and its 4 pixels may differ."""

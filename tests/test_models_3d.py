@@ -52,6 +52,7 @@ def test_unet3d_ds_is_depthwise_separable_below_its_fused_levels():
 @pytest.mark.parametrize("block", ["conv", "ds", "ir"])
 @pytest.mark.parametrize("upsample", ["transpose", "trilinear", "nearest"])
 @pytest.mark.parametrize("attention", [False, True])
+@pytest.mark.slow
 def test_3d_knobs_combine_on_every_block(block, upsample, attention):
     model = create_model("unet3d", block=block, upsample=upsample, attention=attention, fused_levels=1, **TINY)
     with torch.no_grad():
@@ -59,6 +60,7 @@ def test_3d_knobs_combine_on_every_block(block, upsample, attention):
 
 
 @pytest.mark.parametrize("upsample", ["transpose", "trilinear"])
+@pytest.mark.slow
 def test_anisotropic_pool_keeps_the_slice_axis_and_restores_the_input_size(upsample):
     model = create_model("unet3d-ds", pool=ANISOTROPIC, upsample=upsample, num_classes=3, **TINY).eval()
     assert model.cfg.size_multiples == (2, 4, 4) and model.cfg.size_multiple == 4
@@ -124,6 +126,7 @@ def test_trilinear_is_rejected_in_2d():
         get_config("unet-ds", upsample="trilinear")
 
 
+@pytest.mark.slow
 def test_count_cost_counts_a_cube_for_3d_models():
     model = create_model("unet3d-ds", **TINY)
     small, large = count_cost(model, 16), count_cost(model, 33)  # 33 rounds down to 32
@@ -143,6 +146,7 @@ def _export(model, side: int) -> bytes:
 
 
 @pytest.mark.parametrize("name", list_models(3))
+@pytest.mark.slow
 def test_onnx_export_matches_pytorch_at_other_sizes(name):
     """Exported with dynamic D, H and W at 8^3, the graph runs other sizes and batch 2 like PyTorch."""
     from edgeunet.runtime.session import ort_session
@@ -163,6 +167,7 @@ def test_onnx_export_matches_pytorch_at_other_sizes(name):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_anisotropic_model_exports_and_matches():
     from edgeunet.runtime.session import ort_session
 

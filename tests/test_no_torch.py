@@ -65,6 +65,7 @@ NEED_TRAIN = [
 
 
 @pytest.mark.parametrize("argv", NEED_TRAIN, ids=[" ".join(a[:2]) for a in NEED_TRAIN])
+@pytest.mark.slow
 def test_a_command_that_needs_torch_names_the_extra_first(argv, tmp_path):
     result = run_without_torch(tmp_path, *[a.format(tmp=tmp_path) for a in argv])
     line = assert_user_error(result, f"edgeunet {argv[0]}: error:", "torch", "pip install 'edgeunet[train]'")
@@ -86,6 +87,7 @@ def test_info_of_an_onnx_model_runs_without_torch_or_onnx(runtime_model, tmp_pat
     assert "op counts need the onnx package: pip install 'edgeunet[train]'" in result.stdout
 
 
+@pytest.mark.slow
 def test_checks_runs_without_torch_and_says_what_is_missing(tmp_path):
     result = run_without_torch(tmp_path, "checks")
     assert result.returncode == 0, result.stderr

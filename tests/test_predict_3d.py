@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeunet.data.volumes import read_volume, write_volume
 from edgeunet.errors import UserError
+from edgeunet.runtime.volume_files import read_volume, write_volume
 from tests.badinput import assert_user_error, run_cli
 
 pytest.importorskip("torch", reason="building the fixture model needs the train extra")
@@ -28,7 +28,7 @@ def volume():
 
 
 def _spaced_like(volume):
-    from edgeunet.data.volumes import Volume, spacing_affine
+    from edgeunet.runtime.volume_files import Volume, spacing_affine
 
     return Volume(volume, spacing_affine((2.0, 0.5, 0.25)), spacing=(2.0, 0.5, 0.25))
 

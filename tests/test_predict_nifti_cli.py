@@ -22,6 +22,7 @@ def _oblique_affine() -> np.ndarray:
     return affine
 
 
+@pytest.mark.slow
 def test_predict_cli_writes_a_nifti_mask_with_the_scans_shape_and_affine(tmp_path):
     from edgeunet.runtime import Segmenter
     from tests.tiny3d import onnx_3d, volumes

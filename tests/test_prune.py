@@ -107,6 +107,7 @@ def test_pruned_model_reloads_from_config_with_identical_outputs(pruned, key, tm
 
 
 @pytest.mark.parametrize("key", IDS)
+@pytest.mark.slow
 def test_pruned_model_exports_to_onnx_with_parity(pruned, key, tmp_path):
     import onnxruntime as ort
 
@@ -253,6 +254,7 @@ def test_parse_count_rejects_expressions_without_evaluating():
         parse_count("__import__('os').getcwd()")
 
 
+@pytest.mark.slow
 def test_target_params_is_reached_at_or_below():
     model = _model("unet-ds", {})
     target = count_parameters(model) // 2
@@ -290,6 +292,7 @@ def test_pruned_checkpoint_rebuilds_from_config_and_records_pruning(run):
     assert ckpt["prune"]["ratio"] == 0.5 and ckpt["prune"]["parameters_before"] == report["parameters"]["before"]
 
 
+@pytest.mark.slow
 def test_steps_fine_tune_in_between_with_taylor_importance(checkpoint, tmp_path):
     report = prune_checkpoint(
         checkpoint,
@@ -308,6 +311,7 @@ def test_steps_fine_tune_in_between_with_taylor_importance(checkpoint, tmp_path)
     assert (tmp_path / "step1" / "best.pt").is_file() and (tmp_path / "best.pt").is_file()
 
 
+@pytest.mark.slow
 def test_sensitivity_reports_every_stage(checkpoint, tmp_path):
     rows = sensitivity(checkpoint, "synthetic", 0.5, out=tmp_path, min_channels=8, samples_per_epoch=8, device="cpu")
     assert [r["stage"] for r in rows] == ["enc0", "enc1", "enc2", "dec0", "dec1"]
@@ -332,6 +336,7 @@ def test_cli_bad_importance_lists_the_choices(capsys, checkpoint, tmp_path):
     assert "invalid choice: 'l3'" in err and all(name in err for name in ("l1", "l2", "taylor", "bn-scale"))
 
 
+@pytest.mark.slow
 def test_cli_target_params_prints_the_summary(capsys, checkpoint, tmp_path):
     before = count_parameters(_model("unet-ds", {}))
     rc = _cli(
@@ -361,6 +366,7 @@ def test_cli_sensitivity_rejects_a_target(checkpoint, tmp_path):
         _cli(["prune", str(checkpoint), "--sensitivity", "--target-params", "9k", "--out", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_prune_command_runs_as_a_subprocess(checkpoint, tmp_path):
     result = subprocess.run(
         [

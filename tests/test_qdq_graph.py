@@ -1,4 +1,4 @@
-"""The QDQ rewrites after quantize_static (edgeunet.export.qdq_graph) and the ``up_act`` layout that lets the
+"""The QDQ rewrites after quantize_static (export.int8.qdq_graph) and the ``up_act`` layout that lets the
 decoder concats of an INT8 file run as byte copies."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from onnx import numpy_helper
 
 from edgeunet.errors import UserError
 from edgeunet.export.int8 import prepare, quantize_int8
-from edgeunet.export.qdq_graph import dequantize_after_depth_to_space, share_concat_scales
+from edgeunet.export.int8.qdq_graph import dequantize_after_depth_to_space, share_concat_scales
 from edgeunet.models import ModelConfig, build_model, create_model, get_config
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 
@@ -54,6 +54,7 @@ def _concat_params(model_proto) -> list[set]:
     return found
 
 
+@pytest.mark.slow
 def test_up_act_concats_share_one_scale_and_zero_point(tmp_path):
     _, int8, _ = _int8(tmp_path, up_act=True)
     groups = _concat_params(onnx.load(str(int8)))
@@ -61,6 +62,7 @@ def test_up_act_concats_share_one_scale_and_zero_point(tmp_path):
     assert all(next(iter(g))[1] == 0 for g in groups)  # ReLU outputs: zero point 0 still clamps at 0
 
 
+@pytest.mark.slow
 def test_signed_up_branch_keeps_its_own_scale(tmp_path):
     """Without up_act the up-sampled branch is signed: its zero point differs, so nothing is forced together."""
     _, int8, _ = _int8(tmp_path, up_act=False)
@@ -72,6 +74,7 @@ def test_signed_up_branch_keeps_its_own_scale(tmp_path):
     assert [i.SerializeToString() for i in model_proto.graph.initializer] == before
 
 
+@pytest.mark.slow
 def test_shared_scales_keep_the_int8_file_close_to_fp32(tmp_path):
     fp32, int8, calib = _int8(tmp_path, up_act=True)
     x = calib[1][None]
@@ -79,6 +82,7 @@ def test_shared_scales_keep_the_int8_file_close_to_fp32(tmp_path):
     assert agree > 0.97
 
 
+@pytest.mark.slow
 def test_depth_to_space_runs_before_the_output_dequantize_with_the_same_outputs(tmp_path):
     _, int8, calib = _int8(tmp_path, up_act=True)
     graph = onnx.load(str(int8)).graph
@@ -136,10 +140,11 @@ def _optimized_ops(path, tmp_path) -> list[str]:
 
 
 @pytest.mark.parametrize("per_channel", [True, False])
+@pytest.mark.slow
 def test_a_widened_conv_input_gets_its_bias_requantized_and_stays_qlinearconv(tmp_path, per_channel):
     """A skip widened to its concat's scale also feeds a Conv (after MaxPool): with its old int32 bias (scale = old
     input scale x weight scale) ONNX Runtime would leave that Conv in float. The bias follows the new scale."""
-    from edgeunet.export.qdq_graph import _requantize_biases
+    from edgeunet.export.int8.qdq_graph import _requantize_biases
 
     _, int8, calib = _int8(tmp_path, per_channel=per_channel, up_act=True)
     model_proto = onnx.load(str(int8))
@@ -163,6 +168,7 @@ def test_a_widened_conv_input_gets_its_bias_requantized_and_stays_qlinearconv(tm
     assert "Conv" not in _optimized_ops(widened, tmp_path)  # every conv still fused into QLinearConv
 
 
+@pytest.mark.slow
 def test_every_conv_of_an_int8_file_runs_as_qlinearconv(tmp_path):
     _, int8, _ = _int8(tmp_path, up_act=True)
     ops = _optimized_ops(int8, tmp_path)

@@ -11,6 +11,7 @@ from edgeunet.quickstart import QuickstartSettings, run_quickstart
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.slow
 def test_quickstart_runs_every_stage(tmp_path):
     lines = []
     settings = QuickstartSettings(

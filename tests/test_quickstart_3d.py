@@ -13,6 +13,7 @@ from edgeunet.quickstart3d import Quickstart3DSettings, run_quickstart3d
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.slow
 def test_quickstart_3d_trains_and_prunes_unet3d_ds_on_synthetic_volumes(tmp_path):
     settings = Quickstart3DSettings(out=str(tmp_path / "qs"), n_volumes=4, heldout_volumes=1, volume_side=16,
                                     patch_side=16, epochs=1, samples_per_epoch=2, batch_size=2, finetune_epochs=1,
@@ -35,6 +36,7 @@ def test_quickstart_3d_settings_name_the_bad_value():
         Quickstart3DSettings(epochs=0)
 
 
+@pytest.mark.slow
 def test_quickstart_3d_runs_every_stage_with_int8(tmp_path):
     settings = Quickstart3DSettings(out=str(tmp_path / "qs"), n_volumes=4, heldout_volumes=2, volume_side=16,
                                     patch_side=16, widths=(8, 16, 32), epochs=1, samples_per_epoch=2, batch_size=2,

@@ -1,9 +1,10 @@
-"""README figures come from committed result files: benchmarks/tables.py writes the marked blocks, and the
-committed README.md and benchmarks/README.md must be what it writes."""
+"""README and docs figures come from committed result files: benchmarks/tables.py writes the marked blocks, and
+the committed README.md, benchmarks/README.md and docs/*.md must be what it writes."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,8 +24,26 @@ def test_committed_readme_blocks_are_what_the_result_files_give():
 
 
 def test_every_block_is_used_in_a_readme():
-    text = "".join(path.read_text() for path in (ROOT / "README.md", ROOT / "benchmarks" / "README.md"))
+    text = "".join(path.read_text() for path in tables.files())
     assert {name for name in tables.BLOCKS if f"<!-- edgeunet:table {name} -->" in text} == set(tables.BLOCKS)
+
+
+def test_the_readmes_and_every_docs_page_are_written():
+    names = {path.relative_to(ROOT).as_posix() for path in tables.files()}
+    assert {"README.md", "benchmarks/README.md", "docs/benchmarks.md"} <= names
+    assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")} <= names
+
+
+def test_the_readme_keeps_the_models_table_and_one_headline_and_the_pages_hold_the_rest():
+    readme = (ROOT / "README.md").read_text()
+    assert set(re.findall(r"<!-- edgeunet:table ([\w.-]+) -->", readme)) == {"models", "suite-findings"}
+    pages = {name: (ROOT / "docs" / f"{name}.md").read_text() for name in ("training", "export", "formats", "3d",
+                                                                           "runtime", "benchmarks")}
+    for page, blocks in {"training": ("recipe", "ddp"), "export": ("int8-speedup",), "formats": ("runtimes",),
+                         "3d": ("demo3d", "volume-memory", "volumes", "models-3d"), "runtime": ("runtime-memory",),
+                         "benchmarks": ("repeatability", "spinning", "suite")}.items():
+        for name in blocks:
+            assert f"<!-- edgeunet:table {name} -->" in pages[page], f"block {name} is not in docs/{page}.md"
 
 
 def _memory_result(date: str, int8_big: float) -> dict:
@@ -76,6 +95,19 @@ def test_latest_ignores_other_kinds_and_picks_the_latest_date(tmp_path):
     (tmp_path / "m-runtime-memory.json").write_text(json.dumps(_memory_result("2030-01-01", 1.0)))
     path, data = latest(tmp_path, "runtime-memory")
     assert path.name == "m-runtime-memory.json" and latest(tmp_path, "ddp") is None
+
+
+def test_a_docs_page_is_written_and_checked_like_the_readme(tmp_path, capsys):
+    for name in tables.FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("no blocks\n")
+    page = tmp_path / "docs" / "training.md"
+    page.parent.mkdir()
+    page.write_text("# Training\n<!-- edgeunet:table ddp -->\nstale 0.1234\n<!-- /edgeunet:table -->\n")
+    assert tables.main(["--check"], root=tmp_path, results=tmp_path) == 1
+    assert "docs/training.md: blocks differ" in capsys.readouterr().out
+    assert tables.main([], root=tmp_path, results=tmp_path) == 0
+    assert "stale" not in page.read_text() and "benchmarks/ddp.py" in page.read_text()
 
 
 def test_check_mode_exits_1_when_a_readme_is_stale(tmp_path, capsys):
@@ -137,3 +169,33 @@ def test_spinning_block_gives_each_modes_p50s_and_the_gain_of_spinning_within_a_
     assert "| run | 7.50 / 3.20 | 2.34 |" in text and "| off | 8.00 / 4.00 | 2.00 |" in text
     words = " ".join(text.split())
     assert "p50 1.25x (INT8) and 1.07x (FP32) at 256 px" in words and "the 2-core Test CPU, 2030-01-01" in words
+
+
+def test_models_blocks_are_written_from_the_models_result_file(tmp_path):
+    row = {"name": "unet-ds", "encoder": "", "block": "ds", "widths": [32, 48, 96, 192], "fused_levels": 2,
+           "space_to_depth": 2, "upsample": "bilinear", "up_act": True, "attention": False, "parameters": 266_818,
+           "gmacs": 1.1131}
+    row_3d = {**row, "name": "unet3d", "block": "conv", "widths": [32, 64], "fused_levels": 0, "space_to_depth": 1,
+              "upsample": "transpose", "up_act": False, "parameters": 5_600_962, "gmacs": 62.7151, "spatial_dims": 3}
+    data = {"kind": "models", "date": "2030-01-01", "img_size": 256, "img_size_3d": 64, "rows": [row, row_3d],
+            "provenance": {"edgeunet": "9.9.9"}}
+    (tmp_path / "models.json").write_text(json.dumps(data))
+    text = tables.block_text("models", tmp_path)
+    line = "| `unet-ds` | - | depthwise-separable | 2 | 2 | bilinear + BN-ReLU | no | 0.267 | 1.113 | 32, 48, 96, 192 |"
+    assert line in text
+    assert "unet3d" not in text and "at 256x256" in " ".join(text.split())
+    text = tables.block_text("models-3d", tmp_path)
+    assert "| `unet3d` | - | 3x3 conv | - | - | transposed | no | 5.601 | 62.715 | 32, 64 |" in text
+    assert "unet-ds" not in text and "at 64^3" in " ".join(text.split())
+    assert "benchmarks/models.py" in tables.block_text("models", tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_the_committed_models_result_is_what_the_code_counts():
+    pytest.importorskip("torch_pruning", reason="counting MACs needs the train extra (Torch-Pruning)")
+    from benchmarks import models
+
+    path, data = latest(tables.RESULTS, "models")
+    counted = {r["name"]: (r["parameters"], round(r["gmacs"], 3), r["widths"]) for r in models.count()}
+    committed = {r["name"]: (r["parameters"], round(r["gmacs"], 3), r["widths"]) for r in data["rows"]}
+    assert committed == counted, f"{path.name} is stale: run python benchmarks/models.py, then benchmarks/tables.py"

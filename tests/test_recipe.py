@@ -43,6 +43,7 @@ def _config(out) -> dict:
     return json.loads((out / "config.json").read_text())
 
 
+@pytest.mark.slow
 def test_steps_fix_the_budget_spread_over_the_epochs(tmp_path):
     out = tmp_path / "run"
     train(TrainSettings(data=str(_folder(tmp_path / "data")), out=str(out), epochs=2, steps=7, **TINY))
@@ -52,6 +53,7 @@ def test_steps_fix_the_budget_spread_over_the_epochs(tmp_path):
     assert load_checkpoint(out / "last.pt")["scheduler"]["last_epoch"] == 8
 
 
+@pytest.mark.slow
 def test_a_small_folder_gets_the_minimum_steps_per_epoch(tmp_path):
     out = tmp_path / "run"
     train(TrainSettings(data=str(_folder(tmp_path / "data")), out=str(out), epochs=1, **TINY))
@@ -75,6 +77,7 @@ def test_bad_recipe_settings_are_named(field, value, message):
         TrainSettings(**{**TINY, "data": "synthetic", field: value})
 
 
+@pytest.mark.slow
 def test_config_records_the_augmentation_and_normalisation(tmp_path):
     out = tmp_path / "run"
     train(TrainSettings(data=str(_folder(tmp_path / "data")), out=str(out), epochs=1, steps=2, augment="basic",
@@ -87,6 +90,7 @@ def test_config_records_the_augmentation_and_normalisation(tmp_path):
     assert recipe["weights"] == {"source": "none"}
 
 
+@pytest.mark.slow
 def test_ct_data_is_normalised_with_the_data_sets_statistics_into_the_model_file(tmp_path):
     from edgeunet.checkpoint import model_from_checkpoint
     from edgeunet.export.onnx import export_onnx
@@ -105,6 +109,7 @@ def test_ct_data_is_normalised_with_the_data_sets_statistics_into_the_model_file
     assert Segmenter(path).metadata.preprocessing == spec
 
 
+@pytest.mark.slow
 def test_normalize_percentile_is_kept_for_ct_data_when_asked(tmp_path):
     out = tmp_path / "run"
     train(TrainSettings(data=str(_folder(tmp_path / "data", ct=True)), out=str(out), epochs=1, steps=2,

@@ -187,6 +187,7 @@ def test_segmenter_and_predict_pass_the_openvino_precision_through(openvino_file
     assert (tmp_path / "out" / "in.png").is_file()
 
 
+@pytest.mark.slow
 def test_openvino_reads_the_onnx_file_with_its_metadata(request):
     pytest.importorskip("openvino", reason="OpenVINO is not installed: pip install 'edgeunet[openvino]'")
     sources = request.getfixturevalue("sources")
@@ -196,6 +197,7 @@ def test_openvino_reads_the_onnx_file_with_its_metadata(request):
     assert (seg(image) == Segmenter(sources.onnx)(image)).mean() >= 0.999
 
 
+@pytest.mark.slow
 def test_openvino_accuracy_control_keeps_the_dice_drop_within_bounds(request, tmp_path):
     pytest.importorskip("nncf", reason="NNCF is not installed: pip install 'edgeunet[openvino]'")
     sources = request.getfixturevalue("sources")

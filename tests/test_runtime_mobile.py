@@ -15,7 +15,7 @@ from edgeunet.errors import UserError
 from edgeunet.export.formats import FormatOptions, verify_file
 from edgeunet.runtime import Segmenter, open_backend
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # ExecuTorch/LiteRT exports: the longest setups
 
 
 @pytest.fixture(scope="module")

@@ -122,6 +122,7 @@ def test_cli_synth_in_process(tmp_path, capsys):
     assert len(list((tmp_path / "d" / "masks").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_cli_synth_then_check_as_a_subprocess(tmp_path):
     out = tmp_path / "d"
     synth = subprocess.run([sys.executable, "-m", "edgeunet", "data", "synth", str(out), "--n", "2", "--size", "16"],

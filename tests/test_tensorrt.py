@@ -11,9 +11,9 @@ from tiny_onnx import tiny_onnx
 
 from edgeunet.errors import UserError
 from edgeunet.export import build_engine, export_onnx
-from edgeunet.export.trt_facts import graph_flavour, int8_flavour, read_onnx_facts
-from edgeunet.export.trt_plan import build_mode, trtexec_command
-from edgeunet.export.trt_shapes import check_shapes, default_shapes, parse_shapes
+from edgeunet.export.tensorrt.facts import graph_flavour, int8_flavour, read_onnx_facts
+from edgeunet.export.tensorrt.plan import build_mode, trtexec_command
+from edgeunet.export.tensorrt.shapes import check_shapes, default_shapes, parse_shapes
 from edgeunet.models import create_model
 from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
 

@@ -5,17 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeunet.runtime.tiling import (
-    MIN_WEIGHT,
-    crop,
-    gaussian_window,
-    pad_to,
-    pad_to_multiple,
-    run_tiled,
-    run_whole,
-    softmax,
-    tile_starts,
-)
+from edgeunet.runtime.tiling import crop, gaussian_window, pad_to, pad_to_multiple, run_tiled, run_whole, softmax
+from edgeunet.runtime.window import MIN_WEIGHT, tile_starts
 
 
 def pointwise_model(calls: list | None = None, multiple: int = 8):

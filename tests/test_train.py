@@ -63,6 +63,7 @@ def test_best_checkpoint_rebuilds_and_scores_as_recorded(trained):
     assert evaluate(model, samples, ckpt["preprocessing"])["mean_dice"] == pytest.approx(result["best_dice"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_same_weights(tmp_path):
     a = train(TrainSettings(out=str(tmp_path / "a"), epochs=1, **{**TINY, "samples_per_epoch": 32}))
     b = train(TrainSettings(out=str(tmp_path / "b"), epochs=1, **{**TINY, "samples_per_epoch": 32}))
@@ -70,6 +71,7 @@ def test_same_seed_gives_same_weights(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_reaches_the_same_weights(tmp_path, monkeypatch):
     from edgeunet.train import loop
 
@@ -152,6 +154,7 @@ def test_run_folder_has_results_csv_and_png(trained):
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_on_epoch_gets_one_line_per_epoch(tmp_path):
     lines = []
     settings = TrainSettings(out=str(tmp_path / "run"), epochs=2, **{**TINY, "samples_per_epoch": 16})
@@ -229,6 +232,7 @@ def test_validation_pads_images_as_the_runtime_does(trained):
     np.testing.assert_array_equal(predict_logits(model, image, ckpt["preprocessing"]), expected)
 
 
+@pytest.mark.slow
 def test_cli_prints_a_line_per_epoch_and_the_summary_when_stdout_is_a_pipe(tmp_path):
     from badinput import run_cli
 

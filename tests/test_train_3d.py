@@ -38,7 +38,7 @@ def test_a_3d_model_trains_on_synthetic_volumes_by_default(trained):
 
 
 def test_validation_scores_whole_volumes_with_the_runtime_sliding_window(trained, monkeypatch):
-    from edgeunet.data.volume_sources import load_volume_samples
+    from edgeunet.data.sources import load_volume_samples
     from edgeunet.train import evaluate
     from edgeunet.train import evaluate as evaluate_module
 
@@ -58,6 +58,7 @@ def test_validation_scores_whole_volumes_with_the_runtime_sliding_window(trained
     assert summary["mean_dice"] == pytest.approx(result["best_dice"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_3d_resume_after_interruption_reaches_the_same_weights(tmp_path, monkeypatch):
     from edgeunet.train import loop
 
@@ -145,10 +146,11 @@ def test_volume_patches_are_augmented_within_the_plane_and_keep_mask_alignment()
         assert sorted(set(am[0].ravel())) in [sorted(set(s.ravel())) for s in (cm[0], cm[-1])]  # slices stay slices
 
 
+@pytest.mark.slow
 def test_cli_trains_a_3d_model_on_a_folder_of_tiff_stacks(tmp_path):
     from badinput import run_cli
 
-    from edgeunet.data.synthetic3d import write_synthetic_volumes
+    from edgeunet.data.synthetic import write_synthetic_volumes
 
     write_synthetic_volumes(tmp_path / "vols", n=3, size=(16, 24, 24), fmt="tiff")
     result = run_cli("train", "--data", str(tmp_path / "vols"), "--model", "unet3d-ds", "--base-width", "4",

@@ -11,10 +11,10 @@ import pytest
 import tifffile
 from badinput import leftovers
 
-from edgeunet.data.synthetic3d import synthetic_volume, write_synthetic_volumes
-from edgeunet.data.volumes import read_volume, write_volume
+from edgeunet.data.synthetic import synthetic_volume, write_synthetic_volumes
 from edgeunet.errors import MissingExtraError, MissingFileError, UserError
 from edgeunet.runtime.imageio import ImageReadError
+from edgeunet.runtime.volume_files import read_volume, write_volume
 
 if importlib.util.find_spec("nibabel"):
     import nibabel as nib

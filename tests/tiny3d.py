@@ -23,7 +23,7 @@ PATCH = 16
 
 def volumes(n: int, seed: int, size=VOLUME) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n`` synthetic (volume uint16 (D, H, W), mask uint8 (D, H, W)) pairs of data-set ``seed``."""
-    from edgeunet.data.synthetic3d import synthetic_volume
+    from edgeunet.data.synthetic import synthetic_volume
 
     return [synthetic_volume(i, size=size, seed=seed) for i in range(n)]
 

@@ -9,7 +9,7 @@ Library API::
     save_pareto_plot(result, "pareto.png")
     regressions = compare_to_baseline(result, load_baseline("old.json"), max_slowdown=1.10, max_dice_drop=0.01)
 
-Models run through the backends users ship: ``.onnx``, ``.engine`` and any other file
+Models run through the backends users ship: every file of the format table (``edgeunet.formats``) that
 ``edgeunet.runtime.backends.open_backend`` opens, with the runtime's session options, and are
 scored through ``Segmenter``; ``.pt`` checkpoints through ``TorchBackend`` (same interface).
 The rows of one (size, batch) are timed round-robin (``edgeunet.timing.time_interleaved``).
@@ -27,9 +27,11 @@ A result is ``{"environment": edgeunet.env.provenance(threads) + gpu, "settings"
   ``rounds``, ``noisy`` (spread too large to trust), ``verdict`` (faster/slower/same/no verdict/
   reference); ``round_ms``: the per-round times (ms), aligned across the rows of one size and batch;
   ``vs_fp32``: the same ratio against the FP32 sibling (``{"model", "ratio", ...}``) for FP16/INT8 rows;
-* ``peak_rss_mb``: peak resident memory the model added to the process (MB), measured while it
-  is opened, scored and warmed up at this shape, one model at a time, minus the RSS before it was
-  opened; ``gpu_mem_mb``: GPU memory at the peak where the backend reports it, None on CPU;
+* ``peak_rss_mb`` (the table's ``process MB``): peak RSS of a fresh process running the file, MB: a
+  new Python process opens it with the row's runtime and runs it a few times at the row's shape
+  (``memory.process_peak_rss_mb``: interpreter, libraries, weights and activations, as on a device);
+  None for GPU rows and with ``BenchSettings(memory=False)``; ``gpu_mem_mb``: GPU memory at the peak
+  where the backend reports it, None on CPU;
 * ``file_mb``, ``parameters``, ``macs`` (one (1, C, size, size) forward, ``models.cost.count_cost``;
   None without torch or without an edgeunet model config);
 * ``dice``, ``iou`` (per class), ``mean_dice``, ``mean_iou`` (foreground) on the data set through

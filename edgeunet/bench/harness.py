@@ -1,14 +1,15 @@
 """``run_bench``: latency, throughput, memory, size and accuracy of models on this machine.
 
 Every model is opened once with the backend that ships it (``models.open_model``), scored once
-through ``Segmenter`` on the data set, and warmed up at every (size, batch) while its memory is
-measured (``prepare.prepare_model``). Then, for each (size, batch), the rows of all models are
-timed in interleaved rounds (``edgeunet.timing.time_interleaved``: shuffled each round), so drift of a busy
-machine hits every row alike, and each row gets its speed ratio to the reference row (median of
-per-round ratios, with quartiles). A model that cannot be opened, scored or run at a shape gets
-rows with status ``failed`` and the reason; a missing backend gives ``skipped``; the rest of the
-run goes on. Afterwards reduced-precision models are checked against their FP32 sibling
-(``siblings``).
+through ``Segmenter`` on the data set, and warmed up at every (size, batch) (``prepare.prepare_model``).
+Then, for each (size, batch), the rows of all models are timed in interleaved rounds
+(``edgeunet.timing.time_interleaved``: shuffled each round), so drift of a busy machine hits every row
+alike, and each row gets its speed ratio to the reference row (median of per-round ratios, with
+quartiles). Last, with the models closed, each CPU row's memory is measured in a fresh process that
+runs the file at the row's shape (``memory.process_peak_rss_mb``), one process at a time. A model that
+cannot be opened, scored or run at a shape gets rows with status ``failed`` and the reason; a missing
+backend gives ``skipped``; the rest of the run goes on. Afterwards reduced-precision models are checked
+against their FP32 sibling (``siblings``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..env import cpu_info, environment, provenance
 from ..errors import UserError
 from .accuracy import model_cost_at
 from .interleave import CallFailed, recorded, row_stats, run_rounds
+from .memory import process_peak_rss_mb
 from .models import Chosen, check_models, model_labels
 from .prepare import PreparedModel, prepare_model, reason_of
 from .settings import TORCH, BenchSettings
@@ -104,14 +106,22 @@ def _time_group(models: list[PreparedModel], size: int, batch: int, settings: Be
     return out
 
 
-def _row(model: PreparedModel, size: int, batch: int, timed: dict) -> dict:
+def _memory_jobs(prepared: list[PreparedModel], chosen: list[Chosen], groups: list[tuple[int, int]],
+                 timed: dict[tuple, dict]) -> list[tuple[PreparedModel, Chosen, int, int]]:
+    """The rows whose memory a fresh process measures: CPU rows that ran and were timed (GPU rows report
+    ``gpu_mem_mb``; a failed row has no figure to add)."""
+    return [(m, c, s, b) for m, c in zip(prepared, chosen) for s, b in groups
+            if m.device == "cpu" and m.ready(s, b) and "status" not in timed.get((m.label, s, b), {"status": ""})]
+
+
+def _row(model: PreparedModel, size: int, batch: int, timed: dict, peak_rss_mb: float | None) -> dict:
     """One row in schema order (see ``edgeunet.bench``)."""
     state = model.shapes.get((size, batch))
     row = {"model": model.label, "path": str(model.path), "precision": model.precision, "backend": model.backend_name,
            "device": model.device, "size": int(size), "batch": int(batch), "latency_ms": None, "iterations": 0,
            "throughput_ips": None, "reference": None, "ratio": None, "ratio_q25": None, "ratio_q75": None,
            "rounds": 0, "noisy": False, "verdict": "", "vs_fp32": None, "round_ms": None,
-           "peak_rss_mb": state.peak_rss_mb if state else None, "gpu_mem_mb": state.gpu_mem_mb if state else None,
+           "peak_rss_mb": peak_rss_mb, "gpu_mem_mb": state.gpu_mem_mb if state else None,
            "file_mb": model.path.stat().st_size / 2**20 if model.path.is_file() else None,
            "parameters": None, "macs": None, "dice": None, "iou": None, "mean_dice": None, "mean_iou": None,
            "status": "ok", "reason": "", "note": ""}
@@ -135,8 +145,8 @@ def run_bench(models: Sequence[str | os.PathLike], settings: BenchSettings | Non
     """Benchmarks models on this machine.
 
     Args:
-        models: ``.pt`` checkpoints (PyTorch), ``.onnx`` files (ONNX Runtime), ``.engine`` files (TensorRT),
-            and any other file ``edgeunet.runtime.backends.open_backend`` opens.
+        models: ``.pt`` checkpoints (PyTorch), ``.onnx`` files (ONNX Runtime), TensorRT engines, and any other
+            file of ``edgeunet.formats`` that ``edgeunet.runtime.backends.open_backend`` opens.
         settings: What to measure and how; None: ``BenchSettings()``.
         progress: Show a progress bar on stderr.
 
@@ -159,7 +169,9 @@ def run_bench(models: Sequence[str | os.PathLike], settings: BenchSettings | Non
     inputs: dict = {}
     timed: dict[tuple, dict] = {}
     needs_torch = any(c.backend == TORCH for c in chosen)
-    with _torch_threads(threads, needs_torch), tqdm(total=len(chosen) + len(groups), desc="bench", unit="step",
+    memory: dict[tuple, float | None] = {}
+    steps = len(chosen) + len(groups) + (len(chosen) * len(groups) if settings.memory else 0)
+    with _torch_threads(threads, needs_torch), tqdm(total=steps, desc="bench", unit="step",
                                                     disable=None if progress else True) as bar:
         try:
             for label, path, name, hint in chosen:
@@ -169,10 +181,17 @@ def run_bench(models: Sequence[str | os.PathLike], settings: BenchSettings | Non
                 for label, fields in _time_group(prepared, size, batch, settings, reference).items():
                     timed[(label, size, batch)] = fields
                 bar.update(1)
+            jobs = _memory_jobs(prepared, chosen, groups, timed) if settings.memory else []
         finally:
             for model in prepared:
                 model.close()
-    rows = [_row(m, s, b, timed.get((m.label, s, b), {})) for m in prepared for s, b in groups]
+        for model, how, size, batch in jobs:
+            memory[(model.label, size, batch)] = process_peak_rss_mb(
+                model.path, how.backend, size, batch, threads=threads, spinning=settings.spinning, precision=how.hint)
+            bar.update(1)
+        bar.update(steps - bar.n)
+    rows = [_row(m, s, b, timed.get((m.label, s, b), {}), memory.get((m.label, s, b)))
+            for m in prepared for s, b in groups]
     apply_sibling_checks(rows, settings.max_dice_drop)
     return {"environment": {**environment(), **provenance(threads)},
             "settings": {**settings.to_dict(), "threads": threads},

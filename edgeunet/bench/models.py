@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import MissingFileError, UserError
+from ..formats import BY_NAME, ENGINE_SUFFIXES, FORMATS, format_of
 from .settings import TORCH, BenchSettings
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
-# ``open_backend`` falls back to ONNX Runtime for files it does not know; these are the ones ONNX Runtime reads.
-ORT_SUFFIXES = (".onnx", ".ort")
+# The kinds of model file, for messages: "checkpoints (.pt), ONNX files (.onnx) or engines (...)".
+KINDS = (f"checkpoints ({CHECKPOINT_SUFFIXES[0]}), ONNX files ({BY_NAME['onnx'].suffix}) or TensorRT engines "
+         f"({', '.join(ENGINE_SUFFIXES)})")
 PRECISIONS = ("fp32", "fp16", "int8")
 DISPLAY_NAMES = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "tensorrt": "TensorRT"}
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider", "TensorRT", "cuda")
@@ -36,11 +38,12 @@ def backend_name(path: str | os.PathLike) -> str:
     suffix = path.suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
         return TORCH
-    name = choose_backend(path)
-    if name == "onnxruntime" and suffix not in ORT_SUFFIXES:
-        raise UserError(f"{path}: unknown model file type {suffix!r}: give a checkpoint (.pt), an ONNX model (.onnx) "
-                        "or a TensorRT engine (.engine)")
-    return name
+    fmt = format_of(path)
+    if fmt is None or not fmt.bench:  # open_backend would hand an unknown file to ONNX Runtime
+        others = ", ".join(s for f in FORMATS if f.bench and f.name != "onnx" for s in f.suffixes)
+        raise UserError(f"{path}: unknown model file type {suffix!r}: give a checkpoint ({CHECKPOINT_SUFFIXES[0]}), an "
+                        f"ONNX model ({BY_NAME['onnx'].suffix}) or another model file of edgeunet.formats ({others})")
+    return choose_backend(path)
 
 
 def display_name(backend: str) -> str:
@@ -74,7 +77,7 @@ class Chosen(NamedTuple):
 
 
 def _with_hints(label: str, path: Path, backend: str, settings: BenchSettings) -> list[Chosen]:
-    """One entry per ``settings.openvino_precisions`` for an OpenVINO file (labelled ``model.xml@bf16`` but
+    """One entry per ``settings.openvino_precisions`` for an OpenVINO file (labelled ``<file>@bf16`` but
     for f32), else one entry."""
     if backend != "openvino":
         return [Chosen(label, path, backend)]
@@ -91,13 +94,12 @@ def check_models(models: list, settings: BenchSettings) -> list[Chosen]:
         MissingFileError: A model file does not exist.
     """
     if not models:
-        raise UserError("no models given: pass checkpoints (.pt), ONNX files (.onnx) or engines (.engine)")
+        raise UserError(f"no models given: pass {KINDS}")
     paths = [Path(m) for m in models]
     names = [backend_name(p) for p in paths]  # an unknown file type is a typo in the command, not a model problem
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        raise MissingFileError(f"model file(s) not found: {', '.join(missing)}: give checkpoints (.pt), "
-                               "ONNX files (.onnx) or engines (.engine) that exist")
+        raise MissingFileError(f"model file(s) not found: {', '.join(missing)}: give {KINDS} that exist")
     chosen = [c for label, p, n in zip(model_labels(paths), paths, names)
               if settings.backends is None or n in settings.backends for c in _with_hints(label, p, n, settings)]
     if not chosen:

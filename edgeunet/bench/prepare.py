@@ -1,10 +1,11 @@
-"""One benchmarked model before timing: opened, scored, and warmed up at every shape with its memory measured.
+"""One benchmarked model before timing: opened, scored, and warmed up at every shape.
 
 ``prepare_model`` never raises for a problem of the model itself: a file that cannot be opened
 gives rows with status ``failed`` (or ``skipped`` when its backend is not installed) and the
-reason; a shape the model cannot run gives that shape's row the reason. Memory is measured
-here, one model at a time, during the warm-up calls at each shape, because the timing that
-follows interleaves all models and could not tell whose memory is whose.
+reason; a shape the model cannot run gives that shape's row the reason. GPU memory is read here,
+one model at a time, during the warm-up calls at each shape, because the timing that follows
+interleaves all models and could not tell whose memory is whose. Host memory is measured
+afterwards, in a fresh process per row (``memory.process_peak_rss_mb``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import numpy as np
 from ..errors import MissingExtraError, UserError
 from ..sizes import check_multiple
 from .accuracy import evaluate_backend
-from .memory import RssPeak, current_rss_mb
 from .models import close, device_of, display_name, open_model, precision_from_name
 from .settings import BenchSettings
 
@@ -80,7 +80,6 @@ class ShapeState:
     x: np.ndarray | None = None
     reason: str = ""
     skipped: bool = False  # the file takes another fixed size by design (``FixedSizeElsewhere``)
-    peak_rss_mb: float | None = None
     gpu_mem_mb: float | None = None
 
 
@@ -113,9 +112,8 @@ class PreparedModel:
             state.x = None
 
 
-def _warm(model: PreparedModel, size: int, batch: int, settings: BenchSettings, rss_before: float | None,
-          inputs: dict) -> ShapeState:
-    """Warm-up calls at one shape, measuring the peak RSS the model added to the process (and GPU memory)."""
+def _warm(model: PreparedModel, size: int, batch: int, settings: BenchSettings, inputs: dict) -> ShapeState:
+    """Warm-up calls at one shape, reading the GPU memory at the peak where the backend reports it."""
     backend = model.backend
     try:
         check_shape(backend, size, batch)
@@ -124,15 +122,13 @@ def _warm(model: PreparedModel, size: int, batch: int, settings: BenchSettings, 
         reset = getattr(backend, "reset_gpu_peak", None)
         if callable(reset):
             reset()
-        with RssPeak() as probe:
-            for _ in range(max(1, settings.timing.warmup)):
-                backend.run(x)
+        for _ in range(max(1, settings.timing.warmup)):
+            backend.run(x)
     except Exception as exc:
         logger.debug("%s at %d px batch %d failed", model.label, size, batch, exc_info=True)
         return ShapeState(reason=reason_of(exc), skipped=isinstance(exc, FixedSizeElsewhere))
     gpu_peak = getattr(backend, "gpu_peak_mb", None)
-    peak = None if probe.peak_mb is None or rss_before is None else max(0.0, probe.peak_mb - rss_before)
-    return ShapeState(x=x, peak_rss_mb=peak, gpu_mem_mb=gpu_peak() if callable(gpu_peak) else None)
+    return ShapeState(x=x, gpu_mem_mb=gpu_peak() if callable(gpu_peak) else None)
 
 
 def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSettings, threads: int,
@@ -151,7 +147,6 @@ def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSett
     """
     model = PreparedModel(label, path, backend_name, precision=precision_from_name(path),
                           device="cuda" if backend_name == "tensorrt" else "cpu")
-    rss_before = current_rss_mb()
     try:
         model.backend = open_model(path, backend_name, settings, threads, hint)
     except Exception as exc:  # one bad model must not stop the others
@@ -176,5 +171,5 @@ def prepare_model(label: str, path: Path, backend_name: str, settings: BenchSett
         model.status, model.reason = "failed", f"accuracy: {reason_of(exc)}"
     for size in settings.sizes:
         for batch in settings.batches:
-            model.shapes[(size, batch)] = _warm(model, size, batch, settings, rss_before, inputs)
+            model.shapes[(size, batch)] = _warm(model, size, batch, settings, inputs)
     return model

@@ -1,8 +1,12 @@
 """Bench results as a terminal table, JSON, CSV and Markdown; every file is written atomically (``edgeunet.atomic``).
 
-The speed column ``x ref`` is each row's ratio to its reference row, taken round by round
-(``ratio [q25-q75]``; above 1: faster than the reference); ``?`` marks a row whose timings were
-too scattered for a verdict. ``verdict_lines`` says in words what the ratios show, or that the
+The terminal table shows the columns that decide (``SHORT``: model, precision, backend, shape, p50,
+speed, memory, size, Dice, status) in at most ``MAX_WIDTH`` characters; ``format_table(wide=True)``,
+the Markdown, CSV and JSON hold every column. The speed column ``x ref`` is each row's ratio to its
+reference row, taken round by round (``ratio [q25-q75]``; above 1: faster than the reference); ``?``
+marks a row whose timings were too scattered for a verdict. ``process MB`` is the peak RSS of a fresh
+process that opens the file with its runtime and runs it at the row's shape (``memory.process_peak_rss_mb``;
+``-`` where it is not measured). ``verdict_lines`` says in words what the ratios show, or that the
 machine was too busy to tell.
 """
 
@@ -19,6 +23,10 @@ from .. import atomic
 from .ratios import ratio_text, row_ratio
 
 _LAT = ("p50", "p90", "p99", "min", "mean", "std")
+MAX_WIDTH = 120  # characters of the terminal table's widest line
+# The columns the terminal shows (headers of ``_columns``); the last one is cut to fit MAX_WIDTH.
+SHORT = ("model", "prec", "backend", "size", "batch", "p50 ms", "x ref", "process MB", "file MB", "Dice", "status")
+MEMORY_NOTE = "process MB: peak RSS of a fresh process running the file"
 
 
 def _num(value, digits: int = 2) -> str:
@@ -40,42 +48,98 @@ def _columns() -> list[tuple[str, object]]:
         ("dev", lambda r: r["device"]), ("size", lambda r: str(r["size"])), ("batch", lambda r: str(r["batch"])), *lat,
         ("iters", lambda r: str(r["iterations"])), ("img/s", lambda r: _num(r["throughput_ips"], 1)),
         ("x ref", lambda r: "ref" if r.get("verdict") == "reference" else ratio_text(row_ratio(r))),
-        ("RSS MB", lambda r: _num(r["peak_rss_mb"], 1)), ("GPU MB", lambda r: _num(r["gpu_mem_mb"], 1)),
+        ("process MB", lambda r: _num(r["peak_rss_mb"], 1)), ("GPU MB", lambda r: _num(r["gpu_mem_mb"], 1)),
         ("file MB", lambda r: _num(r["file_mb"], 2)),
         ("params M", lambda r: _num(r["parameters"] / 1e6 if r["parameters"] is not None else None, 3)),
         ("GMACs", lambda r: _num(r["macs"] / 1e9 if r["macs"] is not None else None, 3)),
         ("Dice", lambda r: _num(r["mean_dice"], 4)), ("IoU", lambda r: _num(r["mean_iou"], 4)),
         ("status", lambda r: r["status"]),
-        ("reason / note", lambda r: "; ".join(t for t in (r["reason"], r["note"]) if t)),
+        ("reason / note", _note),
     ]
 
 
-def table_cells(result: dict) -> tuple[list[str], list[list[str]]]:
-    """Headers and text cells of the result table, one line per row."""
-    columns = _columns()
+def _note(row: dict) -> str:
+    return "; ".join(t for t in (row["reason"], row["note"]) if t)
+
+
+def _speed(row: dict) -> str:
+    """The ratio to the reference row without its interval (which the files hold): ``1.62``, ``1.62?`` when noisy."""
+    if row.get("verdict") == "reference":
+        return "ref"
+    ratio = row_ratio(row)
+    return "-" if ratio is None else f"{ratio['ratio']:.2f}{'?' if ratio.get('noisy') else ''}"
+
+
+def _short_columns() -> list[tuple[str, object]]:
+    """``SHORT``, with the speed as a bare ratio and the status followed by the reason or note."""
+    columns = dict(_columns())
+    columns["x ref"] = _speed
+    columns["status"] = lambda r: ": ".join(t for t in (r["status"], _note(r)) if t)
+    return [(header, columns[header]) for header in SHORT]
+
+
+def table_cells(result: dict, wide: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Headers and text cells of the result table, one line per row: every column, or ``SHORT`` ones."""
+    columns = _columns() if wide else _short_columns()
     return [h for h, _ in columns], [[fn(row) for _, fn in columns] for row in result["rows"]]
 
 
-def environment_line(result: dict) -> str:
-    """One line: edgeunet version and commit, CPU with its ISA flags, cores, threads, GPU and main versions."""
+def environment_line(result: dict, short: bool = False) -> str:
+    """One line: edgeunet version and commit, CPU with its ISA flags, cores, threads, GPU and main versions;
+    ``short``: without the ISA flags and the libraries not installed, in at most ``MAX_WIDTH`` characters."""
     env = result["environment"]
     versions = env.get("versions", {})
     gpu, cpu = env.get("gpu") or {}, env["cpu"]
     version = env.get("edgeunet") or versions.get("edgeunet", "?")
     commit = env.get("commit") or ""
     commit = f" ({commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''})" if commit else ""
-    flags = f", {' '.join(cpu['flags'])}" if cpu.get("flags") else ""
-    parts = [f"edgeunet {version}{commit}", f"CPU {cpu['model']} ({cpu['usable_cores']} usable cores{flags})",
+    flags = f", {' '.join(cpu['flags'])}" if cpu.get("flags") and not short else ""
+    cores = f"{cpu['usable_cores']} {'cores' if short else 'usable cores'}"
+    parts = [f"edgeunet {version}{commit}", f"CPU {cpu['model']} ({cores}{flags})",
              f"threads {env.get('threads')}", f"GPU {gpu.get('name', 'none')}"]
-    parts += [f"{name} {versions[name]}" for name in ("torch", "onnxruntime", "tensorrt") if name in versions]
-    return ", ".join(parts)
+    parts += [f"{name} {versions[name]}" for name in ("torch", "onnxruntime", "tensorrt")
+              if name in versions and not (short and versions[name] == "not installed")]
+    line = ", ".join(parts)
+    return _cut(line, MAX_WIDTH) if short else line
 
 
-def format_table(result: dict) -> str:
-    """The result as a plain-text table with aligned columns (numbers right-aligned)."""
-    headers, cells = table_cells(result)
+def _cut(text: str, width: int, keep_end: bool = False) -> str:
+    """``text`` in at most ``width`` characters, ``...`` marking the cut (at the start with ``keep_end``)."""
+    if len(text) <= width:
+        return text
+    return "..." + text[len(text) - width + 3:] if keep_end else text[:width - 3] + "..."
+
+
+def _fit(headers: list[str], cells: list[list[str]], limit: int) -> list[list[str]]:
+    """Cuts the last column (status and reason), then the model labels (keeping their ends: the precision and
+    suffix), so that the lines fit ``limit`` characters."""
+    def width() -> int:
+        return sum(max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)) + 2 * (len(headers) - 1)
+
+    last = len(headers) - 1
+    for column, floor, keep_end in ((last, 16, False), (0, 20, True)):
+        over = width() - limit
+        longest = max([len(headers[column])] + [len(c[column]) for c in cells])
+        if over > 0 and longest > floor:
+            room = max(floor, longest - over)
+            cells = [[_cut(v, room, keep_end) if i == column else v for i, v in enumerate(c)] for c in cells]
+    return cells
+
+
+def format_table(result: dict, wide: bool = False, saved: str | None = None) -> str:
+    """The result as a plain-text table with aligned columns (numbers right-aligned), then the environment.
+
+    Args:
+        result: From ``run_bench``.
+        wide: Every column; by default the ``SHORT`` ones, in at most ``MAX_WIDTH`` characters.
+        saved: Where every column is (a file written, or how to get them): a line under a short table says
+            so and what ``process MB`` measures.
+    """
+    headers, cells = table_cells(result, wide)
+    if not wide:
+        cells = _fit(headers, cells, MAX_WIDTH)
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
-    left = {0, 1, 2, 3, len(headers) - 2, len(headers) - 1}
+    left = {0, 1, 2, 3, len(headers) - 2, len(headers) - 1} if wide else {0, 1, 2, len(headers) - 1}
 
     def line(values: list[str]) -> str:
         cells = (v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths)))
@@ -85,7 +149,10 @@ def format_table(result: dict) -> str:
 
     out = [line(headers), line(["-" * w for w in widths])] + [line(c) for c in cells]
     volumes = volume_lines(result["rows"])
-    return "\n".join(out + ([""] + volumes if volumes else []) + ["", environment_line(result)])
+    note = [] if saved is None or wide else [f"{MEMORY_NOTE}; all {len(_columns())} columns: {saved}"]
+    if note and len(note[0]) > MAX_WIDTH:
+        note = [MEMORY_NOTE, f"all {len(_columns())} columns: {saved}"]
+    return "\n".join(out + ([""] + volumes if volumes else []) + [""] + note + [environment_line(result, not wide)])
 
 
 def format_markdown(result: dict) -> str:
@@ -98,7 +165,8 @@ def format_markdown(result: dict) -> str:
              f"Settings: data {settings['data']} ({images} images), warm-up {settings['warmup']}, "
              f"rows of each size and batch timed round-robin, at least {settings['min_time']} s and "
              f"{settings['min_iters']} rounds per row; x ref = speed relative to the reference row "
-             "(median of per-round ratios [quartiles]; ? = too scattered for a verdict)", "",
+             "(median of per-round ratios [quartiles]; ? = too scattered for a verdict); process MB = peak RSS of a "
+             "fresh process that opens the file with its runtime and runs it at the row's shape", "",
              "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in cells]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """``BenchSettings``: every option of a benchmark run in one frozen object, validated once where it is built.
 
-The CLI derives its defaults from the fields (``cli.options.field_default``), so a default is
-written here and nowhere else.
+The ``edgeunet bench`` flags are made from the fields (``edgeunet.cli.options.add_fields``), so a flag's
+default, type and help are written here and nowhere else.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 
 from ..errors import UserError
+from ..fields import option
+from ..runtime.session import DEFAULT_SPINNING, SPINNING, spinning_mode
 from ..timing import TimingSettings
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -62,20 +64,36 @@ class BenchSettings:
             row's cores; ``"off"`` never spins.
         openvino_precisions: The inference precisions each OpenVINO file is timed in, one row each
             (``INFERENCE_PRECISION_HINT``: ``f32``, ``bf16``, ``f16``); ``f32`` computes as verified.
+        memory: Measure each CPU row's ``peak_rss_mb``: the peak RSS of a fresh process that opens the file
+            with its runtime and runs it at the row's shape (``memory.process_peak_rss_mb``); False: None.
     """
 
-    data: str = "synthetic"
-    num_images: int = 16
-    sizes: tuple[int, ...] = (256,)
-    batches: tuple[int, ...] = (1,)
-    threads: int | None = None
-    device: str = "auto"
-    backends: tuple[str, ...] | None = None
-    reference: str | None = None
+    data: str = option("synthetic", "data", "DIR with images/ and masks/ (val/ when split), or 'synthetic'")
+    num_images: int = option(16, "count", "images for Dice/IoU, the same for every model", aliases=("--n-images",))
+    sizes: tuple[int, ...] = option((256,), "sizes", "square input sides to time, e.g. 256,512", flag="--img-size",
+                                    metavar="PX[,PX...]", aliases=("--sizes",))
+    batches: tuple[int, ...] = option((1,), "sizes", "batch sizes to time, e.g. 1,8", flag="--batch-size",
+                                      aliases=("--batch",))
+    threads: int | None = option(None, "count", "CPU threads for PyTorch and ONNX Runtime (default: all usable cores)")
+    device: str = option("auto", "choice", "PyTorch / ONNX Runtime device; cuda without a GPU is an error",
+                         choices=DEVICES)
+    backends: tuple[str, ...] | None = option(None, "names", "only these backends, e.g. torch,onnxruntime (default "
+                                              "all)", metavar="BACKENDS")
+    reference: str | None = option(None, "text", "label or path of the model the speed ratios are taken against "
+                                   "(default: the first FP32 ONNX model)", metavar="MODEL")
     timing: TimingSettings = field(default_factory=TimingSettings)
-    max_dice_drop: float = 0.01
-    spinning: str = "run"
-    openvino_precisions: tuple[str, ...] = ("f32",)
+    max_dice_drop: float = option(0.01, "number", "largest allowed mean Dice loss vs the baseline and vs the FP32 "
+                                  "sibling")
+    spinning: str = option(DEFAULT_SPINNING, "choice", "when ONNX Runtime's intra-op threads busy-wait: run (as the "
+                           "runtime ships: within a call, stopping when it returns), always (ONNX Runtime's default, "
+                           "also between calls: idle threads steal the next row's cores; a bare --spinning means this) "
+                           "or off", choices=SPINNING, const="always")
+    openvino_precisions: tuple[str, ...] = option(("f32",), "names", "time each OpenVINO file in these inference "
+                                                  "precisions, a row each: f32, bf16, f16 (f32 computes as verified; "
+                                                  "bf16 is OpenVINO's own choice on CPUs that have it)",
+                                                  flag="--openvino-precision")
+    memory: bool = option(True, "switch", "measure each row's memory: the peak RSS of a fresh process that opens the "
+                          "file with its runtime and runs it at the row's shape (a second or more per row; CPU rows)")
 
     def __post_init__(self):
         _set(self, "data", os.fspath(self.data))
@@ -97,13 +115,12 @@ class BenchSettings:
                                 f"use some of {', '.join(known_backends())}")
         if self.reference is not None and not str(self.reference).strip():
             raise UserError("--reference is empty: give a model label or path from the command line")
+        _set(self, "memory", bool(self.memory))
         if not isinstance(self.timing, TimingSettings):
             raise UserError(f"timing must be a TimingSettings, got {type(self.timing).__name__}")
         if not float(self.max_dice_drop) >= 0:
             raise UserError(f"--max-dice-drop {self.max_dice_drop} is negative: give a Dice difference such as 0.01")
         _set(self, "max_dice_drop", float(self.max_dice_drop))
-        from ..runtime.session import spinning_mode
-
         _set(self, "spinning", spinning_mode(self.spinning))
         from ..runtime.backend_openvino import PRECISIONS
 
@@ -122,4 +139,4 @@ class BenchSettings:
                 "reference": self.reference, "warmup": self.timing.warmup, "min_time": self.timing.min_time,
                 "min_iters": self.timing.min_rounds, "max_time": self.timing.max_time,
                 "max_dice_drop": self.max_dice_drop, "spinning": self.spinning,
-                "openvino_precisions": list(self.openvino_precisions)}
+                "openvino_precisions": list(self.openvino_precisions), "memory": self.memory}

@@ -20,7 +20,7 @@ def bench_volumes(data: str, count: int, num_classes: int = 2) -> list[tuple[str
         UserError: A folder without paired volumes (``export.samples.volume_pairs``).
     """
     from ..data.sources import dataset_folder, is_synthetic, split_seed
-    from ..data.synthetic3d import synthetic_volume
+    from ..data.synthetic import synthetic_volume
     from ..export.samples import is_synthetic_volumes, read_volume_pairs, volume_pairs
 
     if is_synthetic(data) or is_synthetic_volumes(data):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import DeviceError, MissingExtraError, UserError
+from ..formats import BY_NAME, ENGINE_SUFFIXES
 
 # Pipeline order: the help lists them as a user meets them.
 COMMANDS = ("data", "train", "prune", "export", "build_engine", "predict", "bench", "info", "checks", "quickstart")
@@ -40,8 +41,7 @@ EXTRAS = {
     "trt": ("tensorrt",),
     "bench": ("monai",),
 }
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
-_TORCH_FREE_INFO = (".onnx",) + ENGINE_SUFFIXES
+_TORCH_FREE_INFO = (BY_NAME["onnx"].suffix,) + ENGINE_SUFFIXES
 
 
 def _info_extra(args) -> str | None:

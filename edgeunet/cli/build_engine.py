@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..formats import model_file_name
 from .options import field_default, positive_int
 
 DESCRIPTION = """Builds a TensorRT engine (TensorRT >=10,<12) from an edgeunet ONNX file on this machine's GPU and
@@ -13,7 +14,7 @@ INT8 files must be the TensorRT flavour (`edgeunet export --int8 --target tensor
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..export.trt_plan import EngineOptions
+    from ..export.tensorrt import EngineOptions
 
     p = subparsers.add_parser("build-engine", help="build a TensorRT engine on the target device",
                               description=DESCRIPTION)
@@ -27,15 +28,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="TensorRT 10 only: weakly typed build allowing FP16 kernels")
     p.add_argument("--int8", action="store_true",
                    help="TensorRT 10 only: weakly typed build of a Q/DQ model allowing INT8 kernels")
-    p.add_argument("--out", help="engine path (default model.<precision>.engine next to MODEL)")
+    p.add_argument("--out", help=f"engine path (default {model_file_name('tensorrt', '<precision>')} next to MODEL)")
     p.add_argument("--dry-run", action="store_true", help="only write and print the trtexec command")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.tensorrt import build_engine
-    from ..export.trt_plan import EngineOptions
+    from ..export.tensorrt import EngineOptions, build_engine
 
     options = EngineOptions(shapes=args.shapes, workspace_mb=args.workspace, timing_cache=args.timing_cache,
                             fp16=args.fp16, int8=args.int8, dry_run=args.dry_run)

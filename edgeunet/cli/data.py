@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UserError
+from ..sizes import check_synthetic_memory
 from .options import deprecated_alias, int_list, positive_int
 
 SHOWN_SIZES = 5  # image sizes listed by count in the summary; the rest are counted
@@ -56,10 +58,8 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.volumes:
         return _synth_volumes(args)
     if args.volume_size:
-        from ..errors import UserError
-
         raise UserError("--volume-size is for volumes: add --3d, or give --img-size for 2-D images")
-
+    check_synthetic_memory("--img-size", (args.img_size,) * 2)  # before anything is written
     out = write_synthetic(args.out, n=args.num_images, size=args.img_size, seed=args.seed,
                           num_classes=args.num_classes)
     print(f"wrote {args.num_images} synthetic {args.img_size}x{args.img_size} images and masks to {out} "
@@ -68,12 +68,12 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def _synth_volumes(args: argparse.Namespace) -> int:
-    from ..data.synthetic import synthetic_class_names
-    from ..data.synthetic3d import write_synthetic_volumes
+    from ..data.synthetic import synthetic_class_names, write_synthetic
 
     size = tuple(args.volume_size) if args.volume_size else (args.img_size,) * 3
-    out = write_synthetic_volumes(args.out, n=args.num_images, size=size, seed=args.seed, fmt=args.format,
-                                  num_classes=args.num_classes)
+    check_synthetic_memory("--volume-size" if args.volume_size else "--img-size", size, one_side=not args.volume_size)
+    out = write_synthetic(args.out, n=args.num_images, size=size, seed=args.seed, num_classes=args.num_classes,
+                          spatial_dims=3, fmt=args.format)
     print(f"wrote {args.num_images} synthetic {'x'.join(map(str, size))} volumes and masks ({args.format}) to {out} "
           f"(classes: {', '.join(synthetic_class_names(args.num_classes))})")
     return 0
@@ -145,12 +145,11 @@ def run_check(args: argparse.Namespace) -> int:
     the data set's fingerprint and the normalization ``auto`` picks (also written as JSON with ``--json``)."""
     from ..atomic import write_json
     from ..data.fingerprint import compute_fingerprint, resolve_normalization
+    from ..data.sources import holds_nifti
     from ..data.validate import validate_folder
-    from ..data.validate3d import validate_volume_folder
-    from ..data.volume_sources import holds_nifti
 
     volumes = args.volumes or holds_nifti(args.dir)
-    report = (validate_volume_folder if volumes else validate_folder)(args.dir, args.num_classes)
+    report = validate_folder(args.dir, args.num_classes, spatial_dims=3 if volumes else 2)
     for problem in report.problems:
         print(problem)
     if report.problems:

@@ -8,45 +8,15 @@ Dice drop: DIR is left as it was); 1 a bug.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
-from .options import deprecated_alias, finite_float, name_list, nonnegative_float, nonnegative_int, positive_int
+from .options import add_fields, deprecated_alias, field_values, positive_int
 
 DESCRIPTION = """Exports a checkpoint to ONNX (FP32; FP16 and INT8 on request) and checks every file against
 PyTorch on verification images that neither calibration nor the INT8 search saw: FP32 argmax agreement
 >= 99.99 %, FP16 >= 99.5 %, INT8 Dice drop <= --max-dice-drop. A failed check exits with code 2 and leaves
 an earlier export in DIR untouched. --formats adds OpenVINO, ExecuTorch, LiteRT and ORT-format files, checked the
 same way through their runtimes; --formats auto times the runtimes installed here and ships the fastest."""
-
-# Field kind (ExportOptions metadata) -> argparse keywords.
-KINDS = {
-    "switch": {"action": argparse.BooleanOptionalAction},
-    "data": {"metavar": "DIR"},
-    "count": {"type": positive_int, "metavar": "N"},
-    "seed": {"type": nonnegative_int, "metavar": "N"},
-    "choice": {},
-    "int": {"type": positive_int, "metavar": "N"},
-    "size": {"type": positive_int, "metavar": "PX"},
-    "fraction": {"type": nonnegative_float, "metavar": "X"},
-    "seconds": {"type": finite_float, "metavar": "S"},
-    "names": {"type": name_list, "metavar": "LIST"},
-}
-
-
-def _add_option(p: argparse.ArgumentParser, f: dataclasses.Field) -> None:
-    from ..export.options import ExportOptions
-
-    kind = f.metadata["kind"]
-    shown = f" (default {f.default})" if f.default is not None and kind != "switch" else ""
-    if kind == "names":
-        shown = f" (default {','.join(f.default)})"
-    if kind == "switch" and f.default is not None:
-        shown = " (default on)" if f.default else ""
-    extra = {"choices": f.metadata["choices"]} if "choices" in f.metadata else {}
-    # Defaults of None tell which flags were given, so they override a --recipe.
-    p.add_argument(ExportOptions.flag(f.name), dest=f.name, default=None, help=f.metadata["help"] + shown,
-                   **KINDS[kind], **extra)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -58,8 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (replaced as a whole when every check passes)")
     p.add_argument("--recipe", help="deployment recipe: a .toml path or a shipped name "
                                     "(cpu-int8, phone-int8, jetson-orin-int8, desktop-gpu-fp16)")
-    for f in dataclasses.fields(ExportOptions):
-        _add_option(p, f)
+    add_fields(p, ExportOptions, defaults_none=True)  # None: not given, so a --recipe value stands
     deprecated_alias(p, "--calib-size", "--calib-images", dest="calib_images", type=positive_int)
     deprecated_alias(p, "--search-size", "--search-img-size", dest="search_img_size", type=positive_int)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -72,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export.options import ExportOptions
     from ..export.recipes import recipe_options
 
-    options = recipe_options(args.recipe, {f.name: getattr(args, f.name) for f in dataclasses.fields(ExportOptions)})
+    options = recipe_options(args.recipe, field_values(args, ExportOptions))
     try:
         report = export_model(args.checkpoint, args.out, options, progress=not args.no_progress)
     except ExportCheckError as exc:

@@ -10,7 +10,7 @@ from .options import positive_int
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="describe a checkpoint, ONNX model or engine; --models lists the variants")
-    p.add_argument("path", nargs="?", help="best.pt, model.onnx, model.int8.onnx or model.engine")
+    p.add_argument("path", nargs="?", help="best.pt, model.onnx, model.int8.onnx or a TensorRT engine")
     p.add_argument("--img-size", type=positive_int, default=256,
                    help="square side (px) at which MACs are counted, rounded down to the size multiple (default 256)")
     p.add_argument("--img-size-3d", type=positive_int, default=64,

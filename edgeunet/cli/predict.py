@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import UserError
+from ..formats import FORMATS, OPTION_NAMES, suffixes
 from ..runtime.backend_openvino import PRECISIONS as OPENVINO_PRECISIONS
 from ..runtime.backends import BACKENDS
 from .options import name_list, nonnegative_float, positive_int
@@ -23,7 +24,7 @@ def provider_list(text: str) -> list[str]:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="segment images into mask PNGs (volumes into masks of their format) "
-                                       "with a model.onnx or model.engine",
+                                       "with a model.onnx or a TensorRT engine",
                        description="Writes <out>/<stem>.png (class ids, uint8) for every input image, and with "
                                    "--overlay <out>/<stem>_overlay.png to look at. Folders are scanned for images "
                                    "(not recursively). An image that cannot be read or segmented is reported and "
@@ -33,7 +34,8 @@ def add_parser(sub) -> None:
                                    "<out>/<name> is written in the input's format (NIfTI with its affine and "
                                    "header), --overlay writes a PNG montage of a few slices. "
                                    "Needs only the base install (numpy + ONNX Runtime; nibabel for NIfTI).")
-    p.add_argument("model", help="model.onnx (or .ort, .xml, .pte, .tflite) from `edgeunet export`, or model.engine "
+    p.add_argument("model", help=f"model.onnx (or {', '.join(suffixes(*OPTION_NAMES[1:]))}) from `edgeunet export`, "
+                                 "or a TensorRT engine "
                                  "from `edgeunet build-engine`")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
                    help="image files (.png .jpg .tif .npy) or folders of them; volumes for a 3-D model")
@@ -48,8 +50,9 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=positive_int, default=None,
                    help="ONNX Runtime threads (default: ONNX Runtime's choice)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="default auto: by file type (TensorRT for .engine, OpenVINO for .xml, ExecuTorch for .pte, "
-                        "LiteRT for .tflite, else ONNX Runtime)")
+                   help="default auto: by file type (" + ", ".join(f"{f.backend} for {f.suffix}" for f in FORMATS
+                                                                   if f.backend != "onnxruntime") +
+                        ", else onnxruntime)")
     p.add_argument("--precision", choices=(*OPENVINO_PRECISIONS, "auto"), default="f32",
                    help="OpenVINO's inference precision: f32 computes as verified (default); bf16 is faster on CPUs "
                         "with AVX-512 BF16 or AMX; auto is OpenVINO's choice. Other runtimes ignore it")
@@ -78,7 +81,7 @@ def providers_for(args: argparse.Namespace) -> list[str] | None:
     from ..runtime.session import check_providers, providers_for_device
 
     if Path(args.model).is_dir():
-        raise UserError(f"{args.model} is a folder: give the model.onnx (or model.engine) file in it")
+        raise UserError(f"{args.model} is a folder: give the model.onnx (or the TensorRT engine) file in it")
     backend = choose_backend(args.model, args.backend)
     if backend == "tensorrt":
         if args.providers:

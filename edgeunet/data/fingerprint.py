@@ -27,8 +27,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..runtime.preprocess import DEFAULT_PREPROCESSING, MIN_SPREAD
+from ..runtime.volume_files import Volume, read_volume
 from .io import read_image, read_mask
-from .volumes import Volume, read_volume
 
 SAMPLES_PER_CASE = 10_000  # values sampled per case and channel, for all pixels and for the foreground apart
 PERCENTILES = (0.5, 1.0, 50.0, 99.0, 99.5, 99.8)
@@ -147,7 +147,7 @@ def compute_fingerprint(samples: Iterable, spatial_dims: int = 2, seed: int = 0,
     """The fingerprint of the training samples.
 
     Args:
-        samples: ``(name, image, mask)`` triples as ``sources.load_samples`` and ``read_volume_pairs`` give
+        samples: ``(name, image, mask)`` triples as ``sources.load_samples`` and ``sources.read_pairs`` give
             them, or ``(name, image_path, mask_path)`` training pairs (read one at a time). ``image``:
             (H, W[, C]) or, for volumes, (D, H, W[, C]) array, or a ``Volume`` (its spacing is recorded);
             ``mask``: (H, W) or (D, H, W) class ids (or a ``Volume``); foreground is mask > 0.

@@ -1,11 +1,14 @@
-"""Where samples come from: the built-in ``"synthetic"`` data (``"synthetic3d"``: volumes) or a folder data set.
+"""Where samples come from: the built-in synthetic data or a folder data set, of images or of volumes.
 
-Volumes (``"synthetic3d"``, folders of NIfTI files, or ``spatial_dims=3``) are served by
-``edgeunet.data.volume_sources`` through the same ``load_samples``.
+``"synthetic"`` is generated nuclei images, ``"synthetic3d"`` generated nuclei volumes; a folder holds
+``images/`` and ``masks/`` (``edgeunet.data.validate``). The dimensionality is a parameter
+(``spatial_dims``): 2 reads images (H, W[, C]) with masks (H, W), 3 volumes (D, H, W[, C]) with masks
+(D, H, W), read by ``edgeunet.runtime.volume_files``; None takes it from the data (``data_dims``:
+``"synthetic3d"`` and folders of NIfTI files are volumes; TIFF and .npy stacks need ``spatial_dims=3``).
 
 Calibration, export verification, evaluation and benchmarks all call ``load_samples`` (or
-``folder_pairs`` + ``read_pairs``) and get raw images (native dtype) with their masks; they pass the
-images through ``edgeunet.runtime.preprocess.preprocess`` themselves.
+``folder_pairs`` + ``read_pairs``) and get raw arrays (native dtype) with their masks; they pass them
+through ``edgeunet.runtime.preprocess.preprocess`` themselves.
 
 A folder is either one data set (``DIR/images``, ``DIR/masks``) or split into
 ``DIR/train/{images,masks}`` and ``DIR/val/{images,masks}``; ``dataset_folder`` picks the
@@ -18,25 +21,60 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import UserError
-from .folder_check import DatasetReport, raise_problems
-from .io import read_image, read_mask
-from .synthetic import synthetic_class_names, synthetic_sample
-from .validate import read_class_names, scan_folder
+from .synthetic import synthetic_class_names, synthetic_sample, synthetic_volume
+from .validate import DatasetReport, check_folder, layout, raise_problems, read_class_names, scan_folder, sides
 
 SYNTHETIC = "synthetic"
-SYNTHETIC3D = "synthetic3d"  # built-in synthetic volumes (``edgeunet.data.volume_sources``)
+SYNTHETIC3D = "synthetic3d"  # built-in synthetic volumes
 SPLITS = ("train", "val", "calib", "search")
 # Added to the seed so that the val, calib and search images differ from the training images and from each other.
 SPLIT_SEED_OFFSETS = {"train": 0, "val": 1000003, "calib": 2000003, "search": 3000017}
-DEFAULT_SYNTHETIC_COUNT = 16  # samples load_samples("synthetic") gives when n is None
+DEFAULT_VOLUME_SIZE = (48, 48, 48)  # synthetic volumes' (D, H, W) when none is given
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
-Sample = tuple[str, np.ndarray, np.ndarray]  # (name, raw image (H, W[, C]), mask (H, W) int64)
+Sample = tuple[str, np.ndarray, np.ndarray]  # (name, raw image (H, W[, C]) or volume (D, H, W[, C]), mask int64)
+
+
+def volume_size(size) -> tuple[int, int, int]:
+    """One side (a cube) or three sides -> (D, H, W)."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        return (int(size),) * 3
+    try:
+        d, h, w = (int(n) for n in size)
+    except (TypeError, ValueError):
+        raise UserError(f"volume size {size!r} must be one side or three sides (D, H, W), e.g. 48 or 32,64,64") \
+            from None
+    return d, h, w
+
+
+@dataclass(frozen=True)
+class SyntheticSource:
+    """The built-in synthetic data of one dimensionality.
+
+    Attributes:
+        name: What ``data`` says to use it (and the start of each sample's name).
+        generate: ``(index, size, seed, num_classes) -> (array, mask)``.
+        size: The size ``generate`` takes, from an image side or a volume's side(s).
+        default_size: The size when none is given.
+        count: Samples ``load_samples`` gives when ``n`` is None.
+    """
+
+    name: str
+    generate: Callable[[int, Any, int, int], tuple[np.ndarray, np.ndarray]]
+    size: Callable[[Any], Any]
+    default_size: Any
+    count: int
+
+
+SYNTHETIC_SOURCES = {2: SyntheticSource(SYNTHETIC, synthetic_sample, int, 256, 16),
+                     3: SyntheticSource(SYNTHETIC3D, synthetic_volume, volume_size, DEFAULT_VOLUME_SIZE, 8)}
 
 
 def is_synthetic(data: str | os.PathLike) -> bool:
@@ -77,24 +115,37 @@ def dataset_folder(data: str | os.PathLike, split: str = "train") -> Path:
     return folder
 
 
-def folder_pairs(folder: str | os.PathLike) -> list[tuple[str, Path, Path]]:
-    """(name, image_path, mask_path) of a folder data set, sorted by name.
+def holds_nifti(data: str | os.PathLike) -> bool:
+    """True when the image folder of ``data`` holds NIfTI files: a volume data set, whatever the model."""
+    images = dataset_folder(data, "train") / "images"
+    return images.is_dir() and any(p.name.lower().endswith(NIFTI_SUFFIXES) for p in images.iterdir())
+
+
+def data_dims(data: str | os.PathLike) -> int:
+    """3 for ``"synthetic3d"`` and folders of NIfTI files, else 2 (TIFF and .npy stacks: pass ``spatial_dims=3``)."""
+    return 3 if is_synthetic3d(data) or (not is_synthetic(data) and holds_nifti(data)) else 2
+
+
+def folder_pairs(folder: str | os.PathLike, spatial_dims: int = 2) -> list[tuple[str, Path, Path]]:
+    """(name, image_path, mask_path) of a folder data set of images (volumes), sorted by name.
 
     Raises:
         UserError: The folder is missing, empty, or has unpaired files (one line listing them).
     """
-    return raise_problems(scan_folder(folder)).pairs
+    return raise_problems(scan_folder(folder, spatial_dims)).pairs
 
 
-def read_pairs(pairs: list[tuple[str, Path, Path]]) -> list[Sample]:
-    """Reads (name, image_path, mask_path) pairs into (name, image, mask), checking that sizes agree."""
+def read_pairs(pairs: list[tuple[str, Path, Path]], spatial_dims: int = 2) -> list[Sample]:
+    """Reads (name, image_path, mask_path) pairs into (name, image, mask int64), checking that sizes agree."""
+    spec = layout(spatial_dims)
     samples = []
     for name, image_path, mask_path in pairs:
-        image, mask = read_image(image_path), read_mask(mask_path)
-        if image.shape[:2] != mask.shape:
-            raise UserError(f"{image_path}: image {image.shape[0]}x{image.shape[1]} vs mask "
-                            f"{mask.shape[0]}x{mask.shape[1]}: a mask must match its image's height and width")
-        samples.append((name, image, mask))
+        image, mask = spec.read_image(image_path), spec.read_mask(mask_path)
+        if image.shape[:spatial_dims] != mask.shape:
+            one_channel = ", with one channel of class ids" if mask.ndim != spatial_dims else ""
+            raise UserError(f"{image_path}: {spec.item} {sides(image.shape[:spatial_dims])} vs mask "
+                            f"{sides(mask.shape)}: a mask must match its {spec.item}'s {spec.axes}{one_channel}")
+        samples.append((name, image, mask.astype(np.int64)))
     return samples
 
 
@@ -105,7 +156,7 @@ def synthetic_samples(source: str, generate: Callable[[int, Any, int, int], tupl
     Args:
         source: ``SYNTHETIC`` or ``SYNTHETIC3D`` (the start of each name).
         generate: ``(index, size, seed, num_classes) -> (array, mask)``: ``synthetic_sample`` or
-            ``synthetic3d.synthetic_volume``.
+            ``synthetic_volume``.
         count: Number of samples.
         data_seed: The split's seed (``split_seed``).
         size: What ``generate`` takes as the size: an image side or a volume's (D, H, W).
@@ -119,43 +170,41 @@ def synthetic_samples(source: str, generate: Callable[[int, Any, int, int], tupl
     return samples
 
 
-def load_samples(data: str | os.PathLike, n: int | None = None, size: int = 256, seed: int = 0,
-                 split: str = "val", num_classes: int | None = None, spatial_dims: int | None = None) -> list[Sample]:
+def load_samples(data: str | os.PathLike, n: int | None = None, size=None, seed: int = 0, split: str = "val",
+                 num_classes: int | None = None, spatial_dims: int | None = None) -> list[Sample]:
     """Raw samples for evaluation, calibration, verification and benchmarks.
 
     Args:
-        data: ``"synthetic"`` or a folder data set.
-        n: Number of samples; None gives all of a folder, or 16 synthetic ones.
-        size: Synthetic image size in pixels (folders keep their images' sizes).
+        data: ``"synthetic"``, ``"synthetic3d"`` or a folder data set.
+        n: Number of samples; None gives all of a folder, or 16 synthetic images (8 volumes).
+        size: Synthetic image side in pixels (default 256), or volume (D, H, W) or one side for a cube
+            (default 48 x 48 x 48); folders keep their files' sizes.
         seed: Synthetic data seed; each split uses its own (``split_seed``).
         split: "train", "val", "calib" or "search": selects the synthetic seed, or the part of a
             train/val folder (see ``dataset_folder``).
         num_classes: Synthetic classes (2 to 4; None means 2). Ignored for folders.
-        spatial_dims: 3 reads volumes (``load_volume_samples``; TIFF and .npy stacks need it);
-            None reads volumes for ``"synthetic3d"`` and folders of NIfTI files, else images.
+        spatial_dims: 2 reads images, 3 volumes; None takes it from ``data`` (``data_dims``).
 
     Returns:
         List of (name, image (H, W) or (H, W, C) native dtype, mask (H, W) int64), sorted by
-        name for folders; for volumes (name, volume (D, H, W[, C]), mask (D, H, W) int64), where an
-        int ``size`` is a cube's side.
+        name for folders; for volumes (name, volume (D, H, W[, C]), mask (D, H, W) int64).
     """
-    if spatial_dims == 3 or (spatial_dims is None and (is_synthetic3d(data) or _holds_nifti(data))):
-        from .volume_sources import load_volume_samples
-
-        return load_volume_samples(data, n, size, seed, split, num_classes)
+    dims = spatial_dims or data_dims(data)
     if n is not None and int(n) < 1:
-        raise UserError(f"n={n}: ask for at least 1 sample")
-    if is_synthetic(data):
-        count = DEFAULT_SYNTHETIC_COUNT if n is None else int(n)
-        return synthetic_samples(SYNTHETIC, synthetic_sample, count, split_seed(seed, split), size, split, num_classes)
-    pairs = folder_pairs(dataset_folder(data, split))
-    return read_pairs(pairs if n is None else pairs[: int(n)])
+        raise UserError(f"n={n}: ask for at least 1 {layout(dims).item}")
+    source = SYNTHETIC_SOURCES[dims]
+    if isinstance(data, str) and data == source.name:
+        count = source.count if n is None else int(n)
+        return synthetic_samples(source.name, source.generate, count, split_seed(seed, split),
+                                 source.size(source.default_size if size is None else size), split, num_classes)
+    pairs = folder_pairs(dataset_folder(data, split), dims)
+    return read_pairs(pairs if n is None else pairs[: int(n)], dims)
 
 
-def _holds_nifti(data) -> bool:
-    from .volume_sources import holds_nifti
-
-    return not is_synthetic(data) and holds_nifti(data)
+def load_volume_samples(data: str | os.PathLike, n: int | None = None, size=DEFAULT_VOLUME_SIZE, seed: int = 0,
+                        split: str = "val", num_classes: int | None = None) -> list[Sample]:
+    """``load_samples`` of volumes: ``"synthetic3d"`` or a folder of volumes (NIfTI, TIFF stacks, .npy)."""
+    return load_samples(data, n, size, seed, split, num_classes, spatial_dims=3)
 
 
 def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dict:
@@ -164,17 +213,15 @@ def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dic
     For a folder: ``in_channels`` comes from its first image; ``num_classes`` is the given
     value, else the number of names in ``classes.txt``, else the largest mask id + 1 (at
     least 2; reads every mask); ``class_names`` come from ``classes.txt`` or are
-    ``["background", "class1", ...]``.
+    ``["background", "class1", ...]``. A folder of volumes is checked whole (every volume read once).
 
     Returns:
         dict(num_classes=int, in_channels=int, class_names=list[str]).
     """
     if is_synthetic(data) or is_synthetic3d(data):
         count, in_channels, class_names = data_facts(None, num_classes)
-    elif _holds_nifti(data):  # a volume folder: its check reads every volume once
-        from .validate3d import check_volume_folder
-
-        report = check_volume_folder(dataset_folder(data, "train"), num_classes)
+    elif data_dims(data) == 3:
+        report = check_folder(dataset_folder(data, "train"), num_classes, spatial_dims=3)
         count, in_channels, class_names = data_facts(report, num_classes)
     else:
         count, in_channels, class_names = _image_folder_facts(dataset_folder(data, "train"), num_classes)
@@ -183,11 +230,12 @@ def dataset_info(data: str | os.PathLike, num_classes: int | None = None) -> dic
 
 def _image_folder_facts(folder: Path, num_classes: int | None) -> tuple[int, int, list[str]]:
     """``data_facts`` of an image folder without checking it: channels of the first image, masks read when needed."""
+    spec = layout(2)
     pairs = folder_pairs(folder)
-    first = read_image(pairs[0][1])
+    first = spec.read_image(pairs[0][1])
     names = read_class_names(folder)
     if num_classes is None:
-        num_classes = len(names) if names else max(2, max(int(read_mask(m).max()) for _, _, m in pairs) + 1)
+        num_classes = len(names) if names else max(2, max(int(spec.read_mask(m).max()) for _, _, m in pairs) + 1)
     if names and len(names) != num_classes:
         raise UserError(f"{folder / 'classes.txt'} lists {len(names)} classes but num_classes is {num_classes}: "
                         "make them agree")

@@ -18,6 +18,7 @@ from ..atomic import atomic_path
 from ..errors import UserError, require
 from ..runtime.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 from ..sizes import check_multiple
+from .graph_rewrites import space_to_depth_stem
 from .options import DEFAULT_OPSET, MIN_OPSET
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 def model_metadata(model_config: dict, preprocessing: dict, class_names: list[str],
                    precision: str = "fp32") -> ModelMetadata:
     """The metadata every edgeunet ONNX file carries, from a ModelConfig dict."""
-    from ..models import ModelConfig
+    from ..models import ModelConfig  # imports torch
 
     cfg = ModelConfig.from_dict(model_config)
     return ModelMetadata(
@@ -82,13 +83,13 @@ def export_onnx(
 
     Args:
         model: An edgeunet ``UNet`` (its current, possibly pruned, config is recorded).
-        path: Output ``.onnx`` path; written atomically.
+        path: Output ONNX path; written atomically.
         preprocessing: Preprocessing spec the model was trained with.
         class_names: One name per output class, background first.
         opset: ONNX opset (13 or newer).
         img_size: Fixes H = W = img_size in the graph; None keeps them dynamic.
         precision: The ``precision`` metadata value.
-        graph_rewrites: Apply the exact rewrites of ``int8_graph`` (the space-to-depth stem as one
+        graph_rewrites: Apply the exact rewrites of ``graph_rewrites`` (the space-to-depth stem as one
             ``SpaceToDepth``, faster in ONNX Runtime); False keeps the graph as PyTorch exports it.
 
     Returns:
@@ -120,8 +121,6 @@ def export_onnx(
         )
     model_proto = onnxslim.slim(onnx.load_from_string(buffer.getvalue()))
     if graph_rewrites and cfg.spatial_dims == 2:  # pixel_unshuffle's 6-D Transpose -> one SpaceToDepth
-        from .int8_graph import space_to_depth_stem
-
         space_to_depth_stem(model_proto, cfg.in_channels)
     model_proto.producer_name, model_proto.producer_version = "edgeunet", __version__
     set_metadata(model_proto, model_metadata(cfg.to_dict(), preprocessing, class_names, precision).to_props())

@@ -18,14 +18,17 @@ import typing
 from dataclasses import dataclass, field
 
 from ..errors import UserError
+from ..formats import AUTO, OPTION_NAMES, formats_help
+from .targets import TARGETS, TARGETS_TABLE, Target, target_help, target_named
 
-TARGETS = ("cpu", "arm", "tensorrt")  # where the files will run
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # QuantizeLinear per-channel axis and Resize as exported need opset 13
 SEARCH_SIZE = 256  # px: side the INT8 search times when the graph has dynamic H and W
+FIXED_SIZE = 256  # px: side of fixed-size files (LiteRT) when neither --fixed-img-size nor --img-size is given
 # Spellings of earlier releases, still read from recipes (and, in the CLI, as hidden flags).
 DEPRECATED_KEYS = {"calib_size": "calib_images", "search_size": "search_img_size"}
+SIZE_FIELDS = ("img_size", "search_img_size", "fixed_img_size")  # image sides (px): checked against the model
 
 
 def _option(default, kind: str, help: str, **extra):
@@ -51,11 +54,7 @@ class ExportOptions:
     seed: int = _option(0, "seed", "seed of the split of one folder into calibration, search and verification "
                         "images, and of synthetic images")
     calib_method: str = _option("minmax", "choice", "INT8 range calibration", choices=CALIB_METHODS)
-    target: str = _option("cpu", "choice", "where the files will run: cpu (this machine: uint8 activations, INT8 "
-                          "timed here), arm (phones and ARM boards: int8 activations, the fast path of ONNX Runtime and"
-                          " XNNPACK on ARM, ORT-format files for ARM; verified here, not timed) or tensorrt (symmetric "
-                          "int8 for TensorRT engines)",
-                          choices=TARGETS)
+    target: str = _option("cpu", "choice", target_help(), choices=TARGETS)
     reduce_range: bool | None = _option(None, "switch", "7-bit INT8 weights for --target cpu (unset: on for x86 CPUs "
                                         "without VNNI, where the export runs)")
     opset: int = _option(DEFAULT_OPSET, "int", "ONNX opset")
@@ -67,11 +66,11 @@ class ExportOptions:
                                        "candidates on ONNX Runtime on this CPU and scoring their Dice on the search "
                                        "images (unset: on for --target cpu)")
     search_time: float = _option(75.0, "seconds", "seconds after which the INT8 search starts no more candidates")
-    search_img_size: int | None = _option(None, "size", "image side (px) the INT8 search times (unset: --img-size, "
-                                          "else 256)")
-    formats: tuple[str, ...] = _option(("onnx",), "names", "files to write, comma-separated: onnx (always), "
-                                       "openvino, executorch, litert, ort; or auto (time the runtimes installed "
-                                       "here, ship the fastest within --max-dice-drop)")
+    search_img_size: int | None = _option(None, "size", "image side (px) the INT8 search and --formats auto time at "
+                                          "(unset: --img-size, else 256)")
+    fixed_img_size: int | None = _option(None, "size", "side (px) of the fixed-size files (LiteRT) (unset: "
+                                         "--img-size, else 256; with --formats auto: the side auto times at)")
+    formats: tuple[str, ...] = _option(("onnx",), "names", formats_help())
 
     def __post_init__(self):
         for name in ("calib", "val"):
@@ -79,8 +78,6 @@ class ExportOptions:
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, name, os.fspath(value))
         if isinstance(self.formats, str | list):  # "onnx,ort" or a recipe's list
-            from .formats_stage import parse_formats
-
             object.__setattr__(self, "formats", parse_formats(self.formats))
         _check_types(self)
         _check_values(self)
@@ -91,21 +88,33 @@ class ExportOptions:
         return "--" + name.replace("_", "-")
 
     @property
+    def target_row(self) -> Target:
+        """What ``target`` decides (``targets.Target``)."""
+        return target_named(self.target)
+
+    @property
     def search_runs(self) -> bool:
-        """Whether the INT8 search runs: INT8 for the cpu target, unless ``int8_search`` is False."""
-        return self.int8 and self.target == "cpu" and self.int8_search is not False
+        """Whether the INT8 search runs: INT8 for a target that is this machine, unless ``int8_search`` is False."""
+        return self.int8 and self.target_row.local and self.int8_search is not False
 
     @property
     def resolved_reduce_range(self) -> bool:
-        """``reduce_range`` with None decided for this CPU (see ``int8.resolve_reduce_range``)."""
-        from .int8 import resolve_reduce_range
-
-        return resolve_reduce_range(self.target, self.reduce_range)
+        """``reduce_range`` with None decided for this CPU (``Target.reduce_range``)."""
+        return self.target_row.reduce_range(self.reduce_range)
 
     def search_side(self, multiple: int) -> int:
-        """Side (px) the INT8 latency is measured at: ``search_img_size``, the static size, else 256 rounded to
-        the model's size ``multiple``."""
-        return self.search_img_size or self.img_size or max(multiple, SEARCH_SIZE // multiple * multiple)
+        """Side (px) the INT8 search and ``--formats auto`` time at: ``search_img_size``, the static size, else 256
+        rounded to the model's size ``multiple``."""
+        return self.search_img_size or self.img_size or _rounded(SEARCH_SIZE, multiple)
+
+    def fixed_side(self, multiple: int) -> int:
+        """Side (px) of the fixed-size files (LiteRT): ``fixed_img_size``; else, with ``--formats auto``, the side
+        auto times at; else the static size, else 256 rounded to the model's size ``multiple``."""
+        if self.fixed_img_size:
+            return self.fixed_img_size
+        if AUTO in self.formats:
+            return self.search_side(multiple)
+        return self.img_size or _rounded(FIXED_SIZE, multiple)
 
     def to_dict(self) -> dict:
         """The fields as JSON writes them (tuples as lists), so export.json and the returned report agree."""
@@ -126,6 +135,35 @@ class ExportOptions:
                     f"valid keys: {', '.join(names)}"
                 raise UserError(f"{source}: unknown key {key!r}: {hint}")
         return cls(**values)
+
+
+def _rounded(side: int, multiple: int) -> int:
+    return max(multiple, side // multiple * multiple)
+
+
+def parse_formats(value: str | list | tuple) -> tuple[str, ...]:
+    """``"onnx,ORT"`` or a list -> ``("onnx", "ort")``: lower-case, no repeats, ``onnx`` first (always written)."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    out = ["onnx"]
+    for name in names:
+        if not isinstance(name, str):
+            raise UserError(f"--formats takes names such as onnx,openvino, not {name!r}")
+        name = name.strip().lower()
+        if name and name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def check_formats(formats: tuple[str, ...]) -> None:
+    """Raises UserError naming the valid names for an unknown one."""
+    valid = OPTION_NAMES + (AUTO,)
+    for name in formats:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UserError(f"unknown --formats name {name!r}: {hint}use some of {', '.join(OPTION_NAMES)}, or {AUTO}")
+    if AUTO in formats and len(formats) > 2:
+        raise UserError("--formats auto chooses the runtime itself: give it alone (onnx is always written)")
 
 
 def field_types() -> dict[str, tuple[type, ...]]:
@@ -157,8 +195,7 @@ def _check_types(options: ExportOptions) -> None:
 
 
 def _check_values(o: ExportOptions) -> None:
-    if o.target not in TARGETS:
-        raise UserError(f"unknown --target {o.target!r}: use one of {', '.join(TARGETS)}")
+    target_named(o.target)
     if o.calib_method not in CALIB_METHODS:
         raise UserError(f"unknown --calib-method {o.calib_method!r}: use one of {', '.join(CALIB_METHODS)}")
     for name in ("calib_images", "search_images", "val_images"):
@@ -179,26 +216,25 @@ def _check_values(o: ExportOptions) -> None:
     if not (math.isfinite(o.search_time) and o.search_time > 0):
         raise UserError(f"--search-time {o.search_time:g} must be a positive number of seconds (default "
                         f"{default('search_time'):g})")
-    for name in ("img_size", "search_img_size"):
+    for name in SIZE_FIELDS:
         if getattr(o, name) is not None and getattr(o, name) < 1:
             raise UserError(f"{o.flag(name)} {getattr(o, name)} must be a positive image side in pixels, e.g. 256")
-    from .formats_stage import check_formats
-
     check_formats(o.formats)
     _check_combinations(o)
 
 
 def _check_combinations(o: ExportOptions) -> None:
-    if o.int8_search and o.target != "cpu":
-        raise UserError("--int8-search times ONNX Runtime on this CPU, so it serves --target cpu only: "
+    target = o.target_row
+    if o.int8_search and not target.local:
+        local = ", ".join(t.name for t in TARGETS_TABLE if t.local)
+        raise UserError(f"--int8-search times ONNX Runtime on this CPU, so it serves --target {local} only: "
                         f"drop it for --target {o.target}")
     if o.search_img_size and o.img_size and o.search_img_size != o.img_size:
         raise UserError(f"--search-img-size {o.search_img_size} differs from --img-size {o.img_size} (the graph "
                         "takes only that size): drop --search-img-size")
-    if o.engine and o.int8 and o.target != "tensorrt":
-        raise UserError("a TensorRT engine needs symmetric INT8: add --target tensorrt "
+    if o.engine and o.int8 and not target.engine_int8:
+        engine = ", ".join(t.name for t in TARGETS_TABLE if t.engine_int8)
+        raise UserError(f"a TensorRT engine needs symmetric INT8: add --target {engine} "
                         f"(the {o.target} target uses asymmetric activations)")
     if o.reduce_range is not None:
-        from .int8 import resolve_reduce_range
-
-        resolve_reduce_range(o.target, o.reduce_range)
+        target.reduce_range(o.reduce_range)

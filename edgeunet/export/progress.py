@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from tqdm import tqdm
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,8 +22,6 @@ class Progress:
         self._bar = None
 
     def __enter__(self) -> Progress:
-        from tqdm import tqdm
-
         self._bar = tqdm(total=self.total, desc="export", unit="step", disable=None if self.enabled else True,
                          leave=False)
         return self
@@ -38,10 +38,14 @@ class Progress:
             self._bar.set_postfix_str(name)
             self._bar.update(1)
 
+    def note(self, what: str) -> None:
+        """What the current step is doing now: logged, and shown beside the bar (not as a line of its own)."""
+        logger.info("export: %s", what)
+        if self._bar is not None:
+            self._bar.set_postfix_str(what)
+
     def say(self, line: str) -> None:
         """One progress line (logged; also written above the bar when enabled)."""
         logger.info(line)
         if self.enabled:
-            from tqdm import tqdm
-
             tqdm.write(line, file=sys.stderr)

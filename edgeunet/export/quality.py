@@ -13,8 +13,8 @@ import logging
 
 import numpy as np
 
-from . import verify
 from .samples import Inputs
+from .verify import dice_drop, parity, scores
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,23 @@ PASSED, FAILED = "passed", "failed"
 NO_MASKS = "skipped: verification images have no masks"
 NO_FOREGROUND = "skipped: verification images have no foreground"
 UNDEFINED = "skipped: Dice is undefined on the verification images"
+
+
+def dice_verdict(inputs: Inputs, drop: float | None, max_dice_drop: float) -> str:
+    """The one INT8 Dice verdict: passed, failed, or skipped with the reason (no masks, no foreground, undefined).
+
+    Args:
+        inputs: The images the drop was measured on (their masks decide whether it means anything).
+        drop: Reference minus INT8 mean Dice (None: undefined).
+        max_dice_drop: Largest allowed drop.
+    """
+    if not inputs.has_masks:
+        return NO_MASKS
+    if not inputs.has_foreground:
+        return NO_FOREGROUND
+    if drop is None:
+        return UNDEFINED
+    return PASSED if drop <= max_dice_drop else FAILED
 
 
 def int8_quality(fp32_logits: list[np.ndarray], int8_logits: list[np.ndarray], val: Inputs, num_classes: int,
@@ -35,20 +52,14 @@ def int8_quality(fp32_logits: list[np.ndarray], int8_logits: list[np.ndarray], v
         max_dice_drop: Largest allowed FP32 - INT8 mean Dice.
     """
     quality: dict = {"images": "verification", "count": len(val.names), "max_dice_drop": max_dice_drop,
-                     "int8_vs_fp32": verify.parity(fp32_logits, int8_logits)}
+                     "int8_vs_fp32": parity(fp32_logits, int8_logits)}
     if not val.has_masks:
-        quality.update(dice_drop=None, dice_check=NO_MASKS)
+        quality.update(dice_drop=None, dice_check=dice_verdict(val, None, max_dice_drop))
     else:
-        quality["fp32"] = verify.scores(fp32_logits, val.masks, num_classes)
-        quality["int8"] = verify.scores(int8_logits, val.masks, num_classes)
-        drop = verify.dice_drop(quality["fp32"], quality["int8"])
-        quality["dice_drop"] = drop
-        if not val.has_foreground:
-            quality["dice_check"] = NO_FOREGROUND
-        elif drop is None:
-            quality["dice_check"] = UNDEFINED
-        else:
-            quality["dice_check"] = PASSED if drop <= max_dice_drop else FAILED
+        quality["fp32"] = scores(fp32_logits, val.masks, num_classes)
+        quality["int8"] = scores(int8_logits, val.masks, num_classes)
+        quality["dice_drop"] = dice_drop(quality["fp32"], quality["int8"])
+        quality["dice_check"] = dice_verdict(val, quality["dice_drop"], max_dice_drop)
     if quality["dice_check"].startswith("skipped"):
         logger.warning("INT8 Dice check %s: give verification images with labelled objects (--val DIR)",
                        quality["dice_check"])
@@ -59,7 +70,7 @@ def search_scores(fp32_logits: list[np.ndarray], search: Inputs, num_classes: in
     """FP32 scores on the search images, the reference of the search's Dice; None (with a warning) when the
     search images have no masks or no foreground, and candidates are then chosen by speed alone."""
     if search.has_masks and search.has_foreground:
-        return verify.scores(fp32_logits, search.masks, num_classes)
+        return scores(fp32_logits, search.masks, num_classes)
     logger.warning("the INT8 search images have no %s: candidates are chosen by speed alone "
                    "(the final Dice check still runs on the verification images)",
                    "masks" if not search.has_masks else "foreground")

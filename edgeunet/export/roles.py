@@ -221,3 +221,64 @@ def plan_roles(options, spatial_dims: int = 2) -> RolePlan:
     roles = {"calibration": _calibration(calib, counts, seed, files, lister),
              **_held_out(val, counts, seed, files, lister)}
     return RolePlan("separate", roles, seed, files)
+
+
+def check_labels(inputs: Inputs, num_classes: int, where: str) -> None:
+    """Raises UserError when a mask holds a class id the model does not have (Dice would score other classes).
+
+    Args:
+        inputs: Images with their masks (None where an image has none).
+        num_classes: K of the model: labels must lie in 0..K-1.
+        where: The flag and folder the masks came from, e.g. ``--calib data/cells``.
+    """
+    for name, mask in zip(inputs.names, inputs.masks, strict=True):
+        if mask is None or not mask.size:
+            continue
+        top = int(mask.max())
+        if top >= num_classes:
+            raise UserError(f"{where}: the mask of {name} holds label {top}, but the model has {num_classes} classes "
+                            f"(labels 0 to {num_classes - 1}): give masks labelled with this model's classes, or "
+                            f"export a model trained with {top + 1} classes")
+
+
+@dataclass
+class RoleImages:
+    """The images of each role, read once when first asked for and checked against the model's classes.
+
+    Attributes:
+        plan: Where each role's images come from.
+        spec: How raw images become model inputs (``spec.num_classes``: the model's K).
+        size: Side of synthetic images (px).
+        flags: Role -> the flag its images were given with (``--calib``, ``--val``), for messages.
+    """
+
+    plan: RolePlan
+    spec: InputSpec
+    size: int
+    flags: dict[str, str] = field(default_factory=dict)
+    loaded: dict[str, Inputs] = field(default_factory=dict)
+
+    def __getitem__(self, role: str) -> Inputs:
+        if role not in self.loaded:
+            self.loaded[role] = self.at_side(role, self.size)
+            logger.info("%s: %d images", role, len(self.loaded[role].names))
+        return self.loaded[role]
+
+    def read(self, roles: tuple[str, ...]) -> None:
+        """Reads the images of ``roles`` now (each is checked against the model as it is read)."""
+        for role in roles:
+            self[role]
+
+    def at_side(self, role: str, side: int) -> Inputs:
+        """The images of ``role`` read again with synthetic ones made at ``side`` (folder images are as read)."""
+        inputs = self.plan.load(role, self.spec, side)
+        if self.spec.num_classes:
+            source = self.plan.roles[role].source
+            check_labels(inputs, self.spec.num_classes, f"{self.flags.get(role, '--calib')} {source}")
+        return inputs
+
+
+def role_flags(options) -> dict[str, str]:
+    """Role -> the flag its images come from: calibration from ``--calib``; the others from ``--val`` when given."""
+    held_out = "--val" if options.val is not None else "--calib"
+    return {"calibration": "--calib", "search": held_out, "verification": held_out}

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.sources import load_samples, split_seed
+from ..data.synthetic import synthetic_volume
 from ..errors import UserError
+from ..runtime.imageio import file_stem, file_suffix
 from ..runtime.preprocess import preprocess
+from ..runtime.volume_files import VOLUME_SUFFIXES, read_volume
 
 
 @dataclass
@@ -145,8 +149,6 @@ def load_inputs(data: str, n: int, size: int, split: str, spec: InputSpec) -> In
         split: ``"calib"``, ``"search"`` or ``"val"``.
         spec: How the images become model inputs.
     """
-    from ..data.sources import load_samples
-
     out = prepare_samples(load_samples(data, n=n, size=size, split=split, num_classes=spec.synthetic_classes), spec)
     if not out.images:
         raise UserError(f"no images found in {data!r} for split {split!r}: give a folder with images/ and masks/, "
@@ -172,11 +174,8 @@ def is_synthetic_volumes(source) -> bool:
 def synthetic_volumes(n: int, size: int, seed: int, split: str, num_classes: int | None = None):
     """``n`` synthetic nuclei (name, volume (size, 2 size, 2 size) uint16, mask) samples of ``split``'s seed.
 
-    The one place export reads synthetic volumes (``edgeunet.data.synthetic3d``); each role has its own seed.
+    The one place export reads synthetic volumes (``edgeunet.data.synthetic``); each role has its own seed.
     """
-    from ..data.sources import split_seed
-    from ..data.synthetic3d import synthetic_volume
-
     shape, seed = (size, 2 * size, 2 * size), split_seed(seed, split)
     samples = []
     for i in range(n):
@@ -191,19 +190,17 @@ def volume_pairs(folder) -> list[tuple[str, Path, Path]]:
     Raises:
         UserError: The folder is missing ``images/``, holds no volumes, or has volumes without a mask.
     """
-    from ..runtime.volume_files import file_stem, file_suffix, volume_suffixes
-
     folder = Path(folder)
     def listing(sub: str) -> dict[str, Path]:
         where = folder / sub
         if not where.is_dir():
             raise UserError(f"{folder} has no {sub}/ folder: give a folder with images/ and masks/ volumes")
         return {file_stem(p): p for p in sorted(where.iterdir())
-                if p.is_file() and not p.name.startswith(".") and file_suffix(p) in volume_suffixes()}
+                if p.is_file() and not p.name.startswith(".") and file_suffix(p) in VOLUME_SUFFIXES}
 
     images, masks = listing("images"), listing("masks")
     if not images:
-        raise UserError(f"{folder}/images holds no volumes: put {', '.join(volume_suffixes())} files there")
+        raise UserError(f"{folder}/images holds no volumes: put {', '.join(VOLUME_SUFFIXES)} files there")
     unpaired = sorted(set(images) ^ set(masks))
     if unpaired:
         raise UserError(f"{folder}: volumes without a mask or masks without a volume: {', '.join(unpaired[:5])}: "
@@ -213,8 +210,6 @@ def volume_pairs(folder) -> list[tuple[str, Path, Path]]:
 
 def read_volume_pairs(pairs) -> list:
     """Reads (stem, volume path, mask path) into (stem, volume, mask) samples, checking that shapes agree."""
-    from ..data.volumes import read_volume
-
     samples = []
     for stem, image_path, mask_path in pairs:
         volume, mask = read_volume(image_path).array, read_volume(mask_path).array

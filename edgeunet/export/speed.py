@@ -12,11 +12,18 @@ import os
 
 import numpy as np
 
+from ..env import cpu_info
+from ..runtime.session import CPU, ort_session
 from ..timing import TimingSettings, time_interleaved
 
 SEARCH_TIMING = TimingSettings(warmup=3, min_time=0.25, min_rounds=7)  # one INT8 search candidate
 CONFIRM_TIMING = TimingSettings(warmup=3, min_time=0.75, min_rounds=21)  # the search's best, re-timed
 EXPORT_TIMING = TimingSettings(warmup=3, min_time=1.0, min_rounds=15)  # an export without the search
+
+
+def usable_threads() -> int:
+    """The cores this process may use: the threads every timing of the export runs with."""
+    return int(cpu_info()["usable_cores"] or 1)
 
 
 def time_pair(fp32_path: str | os.PathLike, int8_path: str | os.PathLike, *, size: int, threads: int,
@@ -36,8 +43,6 @@ def time_files(fp32_path: str | os.PathLike, int8_paths: list, *, size: int, thr
                settings: TimingSettings = SEARCH_TIMING, spatial_dims: int = 2) -> list[dict]:
     """``time_pair`` for several INT8 files at once: the FP32 file and all of them in the same interleaved rounds,
     so their speed-ups are comparable with each other (one record per INT8 file, in order)."""
-    from ..runtime.session import CPU, ort_session
-
     sessions = [ort_session(path, threads=threads, providers=[CPU]) for path in (fp32_path, *int8_paths)]
     name = sessions[0].get_inputs()[0].name
     x = np.random.default_rng(0).standard_normal((1, in_channels) + (size,) * spatial_dims).astype(np.float32)

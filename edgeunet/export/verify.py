@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..metrics import ConfusionCounter
+from ..runtime.session import CPU, ort_session
 
 MIN_AGREEMENT = {"fp32": 0.9999, "fp16": 0.995}
 
@@ -35,8 +36,6 @@ class DiceDropError(ExportCheckError):
 
 def onnx_logits(path: str | os.PathLike, images: list[np.ndarray], threads: int | None = None) -> list[np.ndarray]:
     """Runs an ONNX file with ONNX Runtime (CPU) on each (C, H, W) image; returns (K, H, W) float32 logits."""
-    from ..runtime.session import CPU, ort_session
-
     session = ort_session(path, threads=threads or None, providers=[CPU])
     name = session.get_inputs()[0].name
     return [session.run(None, {name: x[None]})[0][0].astype(np.float32) for x in images]

@@ -70,18 +70,13 @@ def resolve_patch(patch, checkpoint: dict, cfg) -> tuple[int, int, int]:
 def _session_data(data, cfg, size: int, patch, preprocessing: dict, seed: int, samples_per_epoch: int | None):
     """(train_ds, val_samples, info) of the fine-tuning data, in the model's dimensionality."""
     from ..data.dataset import build_datasets
-    from ..data.volume_dataset import build_volume_datasets, check_image_data
     from ..train.settings import check_data_dims, synthetic_data
 
     data = synthetic_data(cfg.spatial_dims) if data is None else data
     check_data_dims(data, cfg.spatial_dims, cfg.name)
-    if cfg.spatial_dims == 3:
-        built = build_volume_datasets(data, val=None, val_fraction=0.1, patch=patch, num_classes=cfg.num_classes,
-                                      preprocessing=preprocessing, seed=seed, samples_per_epoch=samples_per_epoch)
-    else:
-        check_image_data(data)
-        built = build_datasets(data, val=None, val_fraction=0.1, img_size=size, num_classes=cfg.num_classes,
-                               preprocessing=preprocessing, seed=seed, samples_per_epoch=samples_per_epoch)
+    built = build_datasets(data, val=None, val_fraction=0.1, img_size=patch if cfg.spatial_dims == 3 else size,
+                           num_classes=cfg.num_classes, preprocessing=preprocessing, seed=seed,
+                           samples_per_epoch=samples_per_epoch, spatial_dims=cfg.spatial_dims)
     return built[0], built[1], {**built[2], "data": str(data)}
 
 

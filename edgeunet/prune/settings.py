@@ -7,14 +7,18 @@ import math
 from dataclasses import dataclass
 
 from ..errors import UserError
-from .importance import check_importance
+from ..fields import option
+from .importance import IMPORTANCES, check_importance
 from .plan import MIN_CHANNELS, check_ratio
 from .target import parse_count
+
+DEVICES = ("cpu", "cuda", "auto")
 
 
 @dataclass(frozen=True)
 class PruneSettings:
-    """What ``edgeunet prune`` does besides the checkpoint and the run folder; every CLI flag maps to a field.
+    """What ``edgeunet prune`` does besides the checkpoint and the run folder; a field made with ``option`` is a CLI
+    flag (``edgeunet.cli.options.add_fields``).
 
     Attributes:
         data: Fine-tuning data: a folder data set, ``"synthetic"`` or ``"synthetic3d"``; None means the
@@ -35,24 +39,32 @@ class PruneSettings:
         exist_ok: Overwrite a run already in the output folder.
     """
 
-    data: str | None = None
-    ratio: float = 0.5
-    target_macs: int | str | None = None
-    target_params: int | str | None = None
-    importance: str = "l1"
-    steps: int = 1
-    finetune_epochs: int = 3
-    round_to: int = 8
-    min_channels: int = MIN_CHANNELS
-    img_size: int | None = None
-    patch: tuple[int, int, int] | None = None
-    batch_size: int = 8
-    samples_per_epoch: int | None = None
-    lr: float = 3e-3
-    seed: int = 0
-    device: str = "auto"
+    data: str | None = option(None, "data", "DIR with images/ and masks/, 'synthetic' or 'synthetic3d' (default: the "
+                              "built-in synthetic data of the checkpoint's dimensionality)")
+    ratio: float = option(0.5, "ratio", "fraction of channels removed from every layer, in [0, 1)",
+                          exclusive="amount")
+    target_macs: int | str | None = option(None, "text", "prune until MACs per image at --img-size are at most this "
+                                           "(e.g. 0.5G, 400M)", exclusive="amount", metavar="MACS")
+    target_params: int | str | None = option(None, "text", "prune until the parameters are at most this (e.g. 150k, "
+                                             "1.2M)", exclusive="amount", metavar="PARAMS")
+    importance: str = option("l1", "choice", "channel ranking", choices=IMPORTANCES)
+    steps: int = option(1, "count", "prune in N steps with fine-tuning in between")
+    finetune_epochs: int = option(3, "nonnegative", "fine-tuning epochs after each step (0 = none)")
+    round_to: int = option(8, "count", "kept channel counts are multiples of this")
+    min_channels: int = option(MIN_CHANNELS, "count", "no layer is pruned below this many channels (1 prunes every "
+                               "layer)")
+    img_size: int | None = option(None, "size", "training crop and MAC-counting size (default: the checkpoint's, else "
+                                  "256; 3-D: the side of the cube MACs are counted on, default the patch's largest "
+                                  "side)")
+    patch: tuple[int, int, int] | None = option(None, "sides", "3-D models: fine-tuning patch (default: the "
+                                                "checkpoint's)")
+    batch_size: int = option(8, "count", "images per fine-tuning step")
+    samples_per_epoch: int | None = option(None, "count", "random crops per fine-tuning epoch")
+    lr: float = option(3e-3, "positive", "fine-tuning learning rate (as for training; cosine decay)")
+    seed: int = option(0, "integer", "seed of the fine-tuning data and augmentation")
+    device: str = option("auto", "choice", "where to fine-tune (auto: CUDA when present)", choices=DEVICES)
     progress: bool = True
-    exist_ok: bool = False
+    exist_ok: bool = option(False, "flag", "overwrite a run already in --out")
 
     def __post_init__(self):
         if self.data is not None:
@@ -83,7 +95,7 @@ class PruneSettings:
              f"--samples-per-epoch must be at least 1 (got {self.samples_per_epoch})"),
             (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
              f"--lr must be a positive finite number, e.g. 3e-3 (got {self.lr})"),
-            (self.device in ("cpu", "cuda", "auto"), f"--device must be cpu, cuda or auto (got {self.device!r})"),
+            (self.device in DEVICES, f"--device must be cpu, cuda or auto (got {self.device!r})"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,4 +1,4 @@
-"""ExecuTorch backend: an edgeunet ``.pte`` program (XNNPACK delegate, FP32 or INT8) on the CPU.
+"""ExecuTorch backend: an edgeunet ExecuTorch program (XNNPACK delegate, FP32 or INT8) on the CPU.
 
 The program carries its metadata itself: a constant method ``edgeunet_metadata`` returns one JSON
 string ``{"metadata": <metadata_props strings>, "min_shape": [B, C, H, W], "max_shape": [...]}``
@@ -6,7 +6,7 @@ string ``{"metadata": <metadata_props strings>, "min_shape": [B, C, H, W], "max_
 ExecuTorch plans memory for the largest input when the program is made, so H, W and the batch are
 bounded by ``max_shape``; tiles of a Segmenter stay within them.
 
-ExecuTorch's Python runtime passes torch tensors, so opening a ``.pte`` here imports torch (the
+ExecuTorch's Python runtime passes torch tensors, so opening a program here imports torch (the
 ``mobile`` extra brings both); on a phone the same file runs under ExecuTorch's C++ runtime.
 """
 
@@ -56,13 +56,13 @@ def read_embedded(program, source: str) -> dict:
 
 
 class ExecuTorchBackend:
-    """Runs an edgeunet ``.pte`` with ExecuTorch; same interface as ``OrtBackend``.
+    """Runs an edgeunet ExecuTorch program with ExecuTorch; same interface as ``OrtBackend``.
 
     A lock serializes calls (an ExecuTorch method owns its planned memory), so a Segmenter on a
-    ``.pte`` is safe to share between threads; calls run one at a time.
+    program is safe to share between threads; calls run one at a time.
 
     Args:
-        path: A ``.pte`` from ``export.formats.export_executorch``.
+        path: A program from ``export.formats.export_executorch``.
         threads: XNNPACK threads. ExecuTorch has one thread pool per process: this sets it for all.
 
     Attributes:

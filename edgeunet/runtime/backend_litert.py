@@ -1,8 +1,8 @@
-"""LiteRT backend: an edgeunet ``.tflite`` file (FP32 or INT8) with the XNNPACK delegate on the CPU.
+"""LiteRT backend: an edgeunet LiteRT file (FP32 or INT8) with the XNNPACK delegate on the CPU.
 
-LiteRT's converter fixes the input shape, so every ``.tflite`` takes one (B, C, H, W): the backend
+LiteRT's converter fixes the input shape, so every LiteRT file takes one (B, C, H, W): the backend
 reports it as ``fixed_size`` and a Segmenter tiles larger images at that size (and pads smaller
-ones up to it). The metadata is in the sidecar ``<file>.tflite.json`` (``runtime.sidecar``).
+ones up to it). The metadata is in the sidecar ``<file>.json`` (``runtime.sidecar``).
 
 An INT8 file takes int8 input and gives int8 output: ``run`` quantizes the float32 input with the
 input tensor's scale and zero point (``q = round(x / scale) + zero_point``, clipped to int8) and
@@ -39,13 +39,13 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 class LiteRtBackend:
-    """Runs an edgeunet ``.tflite`` with LiteRT's interpreter; same interface as ``OrtBackend``.
+    """Runs an edgeunet LiteRT file with LiteRT's interpreter; same interface as ``OrtBackend``.
 
-    A lock serializes calls (an interpreter owns its tensors), so a Segmenter on a ``.tflite`` is
+    A lock serializes calls (an interpreter owns its tensors), so a Segmenter on a LiteRT file is
     safe to share between threads; calls run one at a time.
 
     Args:
-        path: A ``.tflite`` with its ``.tflite.json`` sidecar.
+        path: A LiteRT file with its ``<file>.json`` sidecar.
         threads: Interpreter and XNNPACK threads (None: LiteRT's default).
 
     Attributes:
@@ -96,7 +96,7 @@ class LiteRtBackend:
         """(B, C, H, W) float32 -> (B, K, H, W) float32 logits; H, W must be ``fixed_size``."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if tuple(x.shape[1:]) != self.input_shape[1:]:
-            raise UserError(f"the .tflite file takes inputs of shape {self.input_shape}, got {x.shape}: "
+            raise UserError(f"the LiteRT file takes inputs of shape {self.input_shape}, got {x.shape}: "
                             "tile or pad to its fixed size (Segmenter does), or export another size")
         outputs = []
         with self._lock:

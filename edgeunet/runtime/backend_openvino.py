@@ -1,4 +1,4 @@
-"""OpenVINO backend: an edgeunet OpenVINO IR (``.xml`` + ``.bin``), FP32 or INT8, on the CPU.
+"""OpenVINO backend: an edgeunet OpenVINO IR (model file + weights file), FP32 or INT8, on the CPU.
 
 The IR carries the edgeunet metadata in its ``rt_info`` under ``"edgeunet"`` (the same key/value
 strings as ONNX ``metadata_props``; ``export.formats.openvino`` writes them). OpenVINO also reads
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError, require
+from ..formats import BY_NAME
 from .metadata import ModelMetadata
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 RT_INFO_KEY = "edgeunet"  # rt_info section of an edgeunet IR
 ONNX_RT_INFO_KEY = "framework"  # where OpenVINO puts the metadata_props of an ONNX file it reads
 PRECISIONS = ("f32", "bf16", "f16")
+OPENVINO = BY_NAME["openvino"]
 
 
 def rt_info_props(model, key: str) -> dict[str, str]:
@@ -71,7 +73,7 @@ class OpenVinoBackend:
     Each calling thread gets its own infer request, so one backend serves several threads.
 
     Args:
-        path: An ``.xml`` IR (with its ``.bin``) from ``export.formats.openvino``, or an edgeunet ``.onnx``.
+        path: An IR (with its weights beside it) from ``export.formats.openvino``, or an edgeunet ONNX file.
         threads: ``INFERENCE_NUM_THREADS`` (None: OpenVINO's default, one per physical core).
         precision: ``INFERENCE_PRECISION_HINT``: ``"f32"`` (default), ``"bf16"``, ``"f16"`` or None
             (OpenVINO's choice: bfloat16 on CPUs that have it).
@@ -89,15 +91,17 @@ class OpenVinoBackend:
         ov = require("openvino", "openvino")
         path = Path(path)
         config = compile_config(threads, precision)
-        if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").is_file():
-            raise UserError(f"{path} has no weights file {path.with_suffix('.bin').name} beside it: "
-                            "copy the .xml and .bin together")
+        weights = path.with_suffix(OPENVINO.companions[0])
+        if path.suffix.lower() == OPENVINO.suffix and not weights.is_file():
+            raise UserError(f"{path} has no weights file {weights.name} beside it: copy the {OPENVINO.suffix} and "
+                            f"{weights.suffix} together")
         core = ov.Core()
         try:
             model = core.read_model(str(path))
         except Exception as exc:  # OpenVINO raises RuntimeError and its own classes
             reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            raise UserError(f"OpenVINO cannot read {path} ({reason}): give an .xml from the openvino export") from None
+            raise UserError(f"OpenVINO cannot read {path} ({reason}): give an {OPENVINO.suffix} from "
+                            f"{OPENVINO.made_by}") from None
         self.metadata = read_metadata(model, str(path))
         names = {name for port in model.inputs for name in port.get_names()}
         if self.metadata.input_name not in names:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import UserError
 from .metadata import ModelMetadata
-from .session import ort_session
+from .session import DEFAULT_SPINNING, ort_session
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class OrtBackend:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None,
-                 spinning: str | bool = "run"):
+                 spinning: str | bool = DEFAULT_SPINNING):
         path = Path(path)
         self.session = ort_session(path, threads=threads, providers=providers, spinning=spinning)
         props = self.session.get_modelmeta().custom_metadata_map

@@ -1,4 +1,4 @@
-"""TensorRT backend: a serialized ``.engine`` (TensorRT 10/11 name-based tensor API) on an NVIDIA GPU.
+"""TensorRT backend: a serialized engine (TensorRT 10/11 name-based tensor API) on an NVIDIA GPU.
 
 An engine carries no metadata of its own, so ``edgeunet build-engine`` writes a sidecar
 ``<engine>.json`` next to it (``sidecar_path``) whose ``"metadata"`` entry holds the same

@@ -1,14 +1,10 @@
 """Choosing and opening a backend by file type.
 
-=====================  =================  ================================  ==================
-file                   backend            library                           install
-=====================  =================  ================================  ==================
-``.onnx``, ``.ort``    ``onnxruntime``    ONNX Runtime                      (base install)
-``.engine`` ``.plan``  ``tensorrt``       TensorRT (NVIDIA GPU)             ``edgeunet[trt]``
-``.xml`` (+ ``.bin``)  ``openvino``       OpenVINO (also reads ``.onnx``)   ``edgeunet[openvino]``
-``.pte``               ``executorch``     ExecuTorch, XNNPACK delegate      ``edgeunet[mobile]``
-``.tflite``            ``litert``         LiteRT, XNNPACK delegate          ``edgeunet[mobile]``
-=====================  =================  ================================  ==================
+Which backend opens which file, and the extra that installs it, is the format table
+(``edgeunet.formats``): ONNX and ORT-format files open with ONNX Runtime (base install), TensorRT
+engines with TensorRT (``edgeunet[trt]``, an NVIDIA GPU), OpenVINO IR with OpenVINO (which also reads
+ONNX; ``edgeunet[openvino]``), ExecuTorch programs with ExecuTorch and LiteRT files with LiteRT
+(XNNPACK delegate; ``edgeunet[mobile]``). ``_MAKE`` below constructs each backend.
 
 Every backend has the same small interface: ``metadata`` (ModelMetadata), ``name``,
 ``providers``, ``max_batch`` and ``fixed_size`` (None when unbounded) and
@@ -22,24 +18,30 @@ import os
 from pathlib import Path
 
 from ..errors import MissingFileError, UserError
+from ..formats import BY_NAME, ENGINE_SUFFIXES, FORMATS, backend_suffixes
+from .backend_executorch import ExecuTorchBackend
+from .backend_litert import LiteRtBackend
+from .backend_openvino import OpenVinoBackend
+from .backend_ort import OrtBackend
+from .backend_trt import TrtBackend
+from .session import DEFAULT_SPINNING
 
-BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino", "executorch", "litert")
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 # The file types each backend reads; "auto" picks the backend by the first match.
-SUFFIXES = {
-    "onnxruntime": (".onnx", ".ort"),
-    "tensorrt": ENGINE_SUFFIXES,
-    "openvino": (".xml", ".onnx"),
-    "executorch": (".pte",),
-    "litert": (".tflite",),
-}
-# How to make a file the backend reads, for the error when the two do not fit.
+SUFFIXES = backend_suffixes()
+ONNX = BY_NAME["onnx"].suffix
+BACKENDS = ("auto", *SUFFIXES)
+
+
+# Backend name (``formats.Format.backend``) -> its constructor from (path, threads, providers, precision, spinning);
+# each backend imports its library only when a file is opened.
 _MAKE = {
-    "onnxruntime": "give an .onnx (or .ort) file from `edgeunet export`",
-    "tensorrt": "build one with `edgeunet build-engine`",
-    "openvino": "give an .xml (+ .bin) from the openvino export, or an .onnx file",
-    "executorch": "give a .pte from the executorch export",
-    "litert": "give a .tflite from the litert export",
+    "onnxruntime": lambda path, threads, providers, precision, spinning: OrtBackend(
+        path, threads=threads, providers=providers, spinning=spinning),
+    "tensorrt": lambda path, threads, providers, precision, spinning: TrtBackend(path),
+    "openvino": lambda path, threads, providers, precision, spinning: OpenVinoBackend(
+        path, threads=threads, precision=precision),
+    "executorch": lambda path, threads, providers, precision, spinning: ExecuTorchBackend(path, threads=threads),
+    "litert": lambda path, threads, providers, precision, spinning: LiteRtBackend(path, threads=threads),
 }
 
 
@@ -48,12 +50,18 @@ def _auto(suffix: str) -> str:
     return next((name for name, suffixes in SUFFIXES.items() if suffix in suffixes), "onnxruntime")
 
 
+def _how_to_make(backend: str) -> str:
+    """How to get a file ``backend`` reads, from the format table, for the error when a file does not fit."""
+    rows = [f for f in FORMATS if f.backend == backend]
+    return "give " + " or ".join(f"a {f.suffix} file from {f.made_by}" for f in rows)
+
+
 def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
     """The backend that runs ``path``: one of ``BACKENDS`` other than ``"auto"``.
 
-    ``"auto"`` picks by file type (see the module table): TensorRT for serialized engines,
-    OpenVINO for ``.xml``, ExecuTorch for ``.pte``, LiteRT for ``.tflite`` and ONNX Runtime
-    otherwise (ONNX Runtime itself uses CUDA when its GPU build is installed).
+    ``"auto"`` picks by file type (``edgeunet.formats``): TensorRT for serialized engines, OpenVINO,
+    ExecuTorch and LiteRT for their own files, and ONNX Runtime otherwise (ONNX Runtime itself uses
+    CUDA when its GPU build is installed).
 
     Raises:
         UserError: Unknown backend, or a backend that cannot read this kind of file.
@@ -65,23 +73,24 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
         return _auto(suffix)
     if backend == "onnxruntime" and suffix in ENGINE_SUFFIXES:
         raise UserError(f"{path} is a TensorRT engine: run it with backend 'tensorrt' (or 'auto'), "
-                        "or give the .onnx model")
+                        "or give the ONNX model")
     if backend == "tensorrt" and suffix not in ENGINE_SUFFIXES:
         raise UserError(f"{path} is not a TensorRT engine: build one with `edgeunet build-engine`, "
-                        "or run the .onnx file with backend 'onnxruntime'")
+                        "or run the ONNX file with backend 'onnxruntime'")
     if backend != "onnxruntime" and suffix not in SUFFIXES[backend]:
         raise UserError(f"backend {backend!r} cannot read {path} (it reads {', '.join(SUFFIXES[backend])}): "
-                        f"{_MAKE[backend]}, or use backend 'auto' ({_auto(suffix)} for this file)")
+                        f"{_how_to_make(backend)}, or use backend 'auto' ({_auto(suffix)} for this file)")
     return backend
 
 
 def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
-                 providers: list[str] | None = None, precision: str | None = "f32", spinning: str | bool = "run"):
+                 providers: list[str] | None = None, precision: str | None = "f32",
+                 spinning: str | bool = DEFAULT_SPINNING):
     """Opens a model file with the chosen backend.
 
     Args:
-        path: An edgeunet model file (see the module table); TensorRT engines and ``.tflite``
-            files with their ``<file>.json`` sidecar.
+        path: An edgeunet model file (``edgeunet.formats``); TensorRT engines and LiteRT files with their
+            ``<file>.json`` sidecar.
         backend: ``"auto"`` (by file type) or one of ``BACKENDS``.
         threads: Intra-op threads of ONNX Runtime, OpenVINO, ExecuTorch or LiteRT (None: the
             library's default, about one per physical core).
@@ -103,27 +112,9 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
     """
     path = Path(path)
     if not path.is_file():
-        raise MissingFileError(f"{path} does not exist: give an .onnx model from `edgeunet export` "
-                               "or an .engine from `edgeunet build-engine`")
+        raise MissingFileError(f"{path} does not exist: give an {ONNX} model from `edgeunet export` "
+                               f"or a TensorRT engine ({', '.join(ENGINE_SUFFIXES)}) from `edgeunet build-engine`")
     chosen = choose_backend(path, backend)
     if providers and chosen != "onnxruntime":
         raise UserError(f"providers apply to ONNX Runtime only: leave them unset for backend {chosen!r}")
-    if chosen == "tensorrt":
-        from .backend_trt import TrtBackend
-
-        return TrtBackend(path)
-    if chosen == "openvino":
-        from .backend_openvino import OpenVinoBackend
-
-        return OpenVinoBackend(path, threads=threads, precision=precision)
-    if chosen == "executorch":
-        from .backend_executorch import ExecuTorchBackend
-
-        return ExecuTorchBackend(path, threads=threads)
-    if chosen == "litert":
-        from .backend_litert import LiteRtBackend
-
-        return LiteRtBackend(path, threads=threads)
-    from .backend_ort import OrtBackend
-
-    return OrtBackend(path, threads=threads, providers=providers, spinning=spinning)
+    return _MAKE[chosen](path, threads, providers, precision, spinning)

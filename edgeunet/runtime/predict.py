@@ -5,7 +5,9 @@ machine-readable) and, when asked, ``<out>/<stem>_overlay.png``: the image in 8-
 RGB with each foreground class blended in a fixed color and outlined.
 
 With a 3-D model the inputs are volumes (``.nii.gz``, ``.nii``, TIFF stacks, ``.npy``) and each mask
-is written in its input's format under the same name (``runtime.volume_files``).
+is written in its input's format under the same name: ``scan.nii.gz`` -> ``<out>/scan.nii.gz`` (uint8
+class ids, with the input's affine and header), ``stack.tif`` -> ``<out>/stack.tif``; an overlay is a
+montage of a few evenly spaced slices, mask over image (``runtime.volume_files`` reads and writes them).
 """
 
 from __future__ import annotations
@@ -19,16 +21,8 @@ import numpy as np
 
 from ..atomic import ensure_dir
 from ..errors import MissingFileError, UserError
-from .imageio import IMAGE_SUFFIXES, ImageReadError, read_image, write_mask, write_rgb
-from .volume_files import (
-    file_stem,
-    file_suffix,
-    is_volume_file,
-    mask_target,
-    segment_volume_file,
-    volume_suffixes,
-    write_volume_mask,
-)
+from .imageio import IMAGE_SUFFIXES, ImageReadError, file_stem, file_suffix, read_image, write_mask, write_rgb
+from .volume_files import VOLUME_SUFFIXES, read_volume, write_volume
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +32,8 @@ PALETTE = np.array([
     (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
 ], dtype=np.uint8)
 ALPHA = 0.45
+MONTAGE_SLICES = 4
+VOLUME_ONLY_SUFFIXES = (".nii", ".nii.gz")  # never a 2-D image
 
 
 def scan_inputs(paths: list[str | os.PathLike], volumes: bool = False) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -58,7 +54,7 @@ def scan_inputs(paths: list[str | os.PathLike], volumes: bool = False) -> tuple[
     """
     found: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    suffixes, kind = (volume_suffixes(), "volume") if volumes else (IMAGE_SUFFIXES, "image")
+    suffixes, kind = (VOLUME_SUFFIXES, "volume") if volumes else (IMAGE_SUFFIXES, "image")
     for path in map(Path, paths):
         if path.is_dir():
             images = []
@@ -85,10 +81,10 @@ def scan_inputs(paths: list[str | os.PathLike], volumes: bool = False) -> tuple[
 
 def _check_kind(path: Path, volumes: bool) -> None:
     """UserError naming the fix when a 2-D model is given a NIfTI volume or a 3-D model a 2-D image file."""
-    if volumes and file_suffix(path) in IMAGE_SUFFIXES and file_suffix(path) not in volume_suffixes():
+    if volumes and file_suffix(path) in IMAGE_SUFFIXES and file_suffix(path) not in VOLUME_SUFFIXES:
         raise UserError(f"{path} is a 2-D image and this is a 3-D model: give volumes "
-                        f"({', '.join(volume_suffixes())}), or segment images with a 2-D model")
-    if not volumes and is_volume_file(path):
+                        f"({', '.join(VOLUME_SUFFIXES)}), or segment images with a 2-D model")
+    if not volumes and file_suffix(path) in VOLUME_ONLY_SUFFIXES:
         raise UserError(f"{path} is a volume and this is a 2-D model: segment it with a 3-D model "
                         "(`edgeunet export` of a unet3d-ds checkpoint), or give 2-D images")
 
@@ -114,7 +110,7 @@ def collect_inputs(paths: list[str | os.PathLike], volumes: bool = False) -> lis
 def output_paths(inputs: list[Path], out_dir: Path, volumes: bool = False) -> list[Path]:
     """``<out_dir>/<stem>.png`` for each input (volumes: ``<out_dir>/<name>``, same format); raises UserError
     on clashes with each other or an input."""
-    outputs = [mask_target(p, out_dir) if volumes else out_dir / f"{p.stem}.png" for p in inputs]
+    outputs = [out_dir / (p.name if volumes else f"{p.stem}.png") for p in inputs]
     seen: dict[Path, Path] = {}
     for source, target in zip(inputs, outputs):
         if target in seen:
@@ -167,6 +163,17 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = ALPHA, contours:
     return (picture + 0.5).astype(np.uint8)
 
 
+def montage(volume: np.ndarray, mask: np.ndarray, slices: int = MONTAGE_SLICES) -> np.ndarray:
+    """(H, n x W, 3) uint8 picture: up to ``slices`` evenly spaced slices of (D, H, W[, C]) ``volume`` with
+    their mask colored over them (``overlay``), side by side with a 4 px gap."""
+    depth = volume.shape[0]
+    picks = np.unique(np.linspace(0, depth - 1, num=min(slices, depth) + 2)[1:-1].round().astype(int))
+    pictures = [overlay(volume[z], mask[z]) for z in picks]
+    gap = np.full((pictures[0].shape[0], 4, 3), 255, np.uint8)
+    parts = [p for picture in pictures for p in (picture, gap)][:-1]
+    return np.ascontiguousarray(np.concatenate(parts, axis=1))
+
+
 def check_targets(targets: list[Path], out_dir: Path, overlays: bool) -> None:
     """Refuses, before any work, outputs that cannot be written: an ``--out`` that is a file, a
     target that is a folder, a folder that cannot be created or written."""
@@ -182,16 +189,19 @@ def overlay_path(mask_path: Path) -> Path:
     return mask_path.with_name(f"{file_stem(mask_path)}_overlay.png")
 
 
-def _segment(segmenter, path: Path, overlays: bool) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """(mask, overlay or None, segmentation time in ns) of one image file; UserError names the file."""
-    image = read_image(path)
+def _segment(segmenter, path: Path, overlays: bool, volumes: bool):
+    """(mask, overlay or montage or None, segmentation time in ns, the Volume read or None) of one image
+    (volume) file; UserError names the file."""
+    volume = read_volume(path) if volumes else None
+    image = volume.array if volumes else read_image(path)
     start = time.perf_counter_ns()
     try:
         mask = segmenter(image)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     elapsed = time.perf_counter_ns() - start
-    return mask, overlay(image, mask) if overlays else None, elapsed
+    picture = (montage if volumes else overlay)(image, mask) if overlays else None
+    return mask, picture, elapsed, volume
 
 
 def _failure(path: Path, exc: UserError) -> str:
@@ -238,10 +248,7 @@ def predict_files(segmenter, inputs: list[str | os.PathLike], out_dir: str | os.
     for path, target in tqdm(list(zip(paths, targets)), desc="predict", unit="image",
                              disable=None if progress else True):
         try:
-            if volumes:
-                mask, picture, elapsed, like = segment_volume_file(segmenter, path, overlays)
-            else:
-                mask, picture, elapsed = _segment(segmenter, path, overlays)
+            mask, picture, elapsed, volume = _segment(segmenter, path, overlays, volumes)
         except UserError as exc:
             if stop_on_error:
                 raise
@@ -253,7 +260,7 @@ def predict_files(segmenter, inputs: list[str | os.PathLike], out_dir: str | os.
             continue
         total_ns += elapsed
         if volumes:
-            write_volume_mask(target, mask, like)
+            write_volume(target, mask, like=volume)
         else:
             write_mask(target, mask)
         if picture is not None:

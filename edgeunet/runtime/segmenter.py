@@ -1,7 +1,7 @@
 """``Segmenter``: an edgeunet model file in, class-id masks out, for images of any size.
 
     from edgeunet.runtime import Segmenter
-    seg = Segmenter("model.onnx")                # or "model.engine" (TensorRT)
+    seg = Segmenter("model.onnx")                # or any file of edgeunet.formats (a TensorRT engine ...)
     mask = seg(image)                            # (H, W) uint8 class ids
     masks, probs = seg.predict(images, return_probs=True)
 
@@ -25,6 +25,7 @@ from ..errors import UserError
 from ..sizes import check_multiple, round_up
 from .backends import open_backend
 from .preprocess import check_image, check_volume, preprocess, volume_normalizer
+from .session import DEFAULT_SPINNING
 from .tiling import crop, pad_to, run_tiled, run_whole, softmax
 from .window import argmax_into, sliding_window, sliding_window_mask
 
@@ -40,9 +41,9 @@ class Segmenter:
     and every call works on its own arrays.
 
     Args:
-        model_path: An ``.onnx`` or ``.ort`` file from ``edgeunet export``, an ``.xml`` (OpenVINO),
-            ``.pte`` (ExecuTorch) or ``.tflite`` (LiteRT, with its ``.tflite.json`` sidecar) from
-            ``edgeunet export --formats``, or an ``.engine`` from ``edgeunet build-engine``.
+        model_path: A model file of the format table (``edgeunet.formats``): ONNX from ``edgeunet export``,
+            an ORT-format, OpenVINO, ExecuTorch or LiteRT file (with its ``<file>.json`` sidecar) from
+            ``edgeunet export --formats``, or a TensorRT engine from ``edgeunet build-engine``.
         backend: ``"auto"`` (by file type) or one of ``runtime.backends.BACKENDS``.
         threads: Intra-op threads of the runtime; None keeps its default.
         providers: ONNX Runtime execution providers, best first; None picks CUDA when
@@ -66,7 +67,7 @@ class Segmenter:
 
     def __init__(self, model_path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
                  providers: list[str] | None = None, tile: int | None = None, overlap: float = 0.25,
-                 tile_batch: int = 1, precision: str | None = "f32", spinning: str = "run"):
+                 tile_batch: int = 1, precision: str | None = "f32", spinning: str = DEFAULT_SPINNING):
         backend = open_backend(model_path, backend, threads=threads, providers=providers, precision=precision,
                                spinning=spinning)
         self._setup(backend, tile, overlap, tile_batch)

@@ -24,9 +24,10 @@ from ..errors import MissingFileError, UserError
 CPU = "CPUExecutionProvider"
 # Execution providers tried by default, best first. ONNX Runtime's TensorRT provider is left
 # out: it builds a new engine for every new input shape, which stalls a runtime fed images
-# of varying sizes; use a TensorRT ``.engine`` (backend "tensorrt") for TensorRT, or name it.
+# of varying sizes; use a TensorRT engine file (backend "tensorrt") for TensorRT, or name it.
 DEFAULT_PROVIDERS = ("CUDAExecutionProvider", CPU)
 SPINNING = ("run", "always", "off")
+DEFAULT_SPINNING = "run"  # the default of every session, backend and Segmenter (see the module)
 
 
 def spinning_mode(spinning: str | bool) -> str:
@@ -34,7 +35,7 @@ def spinning_mode(spinning: str | bool) -> str:
     if isinstance(spinning, bool):
         return "always" if spinning else "off"
     if spinning not in SPINNING:
-        raise UserError(f"spinning {spinning!r}: use {', '.join(SPINNING)} (default run: "
+        raise UserError(f"spinning {spinning!r}: use {', '.join(SPINNING)} (default {DEFAULT_SPINNING}: "
                         "intra-op threads spin within a call and stop when it returns)")
     return spinning
 
@@ -75,7 +76,7 @@ def providers_for_device(device: str) -> list[str]:
     raise UserError(f"unknown device {device!r}: use auto, cpu or cuda")
 
 
-def session_options(threads: int | None = None, spinning: str | bool = "run"):
+def session_options(threads: int | None = None, spinning: str | bool = DEFAULT_SPINNING):
     """``onnxruntime.SessionOptions`` as every edgeunet session uses them (``spinning``: see the module)."""
     import onnxruntime as ort
 
@@ -95,7 +96,7 @@ def session_options(threads: int | None = None, spinning: str | bool = "run"):
 
 
 def ort_session(model: str | os.PathLike | bytes, *, threads: int | None = None, providers: list[str] | None = None,
-                spinning: str | bool = "run"):
+                spinning: str | bool = DEFAULT_SPINNING):
     """Opens an ONNX model (a path or serialized bytes) with ONNX Runtime.
 
     Args:

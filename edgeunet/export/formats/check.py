@@ -24,7 +24,7 @@ def backend_logits(path: str | os.PathLike, images: Sequence[np.ndarray], thread
     """Runs a model file through ``open_backend`` on each (C, H, W) image: (K, H, W) float32 logits.
 
     Args:
-        path: Any file ``open_backend`` opens (``.onnx``, ``.ort``, ``.xml``, ``.pte``, ``.tflite``, ``.engine``).
+        path: Any file ``open_backend`` opens (``edgeunet.formats.MODEL_SUFFIXES``).
         images: Preprocessed images of sizes the file takes (fixed-size files: exactly its size).
         threads: Backend threads (None: the library's default).
         backend_options: ``backend``, ``precision`` (OpenVINO) or ``providers`` (ONNX Runtime).

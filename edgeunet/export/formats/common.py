@@ -1,10 +1,9 @@
 """What the format exporters share: the model and its metadata, calibration images fitted to a
-file's shapes, quiet library calls and the facts each exporter returns."""
+file's shapes, library switches and the facts each exporter returns."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -12,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ...checkpoint import model_from_checkpoint
 from ...env import package_version
 from ...errors import UserError
 from ..onnx import model_metadata
+from ..report import file_facts
 from ..samples import fit_to_multiple
 
 logger = logging.getLogger(__name__)
@@ -22,8 +23,6 @@ logger = logging.getLogger(__name__)
 
 def load_model(checkpoint):
     """(model in eval mode, checkpoint dict) from a checkpoint path or dict."""
-    from ...checkpoint import model_from_checkpoint
-
     return model_from_checkpoint(checkpoint)
 
 
@@ -55,19 +54,6 @@ def fit_images(images: Sequence[np.ndarray], multiple: int, exact: int | None = 
 
 
 @contextlib.contextmanager
-def quiet(what: str) -> Iterator[None]:
-    """Captures what a library prints to Python's stdout/stderr (progress bars), logged at debug level."""
-    chatter = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
-            yield
-    finally:
-        text = chatter.getvalue().strip()
-        if text:
-            logger.debug("%s said: %s", what, text[-4000:])
-
-
-@contextlib.contextmanager
 def environment_set(name: str, value: str) -> Iterator[None]:
     """Sets an environment variable for the block (libraries that read switches from it), then restores it."""
     before = os.environ.get(name)
@@ -86,16 +72,14 @@ def versions(*packages: str) -> dict[str, str]:
     return {name: package_version(name) for name in packages}
 
 
-def file_facts(fmt: str, files: Sequence[Path], precision: str, library_versions: dict, **extra) -> dict:
+def made_facts(fmt: str, files: Sequence[Path], precision: str, library_versions: dict, **extra) -> dict:
     """The dict every exporter returns.
 
     Returns:
-        ``format``, ``file`` (the file to open), ``files`` (all written, e.g. ``.xml`` and ``.bin``),
-        ``size_bytes`` (all files), ``precision``, ``versions`` and the format's own facts.
+        ``format``, ``file`` (the file to open), ``files`` (all written, e.g. the IR and its weights: name, size,
+        sha256), ``size_bytes`` (all files), ``precision``, ``versions`` and the format's own facts.
     """
-    from ..pipeline import file_facts as one_file
-
-    written = [one_file(Path(f)) for f in files]
+    written = [file_facts(Path(f)).to_dict() for f in files]
     return {"format": fmt, "file": written[0]["file"], "files": written,
             "size_bytes": sum(f["size_bytes"] for f in written), "precision": precision,
             "versions": library_versions, **extra}

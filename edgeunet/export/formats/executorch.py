@@ -1,4 +1,4 @@
-"""ExecuTorch program (``.pte``, XNNPACK delegate) from a checkpoint; INT8 through PT2E.
+"""ExecuTorch program (XNNPACK delegate) from a checkpoint; INT8 through PT2E.
 
 * FP32: ``torch.export.export`` with dynamic batch, H and W (multiples of the size multiple, up to
   ``max_batch`` and ``max_size``: ExecuTorch plans memory for the largest input), then
@@ -25,13 +25,17 @@ import numpy as np
 
 from ...atomic import write_bytes
 from ...errors import UserError, require
+from ...formats import BY_NAME
 from ...runtime.backend_executorch import METADATA_METHOD
 from ...sizes import check_multiple
-from .common import checkpoint_props, file_facts, fit_images, load_model, quiet, versions
+from ..quiet import quiet
+from .common import checkpoint_props, fit_images, load_model, made_facts, versions
 from .options import FormatOptions
 from .pt2e import export_program, quantize_pt2e
 
 logger = logging.getLogger(__name__)
+
+EXECUTORCH = BY_NAME["executorch"]
 
 
 def program_shapes(in_channels: int, multiple: int, options: FormatOptions) -> tuple[list[int], list[int]]:
@@ -49,11 +53,11 @@ def program_shapes(in_channels: int, multiple: int, options: FormatOptions) -> t
 
 def export_executorch(checkpoint, out_path: str | os.PathLike, calibration: Sequence[np.ndarray] | None = None,
                       options: FormatOptions = FormatOptions()) -> dict:
-    """Writes an ExecuTorch ``.pte`` (XNNPACK) of a checkpoint.
+    """Writes an ExecuTorch program (XNNPACK) of a checkpoint.
 
     Args:
         checkpoint: ``best.pt`` path or checkpoint dict (a pruned model keeps its widths).
-        out_path: The ``.pte`` to write, atomically.
+        out_path: The program file to write (``formats.BY_NAME["executorch"].suffix``), atomically.
         calibration: Preprocessed (C, H, W) float32 images for INT8 (fitted to the program's sizes here).
         options: ``precision``, ``img_size`` (static program), ``max_size`` and ``max_batch`` apply.
 
@@ -67,8 +71,8 @@ def export_executorch(checkpoint, out_path: str | os.PathLike, calibration: Sequ
     from executorch.exir import to_edge_transform_and_lower
 
     out_path = Path(out_path)
-    if out_path.suffix.lower() != ".pte":
-        raise UserError(f"{out_path} must end in .pte")
+    if out_path.suffix.lower() != EXECUTORCH.suffix:
+        raise UserError(f"{out_path} must end in {EXECUTORCH.suffix}")
     model, ckpt = load_model(checkpoint)
     cfg = model.current_config()
     low, high = program_shapes(cfg.in_channels, cfg.size_multiple, options)
@@ -86,5 +90,5 @@ def export_executorch(checkpoint, out_path: str | os.PathLike, calibration: Sequ
         buffer = lowered.to_executorch().buffer
     write_bytes(out_path, buffer)
     logger.info("wrote %s (%s ExecuTorch program, inputs %s..%s)", out_path, options.precision, low, high)
-    return file_facts("executorch", [out_path], options.precision, versions("executorch", "torch", "torchao"),
+    return made_facts("executorch", [out_path], options.precision, versions("executorch", "torch", "torchao"),
                       min_shape=low, max_shape=high, quantization=quantization)

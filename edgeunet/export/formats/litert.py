@@ -1,4 +1,4 @@
-"""LiteRT ``.tflite`` from a checkpoint, at one fixed size; INT8 through PT2E.
+"""LiteRT file from a checkpoint, at one fixed size; INT8 through PT2E.
 
 * FP32: ``litert_torch.convert(model, (example,))`` (litert-torch is the renamed ai-edge-torch).
   Its converter does not take dynamic H and W, so a file has one (B, C, H, W): ``img_size``
@@ -7,7 +7,7 @@
   the file's size) converted with a static ``QuantConfig``: int8 kernels, and int8 input and output
   tensors, which ``runtime.backend_litert`` quantizes and dequantizes with their scale and zero point.
 
-The metadata goes into the sidecar ``<file>.tflite.json`` (``runtime.sidecar``).
+The metadata goes into the sidecar ``<file>.json`` (``runtime.sidecar``).
 """
 
 from __future__ import annotations
@@ -21,13 +21,17 @@ import numpy as np
 
 from ...atomic import atomic_path
 from ...errors import UserError, require
+from ...formats import BY_NAME
 from ...runtime.sidecar import write_sidecar
 from ...sizes import check_multiple
-from .common import checkpoint_props, environment_set, file_facts, fit_images, load_model, quiet, versions
+from ..quiet import quiet
+from .common import checkpoint_props, environment_set, fit_images, load_model, made_facts, versions
 from .options import FormatOptions
 from .pt2e import quantize_pt2e
 
 logger = logging.getLogger(__name__)
+
+LITERT = BY_NAME["litert"]
 
 
 def static_quant_config():
@@ -41,23 +45,23 @@ def static_quant_config():
 
 def export_litert(checkpoint, out_path: str | os.PathLike, calibration: Sequence[np.ndarray] | None = None,
                   options: FormatOptions = FormatOptions()) -> dict:
-    """Writes a fixed-size LiteRT ``.tflite`` of a checkpoint and its ``.tflite.json`` sidecar.
+    """Writes a fixed-size LiteRT file of a checkpoint and its metadata sidecar (``<file>.json``).
 
     Args:
         checkpoint: ``best.pt`` path or checkpoint dict.
-        out_path: The ``.tflite`` to write, atomically.
+        out_path: The LiteRT file to write (``formats.BY_NAME["litert"].suffix``), atomically.
         calibration: Preprocessed (C, H, W) float32 images for INT8 (cropped or padded to the file's size here).
         options: ``precision``, ``img_size`` (the fixed side, default 256) and ``max_batch`` apply.
 
     Returns:
-        Facts: ``format``, ``file``, ``files`` (the ``.tflite`` and its sidecar), ``size_bytes``,
+        Facts: ``format``, ``file``, ``files`` (the LiteRT file and its sidecar), ``size_bytes``,
         ``precision``, ``versions``, ``input_shape`` ([B, C, H, W]) and ``quantization`` (None for FP32).
     """
     torch = require("torch", "train")
     litert_torch = require("litert_torch", "mobile", package="litert-torch")
     out_path = Path(out_path)
-    if out_path.suffix.lower() != ".tflite":
-        raise UserError(f"{out_path} must end in .tflite")
+    if out_path.suffix.lower() != LITERT.suffix:
+        raise UserError(f"{out_path} must end in {LITERT.suffix}")
     model, ckpt = load_model(checkpoint)
     cfg = model.current_config()
     side = options.fixed_size
@@ -81,6 +85,6 @@ def export_litert(checkpoint, out_path: str | os.PathLike, calibration: Sequence
     sidecar = write_sidecar(out_path, props, {"format": "litert", "file": out_path.name, "input_shape": shape,
                                              "precision": options.precision})
     logger.info("wrote %s (%s LiteRT, input %s)", out_path, options.precision, shape)
-    return file_facts("litert", [out_path, sidecar], options.precision,
+    return made_facts("litert", [out_path, sidecar], options.precision,
                       versions("litert-torch", "ai-edge-litert", "torch", "torchao", "executorch"),
                       input_shape=shape, quantization=quantization)

@@ -1,4 +1,4 @@
-"""OpenVINO IR (``.xml`` + ``.bin``) from the FP32 ONNX file; INT8 through NNCF.
+"""OpenVINO IR (the model file and its weights file) from the FP32 ONNX file; INT8 through NNCF.
 
 * FP32: ``ov.convert_model`` of the ONNX file, saved with ``compress_to_fp16=False`` (the default
   would store FP16 weights). The runtime asks for f32 inference so the file computes what was verified.
@@ -21,16 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ...atomic import staging_dir
+from ...atomic import atomic_path, staging_dir
 from ...errors import UserError, require
+from ...formats import BY_NAME
 from ...runtime.backend_openvino import ONNX_RT_INFO_KEY, RT_INFO_KEY, rt_info_props
 from ...runtime.metadata import ModelMetadata
+from ..quiet import quiet
 from ..samples import fit_to_multiple
 from ..verify import scores
-from .common import file_facts, fit_images, quiet, versions
+from .common import fit_images, made_facts, versions
 from .options import FormatOptions
 
 logger = logging.getLogger(__name__)
+
+OPENVINO = BY_NAME["openvino"]
 
 
 def _dice_validation(num_classes: int, output_name: str):
@@ -74,16 +78,18 @@ def _quantize(nncf, model, calibration: list[np.ndarray], options: FormatOptions
 
 
 def save_ir(ov, model, out_path: Path) -> list[Path]:
-    """Saves ``model`` as ``out_path`` (.xml) and its .bin, each appearing whole (the .xml last)."""
+    """Saves ``model`` as ``out_path`` and its weights file, each appearing whole through ``edgeunet.atomic``
+    (the model file last, so a model file always has its weights beside it)."""
     tmp = staging_dir(out_path)
+    files = [out_path.with_suffix(suffix) for suffix in OPENVINO.companions] + [out_path]
     try:
         ov.save_model(model, str(tmp / out_path.name), compress_to_fp16=False)
-        bin_path = out_path.with_suffix(".bin")
-        os.replace(tmp / bin_path.name, bin_path)
-        os.replace(tmp / out_path.name, out_path)
+        for path in files:
+            with atomic_path(path) as part:
+                shutil.move(tmp / path.name, part)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return [out_path, bin_path]
+    return files[::-1]
 
 
 def export_openvino(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
@@ -93,7 +99,7 @@ def export_openvino(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
 
     Args:
         onnx_path: The FP32 ``model.onnx`` (or, for ``precision="int8"``, an INT8 QDQ ``.onnx`` to convert as is).
-        out_path: The ``.xml`` to write; the ``.bin`` goes beside it.
+        out_path: The IR's model file to write (``formats.BY_NAME["openvino"].suffix``); the weights go beside it.
         calibration: Preprocessed (C, H, W) float32 images for INT8 (cropped to the size multiple here).
         options: ``precision``, ``accuracy_control`` and ``max_dice_drop`` apply.
         validation: ``(images, masks)`` ((C, H, W) float32, (H, W) int) for accuracy control.
@@ -104,8 +110,9 @@ def export_openvino(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
     """
     ov = require("openvino", "openvino")
     onnx_path, out_path = Path(onnx_path), Path(out_path)
-    if out_path.suffix.lower() != ".xml":
-        raise UserError(f"{out_path} must end in .xml (OpenVINO writes the weights beside it as .bin)")
+    if out_path.suffix.lower() != OPENVINO.suffix:
+        raise UserError(f"{out_path} must end in {OPENVINO.suffix} (OpenVINO writes the weights beside it as "
+                        f"{OPENVINO.companions[0]})")
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path} does not exist: export the ONNX model first with `edgeunet export`")
     model = ov.convert_model(str(onnx_path))
@@ -127,5 +134,5 @@ def export_openvino(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
         model.set_rt_info(value, [RT_INFO_KEY, key])
     files = save_ir(ov, model, out_path)
     logger.info("wrote %s (%s OpenVINO IR) from %s", out_path, options.precision, onnx_path)
-    return file_facts("openvino", files, options.precision, versions("openvino", "nncf"),
+    return made_facts("openvino", files, options.precision, versions("openvino", "nncf"),
                       quantization=quantization, source=onnx_path.name)

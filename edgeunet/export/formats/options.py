@@ -1,14 +1,14 @@
-"""``FormatOptions``: what the OpenVINO, ExecuTorch, LiteRT and ORT-format exporters are told, validated once."""
+"""``FormatOptions``: what the format exporters (``formats.EXPORTERS``) are told, validated once."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from ...errors import UserError
+from ..options import FIXED_SIZE
 
 PRECISIONS = ("fp32", "int8")
 TARGET_PLATFORMS = ("amd64", "arm")
-DEFAULT_FIXED_SIZE = 256  # LiteRT's side when none is given: a Segmenter tiles larger images at it
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class FormatOptions:
     @property
     def fixed_size(self) -> int:
         """The side of a fixed-size file (LiteRT)."""
-        return self.img_size or DEFAULT_FIXED_SIZE
+        return self.img_size or FIXED_SIZE
 
     def to_dict(self) -> dict:
         return asdict(self)

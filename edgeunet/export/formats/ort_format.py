@@ -1,4 +1,4 @@
-"""ORT format (``.ort``) from an edgeunet ONNX file (FP32 or INT8), for ONNX Runtime's mobile and minimal builds.
+"""ORT format from an edgeunet ONNX file (FP32 or INT8), for ONNX Runtime's mobile and minimal builds.
 
 ``onnxruntime.tools.convert_onnx_models_to_ort`` optimizes the graph (``ORT_ENABLE_ALL``, the
 ``Fixed`` style) and saves the result as a FlatBuffer that loads without protobuf. Its
@@ -11,7 +11,7 @@
   width (AVX-512 here): convert on the kind of machine that will run the file.
 
 The ``metadata_props`` survive the conversion, so the runtime's ``OrtBackend`` opens a ``.ort``
-like an ``.onnx`` (``Segmenter("model.ort")``).
+like an ONNX file (``Segmenter("model.ort")``).
 """
 
 from __future__ import annotations
@@ -25,15 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ...atomic import staging_dir
+from ...atomic import atomic_path, staging_dir
 from ...errors import UserError
+from ...formats import BY_NAME
 from ...runtime.metadata import ModelMetadata
 from ...runtime.session import ort_session
-from .common import environment_set, file_facts, quiet, versions
+from ..quiet import quiet
+from .common import environment_set, made_facts, versions
 from .options import FormatOptions
 
 logger = logging.getLogger(__name__)
 
+ORT = BY_NAME["ort"]
 LEVEL_VARIABLE = "ORT_CONVERT_ONNX_MODELS_TO_ORT_OPTIMIZATION_LEVEL"  # the tool's switch; edgeunet ships 'all'
 
 
@@ -49,7 +52,7 @@ def export_ort_format(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
 
     Args:
         onnx_path: ``model.onnx`` (``precision="fp32"``) or ``model.int8.onnx`` (``precision="int8"``).
-        out_path: The ``.ort`` to write, atomically.
+        out_path: The ORT-format file to write, atomically.
         calibration: Unused (the ONNX file is already quantized or not); accepted so every exporter has one signature.
         options: ``precision`` (must match the ONNX file's) and ``target_platform`` (None: this machine's) apply.
 
@@ -60,8 +63,8 @@ def export_ort_format(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
 
     onnx_path, out_path = Path(onnx_path), Path(out_path)
-    if out_path.suffix.lower() != ".ort":
-        raise UserError(f"{out_path} must end in .ort")
+    if out_path.suffix.lower() != ORT.suffix:
+        raise UserError(f"{out_path} must end in {ORT.suffix}")
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path} does not exist: export the ONNX model first with `edgeunet export`")
     props = ort_session(onnx_path, threads=1).get_modelmeta().custom_metadata_map
@@ -78,9 +81,10 @@ def export_ort_format(onnx_path: str | os.PathLike, out_path: str | os.PathLike,
         with quiet("convert_onnx_models_to_ort"), environment_set(LEVEL_VARIABLE, "all"):
             convert_onnx_models_to_ort(source, output_dir=tmp / "converted",
                                        optimization_styles=[OptimizationStyle.Fixed], target_platform=target)
-        os.replace(tmp / "converted" / source.with_suffix(".ort").name, out_path)
+        with atomic_path(out_path) as part:
+            shutil.move(tmp / "converted" / source.with_suffix(ORT.suffix).name, part)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("wrote %s (%s ORT format for %s) from %s", out_path, options.precision, target, onnx_path)
-    return file_facts("ort", [out_path], options.precision, versions("onnxruntime"), target_platform=target,
+    return made_facts("ort", [out_path], options.precision, versions("onnxruntime"), target_platform=target,
                       optimization_style="Fixed", source=onnx_path.name)

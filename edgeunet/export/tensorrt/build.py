@@ -2,8 +2,8 @@
 it will run (engines are tied to a GPU and a TensorRT version), plus the equivalent ``trtexec``
 command for devices without Python TensorRT.
 
-The steps live in modules with one job each: ``trt_facts`` (what the ONNX file says),
-``trt_shapes`` (the profile), ``trt_plan`` (options, flags, trtexec line) and ``engine_build``
+The steps live in modules with one job each: ``facts`` (what the ONNX file says),
+``shapes`` (the profile), ``plan`` (options, flags, trtexec line) and ``engine_build``
 (the TensorRT calls); this module runs them and writes the files, all atomically.
 """
 
@@ -14,10 +14,11 @@ import os
 import shlex
 from pathlib import Path
 
-from ..atomic import write_bytes, write_json, write_text
-from ..errors import MissingExtraError, UserError
-from ..runtime.sidecar import sidecar_path
-from ..runtime.trt_support import (
+from ...atomic import write_bytes, write_json, write_text
+from ...errors import MissingExtraError, UserError
+from ...formats import model_file_name
+from ...runtime.sidecar import sidecar_path
+from ...runtime.trt_support import (
     INSTALL,
     TENSORRT_BELOW,
     TENSORRT_MIN,
@@ -25,15 +26,16 @@ from ..runtime.trt_support import (
     check_tensorrt_version,
     tensorrt_major,
 )
-from .trt_facts import check_int8_flavour, read_onnx_facts
-from .trt_plan import (
+from .engine_build import build_serialized, device_info
+from .facts import check_int8_flavour, read_onnx_facts
+from .plan import (
     BuildPlan,
     EngineOptions,
     build_mode,
     trtexec_command,
     trtexec_path,
 )
-from .trt_shapes import check_shapes, default_shapes, parse_shapes
+from .shapes import check_shapes, default_shapes, parse_shapes
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +61,9 @@ def _planned_major(trt) -> int:
 
 
 def _engine_path(onnx_path: Path, engine_path, precision: str) -> Path:
-    path = Path(engine_path) if engine_path else onnx_path.with_name(f"model.{precision}.engine")
+    path = Path(engine_path) if engine_path else onnx_path.with_name(model_file_name("tensorrt", precision))
     if path.is_dir():
-        example = path / f"model.{precision}.engine"
+        example = path / model_file_name("tensorrt", precision)
         raise UserError(f"--out {path} is a folder: give the engine's file path, e.g. {example}")
     return path
 
@@ -75,7 +77,8 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike | 
 
     Args:
         onnx_path: edgeunet ONNX file (fp32, fp16 or the ``tensorrt`` flavour of int8).
-        engine_path: Output engine; default ``model.<precision>.engine`` next to the ONNX file.
+        engine_path: Output engine; default ``formats.model_file_name("tensorrt", precision)`` next to the ONNX
+            file.
         options: An ``EngineOptions``; or give its fields as keywords (``shapes=``, ``dry_run=``, ...).
 
     Returns:
@@ -125,8 +128,6 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike | 
 
 
 def _build_and_write(trt, plan: BuildPlan, engine_path: Path, facts, cmd: str) -> dict:
-    from .engine_build import build_serialized, device_info
-
     serialized = build_serialized(trt, plan)
     write_bytes(engine_path, serialized)
     profile = {"min": list(plan.profile[0]), "opt": list(plan.profile[1]), "max": list(plan.profile[2])}

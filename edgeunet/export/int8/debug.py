@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .int8 import make_reader
+from .quantize import make_reader
 
 DEBUG_IMAGES = 4  # intermediate tensors of every layer are held in memory: a few images suffice
 

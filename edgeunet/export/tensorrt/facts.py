@@ -12,14 +12,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import MissingFileError, UserError
-from ..runtime.metadata import ModelMetadata
-from ..runtime.session import CPU, ort_session
+from ...errors import MissingFileError, UserError
+from ...runtime.metadata import ModelMetadata
+from ...runtime.session import CPU, ort_session
+from ..targets import FLAVOUR_KEY, TARGETS
 
 logger = logging.getLogger(__name__)
 
-FLAVOUR_KEY = "int8_flavour"
-FLAVOURS = ("cpu", "arm", "tensorrt")
+FLAVOURS = TARGETS  # an INT8 file's flavour is the --target it was written for
 QOPERATOR_OPS = {"QLinearConv", "QLinearMatMul", "QLinearAdd", "QLinearMul", "QLinearConcat", "QLinearSigmoid",
                  "QLinearLeakyRelu", "QLinearAveragePool", "QLinearGlobalAveragePool", "ConvInteger",
                  "MatMulInteger", "DynamicQuantizeLinear"}

@@ -3,8 +3,8 @@ for 3-D models), its checks against the model, and the default profile. No Tenso
 
 from __future__ import annotations
 
-from ..errors import UserError
-from ..sizes import check_multiple, round_up
+from ...errors import UserError
+from ...sizes import check_multiple, round_up
 
 Shape = tuple[int, ...]  # (B, C, H, W) or (B, C, D, H, W)
 Profile = tuple[Shape, Shape, Shape]  # (min, opt, max)

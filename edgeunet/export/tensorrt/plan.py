@@ -17,9 +17,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from ..runtime.trt_support import INSTALL, TENSORRT_MIN, TENSORRT_RANGE
-from .trt_shapes import Profile, shape_text
+from ...errors import UserError
+from ...formats import TRTEXEC_SUFFIX
+from ...runtime.trt_support import INSTALL, TENSORRT_MIN, TENSORRT_RANGE
+from .shapes import Profile, shape_text
 
 DEFAULT_WORKSPACE_MB = 1024
 
@@ -121,6 +122,6 @@ def trtexec_command(onnx_path: str | os.PathLike, engine_path: str | os.PathLike
 
 
 def trtexec_path(engine_path: str | os.PathLike) -> Path:
-    """``model.engine`` -> ``model.engine.trtexec.txt``."""
+    """The engine's file name + ``formats.TRTEXEC_SUFFIX``: where its trtexec line is written."""
     engine_path = Path(engine_path)
-    return engine_path.with_name(engine_path.name + ".trtexec.txt")
+    return engine_path.with_name(engine_path.name + TRTEXEC_SUFFIX)

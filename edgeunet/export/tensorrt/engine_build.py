@@ -3,7 +3,7 @@
 Builder -> network (STRONGLY_TYPED on 10.x; 11.x is always strongly typed) -> OnnxParser ->
 config (workspace pool, FP16/INT8 flags on 10.x weakly typed builds) -> one optimization profile
 -> timing cache (loaded, attached, saved back) -> ``build_serialized_network``. Kept apart from
-the planning (``trt_plan``) so that is testable without TensorRT.
+the planning (``plan``) so that is testable without TensorRT.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..atomic import write_bytes
-from ..errors import DeviceError, UserError
-from ..runtime.trt_support import cuda_call, import_cudart, tensorrt_major
-from .trt_plan import BuildPlan
+from ...atomic import write_bytes
+from ...errors import DeviceError, UserError
+from ...runtime.trt_support import cuda_call, import_cudart, tensorrt_major
+from .plan import BuildPlan
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def build_serialized(trt, plan: BuildPlan) -> bytes:
 
     Args:
         trt: The imported ``tensorrt`` module (10.x or 11.x).
-        plan: What to build (``trt_plan.BuildPlan``).
+        plan: What to build (``plan.BuildPlan``).
 
     Raises:
         UserError: TensorRT cannot parse the file, refuses the profile, or the timing cache does not fit.

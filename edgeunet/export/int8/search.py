@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import verify
-from .int8 import quantize_int8
-from .int8_candidates import Candidate, layer_groups, option_candidates
-from .options import ExportOptions
-from .samples import Inputs
-from .speed import CONFIRM_TIMING, SEARCH_TIMING, time_files, time_pair
+from ..options import ExportOptions
+from ..samples import Inputs
+from ..speed import CONFIRM_TIMING, SEARCH_TIMING, time_files, time_pair
+from ..verify import onnx_logits, scores
+from .candidates import Candidate, layer_groups, option_candidates
+from .quantize import quantize_int8
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class SearchJob:
     """What one search works on; how it searches comes from ``ExportOptions``.
 
     Attributes:
-        prepared: FP32 model after ``int8.prepare``.
+        prepared: FP32 model after ``quantize.prepare``.
         fp32_path: The FP32 ONNX file (latency reference).
         calib_images: (C, H, W) float32 calibration inputs.
         search: The search images (and masks) candidates are scored on.
@@ -116,8 +116,8 @@ class _Search:
                              overrides=dict(cand.options), calibration_cache=job.work / "calibration.json")
         drop, dice = None, None
         if job.fp32_scores is not None:
-            logits = verify.onnx_logits(path, job.search.images, job.threads)
-            dice = verify.scores(logits, job.search.masks, job.num_classes)["mean_dice"]
+            logits = onnx_logits(path, job.search.images, job.threads)
+            dice = scores(logits, job.search.masks, job.num_classes)["mean_dice"]
             reference = job.fp32_scores["mean_dice"]
             drop = None if dice is None or reference is None else float(reference - dice)
         row = {**cand.to_dict(), **self.timing(path), "mean_dice": dice, "dice_drop": drop,
@@ -153,7 +153,7 @@ def search_int8(job: SearchJob, options: ExportOptions, say: Callable[[str], Non
     search = _Search(job, options, say or logger.info)
     base = Candidate("full")
     best = search.evaluate(base)
-    for cand in option_candidates(base, options.resolved_reduce_range) if options.target == "cpu" else []:
+    for cand in option_candidates(base, options.resolved_reduce_range) if options.target_row.local else []:
         if not search.time_left():
             break
         row = search.evaluate(cand)
