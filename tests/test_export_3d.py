@@ -171,3 +171,83 @@ def test_3d_engine_defaults_to_cube_profiles_and_segments_like_onnx(monkeypatch,
     np.testing.assert_array_equal(seg(volume), Segmenter(model, threads=1, tile=16)(volume))
     with pytest.raises(UserError, match="outside the input sizes"):
         Segmenter(engine, tile=64)
+
+
+def _volume_folder(root, count, depth):
+    from edgeunet.runtime.volume_files import write_volume
+    from tests.tiny3d import volumes
+
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    for i, (volume, mask) in enumerate(volumes(count, seed=3, size=(depth, 18, 18))):
+        write_volume(root / "images" / f"v{i}.npy", volume)
+        write_volume(root / "masks" / f"v{i}.npy", mask)
+    return root
+
+
+def test_two_volumes_split_the_roles_by_depth_slab_and_export_json_records_them(tmp_path):
+    from edgeunet.export.options import ExportOptions
+    from edgeunet.export.roles import ROLES, plan_roles
+    from edgeunet.export.samples import InputSpec
+    from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
+
+    folder = _volume_folder(tmp_path / "two", 2, 24)
+    plan = plan_roles(ExportOptions(calib=str(folder), calib_images=4, search_images=4, val_images=4), 3)
+    assert plan.layout == "one folder by region"
+    assert [plan.roles[r].region for r in ROLES] == [(0, 3), (1, 3), (2, 3)]
+    assert all(plan.roles[r].count == 2 for r in ROLES)
+    record = plan.to_dict()
+    assert record["regions"]["verification"] == {"axis": "depth", "slab": 3, "of": 3}
+    assert "depth slabs" in record["summary"] and "v0 (depth slab 1 of 3)" in record["calibration"]
+    spec = InputSpec(DEFAULT_PREPROCESSING, 1, 4, spatial_dims=3, multiples=(4, 4, 4))
+    raw = np.load(folder / "images" / "v0.npy")
+    slabs = [plan.load(r, spec, 16) for r in ROLES]
+    assert [s.images[0].shape[1] for s in slabs] == [8, 8, 8]  # 24 voxels deep: three disjoint slabs of 8
+    assert all(s.masks[0].shape == (8, 16, 16) for s in slabs)
+    # each role's slab is its own depth range of the volume: calibration's voxels are the first 8 slices
+    from edgeunet.runtime.preprocess import preprocess
+
+    whole = preprocess(raw[0:8], DEFAULT_PREPROCESSING, 1, spatial_dims=3)[:, :, 1:17, 1:17]
+    np.testing.assert_allclose(slabs[0].images[0], whole, atol=1e-6)
+
+
+def test_one_val_volume_is_split_between_search_and_verification(tmp_path):
+    from edgeunet.export.options import ExportOptions
+    from edgeunet.export.roles import plan_roles
+
+    calib = _volume_folder(tmp_path / "calib", 1, 16)
+    val = _volume_folder(tmp_path / "val", 1, 16)
+    plan = plan_roles(ExportOptions(calib=str(calib), val=str(val)), 3)
+    assert plan.layout == "separate" and plan.roles["calibration"].region is None
+    assert (plan.roles["search"].region, plan.roles["verification"].region) == ((0, 2), (1, 2))
+    assert "cut into 2 depth slabs" in plan.summary()
+
+
+def test_a_volume_too_thin_for_its_slabs_is_a_user_error(tmp_path):
+    from edgeunet.export.options import ExportOptions
+    from edgeunet.export.roles import plan_roles
+    from edgeunet.export.samples import InputSpec
+    from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
+
+    folder = _volume_folder(tmp_path / "thin", 1, 9)
+    plan = plan_roles(ExportOptions(calib=str(folder)), 3)
+    spec = InputSpec(DEFAULT_PREPROCESSING, 1, 4, spatial_dims=3, multiples=(4, 4, 4))
+    with pytest.raises(UserError, match="too thin to cut into 3 slabs of at least 4 voxels"):
+        plan.load("verification", spec, 16)
+
+
+@pytest.mark.slow
+def test_int8_export_of_a_3d_model_with_two_volumes_splits_the_roles_by_region(tmp_path):
+    """Two volumes are too few for a volume per role: the export cuts each into depth slabs and says so."""
+    from edgeunet.export import export_model
+    from edgeunet.export.options import ExportOptions
+    from tests.tiny3d import checkpoint_3d
+
+    folder = _volume_folder(tmp_path / "two", 2, 36)
+    options = ExportOptions(int8=True, calib=str(folder), int8_search=False, max_dice_drop=1.0)
+    report = export_model(checkpoint_3d(), tmp_path / "export", options, progress=False)
+    data = json.loads((tmp_path / "export" / "export.json").read_text())["data"]
+    assert data["layout"] == "one folder by region" and report["data"]["layout"] == data["layout"]
+    assert [data["regions"][r]["slab"] for r in ("calibration", "verification")] == [1, 3]
+    assert data["verification"] == ["v0 (depth slab 3 of 3)", "v1 (depth slab 3 of 3)"]
+    assert report["int8_quality"]["count"] == 2

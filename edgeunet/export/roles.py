@@ -18,6 +18,10 @@ Where each comes from:
 
 For 3-D models (``plan_roles(options, spatial_dims=3)``) the same rules deal volumes: folders of
 volumes (``samples.volume_pairs``), and ``synthetic`` (or ``synthetic3d``) means synthetic nuclei volumes.
+A volume holds thousands of patches, so when a folder has too few volumes to deal one per role (one or two
+for the three roles of one folder, one for the search and verification of ``--val``), the roles are split
+by region instead: every volume is cut along its depth into equal slabs, one per role (role k takes slab k),
+and export.json records the slab of each (``regions``). Each role still sees only its own voxels.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ SPLIT_OF = {"calibration": "calib", "search": "search", "verification": "val"}  
 COUNT_OF = {"calibration": "calib_images", "search": "search_images", "verification": "val_images"}
 
 Pair = tuple[str, Path, Path]
+AXIS = 0  # volumes (D, H, W[, C]) are cut into slabs along their depth
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Role:
     source: str
     count: int
     pairs: tuple[Pair, ...] = ()
+    region: tuple[int, int] | None = None  # (k, n): the k-th of n depth slabs of each volume (0-based)
 
     @property
     def synthetic(self) -> bool:
@@ -89,6 +95,9 @@ class RolePlan:
         spec = self.roles[role]
         if spec.synthetic:
             return [f"synthetic-{SPLIT_OF[role]}-{i:04d}" for i in range(spec.count)]
+        if spec.region is not None:
+            k, n = spec.region
+            return [f"{stem} (depth slab {k + 1} of {n})" for stem, _, _ in spec.pairs]
         return [stem for stem, _, _ in spec.pairs]
 
     def summary(self, used: tuple[str, ...] = ROLES) -> str:
@@ -103,10 +112,16 @@ class RolePlan:
         if self.layout == "one folder":
             folder = self.roles["verification"].source
             return f"one folder: {self.files[folder]} files -> {c}, {s}, {v} (seed {self.seed})"
+        if self.layout == "one folder by region":
+            folder = self.roles["verification"].source
+            return (f"one folder: {self.files[folder]} volume(s), too few for a volume per role, each cut into "
+                    f"{len(ROLES)} depth slabs -> {c}, {s}, {v} (slab 1, 2, 3)")
         sources = [self.roles["calibration"].source, self.roles["verification"].source]
         calib, val = (f"{src}:" if is_synthetic(src) else f"{src}: {self.files[src]} files ->" for src in sources)
         prefix = "train/val folder: " if self.layout == "train/val folder" else ""
-        return f"{prefix}{calib} {c}; {val} {s}, {v} (seed {self.seed})"
+        cut = self.roles["verification"].region
+        how = f"the volume cut into {cut[1]} depth slabs" if cut else f"seed {self.seed}"
+        return f"{prefix}{calib} {c}; {val} {s}, {v} ({how})"
 
     def to_dict(self, used: tuple[str, ...] = ROLES) -> dict:
         """The ``data`` section of export.json: the stems of each role used, with counts, sources and seed."""
@@ -114,6 +129,10 @@ class RolePlan:
                      "sources": {r: self.roles[r].source for r in ROLES},
                      "counts": {r: self.roles[r].count if r in used else 0 for r in ROLES}}
         out.update({r: self.stems(r) if r in used else [] for r in ROLES})
+        regions = {r: {"axis": "depth", "slab": self.roles[r].region[0] + 1, "of": self.roles[r].region[1]}
+                   for r in ROLES if r in used and self.roles[r].region is not None}
+        if regions:
+            out["regions"] = regions
         return out
 
     def load(self, role: str, spec: InputSpec, size: int) -> Inputs:
@@ -122,6 +141,9 @@ class RolePlan:
         if spec.spatial_dims == 3:
             samples = (synthetic_volumes(spec_role.count, size, self.seed, SPLIT_OF[role], spec.synthetic_classes)
                        if spec_role.synthetic else read_volume_pairs(list(spec_role.pairs)))
+            if spec_role.region is not None:
+                depth = (spec.multiples or (spec.multiple,) * 3)[AXIS]
+                samples = [slab(sample, *spec_role.region, depth) for sample in samples]
         elif spec_role.synthetic:
             samples = load_samples(SYNTHETIC, n=spec_role.count, size=size, seed=self.seed, split=SPLIT_OF[role],
                                    num_classes=spec.synthetic_classes)
@@ -162,7 +184,35 @@ def _pairs(folder: Path, need: int, roles: str, fix: str, lister=folder_pairs) -
     return pairs
 
 
+def slab(sample: tuple, k: int, n: int, multiple: int) -> tuple:
+    """The k-th of ``n`` equal depth slabs of a (name, volume (D, H, W[, C]), mask (D, H, W)) sample.
+
+    Raises:
+        UserError: The volume is too thin for ``n`` slabs of at least ``multiple`` voxels (the model's depth step).
+    """
+    name, volume, mask = sample
+    bounds = np.linspace(0, volume.shape[AXIS], n + 1).astype(int)
+    if bounds[1] - bounds[0] < multiple:
+        raise UserError(f"{name}: depth {volume.shape[AXIS]} is too thin to cut into {n} slabs of at least "
+                        f"{multiple} voxels (one per calibration, search and verification role): add volumes, "
+                        f"or give the search and verification volumes with --val DIR")
+    cut = slice(bounds[k], bounds[k + 1])
+    return f"{name} (depth slab {k + 1} of {n})", volume[cut], None if mask is None else mask[cut]
+
+
+def _by_region(folder: Path, pairs: list[Pair], roles: tuple[str, ...], counts: dict[str, int]) -> dict[str, Role]:
+    """One role per depth slab of every volume in ``pairs`` (too few volumes to deal one per role)."""
+    logger.info("%s: %d volume(s) for %d roles: each volume is cut into %d depth slabs, one per role",
+                folder, len(pairs), len(roles), len(roles))
+    ordered = tuple(sorted(pairs))
+    return {r: Role(str(folder), min(counts[r], len(ordered)), ordered[:counts[r]], (k, len(roles)))
+            for k, r in enumerate(roles)}
+
+
 def _one_folder(folder: Path, counts: dict[str, int], seed: int, lister=folder_pairs) -> RolePlan:
+    if lister is volume_pairs and 0 < len(pairs := lister(folder)) < len(ROLES):
+        return RolePlan("one folder by region", _by_region(folder, pairs, ROLES, counts), seed,
+                        {str(folder): len(pairs)})
     pairs = _pairs(folder, 3, "calibration, search and verification",
                    "add images, or give the search and verification images with --val DIR", lister)
     parts = _dealt(pairs, seed, 3)
@@ -175,6 +225,9 @@ def _held_out(val: str | Path, counts: dict[str, int], seed: int, files: dict, l
     if is_synthetic(val):
         return {r: Role(SYNTHETIC, counts[r]) for r in ROLES[1:]}
     folder = dataset_folder(val, "val")
+    if lister is volume_pairs and len(pairs := lister(folder)) == 1:
+        files[str(folder)] = 1
+        return _by_region(folder, pairs, ROLES[1:], counts)
     pairs = _pairs(folder, 2, "search and verification", f"add images to {folder}", lister)
     files[str(folder)] = len(pairs)
     return {r: _role(folder, part, counts[r]) for r, part in zip(ROLES[1:], _dealt(pairs, seed, 2))}
