@@ -1,7 +1,7 @@
 """Figures from committed result files: writes the marked blocks of README.md, benchmarks/README.md and docs/*.md.
 
     python benchmarks/tables.py            # rewrites every block from benchmarks/results/*.json
-    python benchmarks/tables.py --check    # exit 1 when a committed block differs (tests/test_readme_tables.py)
+    python benchmarks/tables.py --check  # exit 1 when a committed block differs (test_readme_tables.py)
 
 A block is the text between ``<!-- edgeunet:table NAME -->`` and ``<!-- /edgeunet:table -->``;
 ``BLOCKS`` says which function writes it, and a block may stand in several files. Each function reads

@@ -103,10 +103,11 @@ RUNTIME_VARIANTS = ("unet-ds", "unet")
 
 
 def registered_variants() -> list[Variant]:
-    """Every registered variant with its defaults (the "after" of issue 7)."""
+    """Every registered 2-D variant with its defaults (the "after" of issue 7)."""
     from edgeunet.models import list_models
 
-    return [Variant(name, name, {}, "registered defaults", runtimes=name in RUNTIME_VARIANTS) for name in list_models()]
+    return [Variant(name, name, {}, "registered defaults", runtimes=name in RUNTIME_VARIANTS)
+            for name in list_models(2)]
 
 
 # Earlier architecture defaults, kept in the table so that the effect of changing them is measured

@@ -1,6 +1,6 @@
 """Driving the CLI with bad input: one line naming the fix, the right exit code, nothing half-written.
 
-Each area's table of bad inputs (``tests/test_bad_inputs_*.py``) runs its cases in this process through
+Each area's table of bad inputs (``tests/*/test_bad_inputs_*.py``) runs its cases in this process through
 the ``cli`` fixture (tests/conftest.py, built on ``run_main``) and checks them with ``assert_user_error``.
 ``run_main`` shows what a user's terminal would: file descriptors 1 and 2 are captured (``capfd``), log
 records go to stderr as ``main``'s ``logging.basicConfig`` sends them in a fresh process, and warnings

@@ -1,4 +1,4 @@
-"""Run by ``torchrun`` in tests/test_distributed.py: ``edgeunet.train.train`` as every rank runs it.
+"""Run by ``torchrun`` in tests/train/test_distributed.py: ``edgeunet.train.train`` as every rank runs it.
 
 Usage: ``torchrun --nproc_per_node=2 tests/ddp_worker.py OUT RECORD_DIR [--first-train DIR] [--interrupt-at-epoch E]``.
 

@@ -183,7 +183,8 @@ def load_samples(data: str | os.PathLike, n: int | None = None, size=None, seed:
         split: "train", "val", "calib" or "search": selects the synthetic seed, or the part of a
             train/val folder (see ``dataset_folder``).
         num_classes: Synthetic classes (2 to 4; None means 2). Ignored for folders.
-        spatial_dims: 2 reads images, 3 volumes; None takes it from ``data`` (``data_dims``).
+        spatial_dims: 2 reads images, 3 volumes (``"synthetic"`` then means synthetic volumes, as
+            ``"synthetic3d"``); None takes it from ``data`` (``data_dims``).
 
     Returns:
         List of (name, image (H, W) or (H, W, C) native dtype, mask (H, W) int64), sorted by
@@ -193,7 +194,7 @@ def load_samples(data: str | os.PathLike, n: int | None = None, size=None, seed:
     if n is not None and int(n) < 1:
         raise UserError(f"n={n}: ask for at least 1 {layout(dims).item}")
     source = SYNTHETIC_SOURCES[dims]
-    if isinstance(data, str) and data == source.name:
+    if isinstance(data, str) and (data == source.name or is_synthetic(data)):  # "synthetic" in 3-D: volumes
         count = source.count if n is None else int(n)
         return synthetic_samples(source.name, source.generate, count, split_seed(seed, split),
                                  source.size(source.default_size if size is None else size), split, num_classes)

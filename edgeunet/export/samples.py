@@ -149,7 +149,8 @@ def load_inputs(data: str, n: int, size: int, split: str, spec: InputSpec) -> In
         split: ``"calib"``, ``"search"`` or ``"val"``.
         spec: How the images become model inputs.
     """
-    out = prepare_samples(load_samples(data, n=n, size=size, split=split, num_classes=spec.synthetic_classes), spec)
+    out = prepare_samples(load_samples(data, n=n, size=size, split=split, num_classes=spec.synthetic_classes,
+                                       spatial_dims=spec.spatial_dims), spec)
     if not out.images:
         raise UserError(f"no images found in {data!r} for split {split!r}: give a folder with images/ and masks/, "
                         "or 'synthetic'")

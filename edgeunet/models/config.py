@@ -276,12 +276,9 @@ _REGISTRY: dict[str, ModelConfig] = {
 }
 
 
-def list_models(spatial_dims: int | None = 2) -> list[str]:
-    """Names of the registered variants with ``spatial_dims`` (2: images, 3: volumes, None: all).
-
-    Train and prune take volumes too, but the default stays 2-D: the benchmark zoo, INT8 and
-    checkpoint tests iterate ``list_models()`` over images; ``edgeunet info --models`` lists both.
-    """
+def list_models(spatial_dims: int | None = None) -> list[str]:
+    """Names of the registered variants with ``spatial_dims`` (2: images, 3: volumes, None: all, the default),
+    so every variant, 2-D or 3-D, meets the registry-driven tests."""
     return sorted(n for n, c in _REGISTRY.items() if spatial_dims is None or c.spatial_dims == spatial_dims)
 
 

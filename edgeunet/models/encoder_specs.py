@@ -9,7 +9,7 @@ EfficientNet-Lite (Google's ``efficientnet/lite``) is EfficientNet-B0's block li
 squeeze-excitation, with ReLU6, and with the stem (32) and the first and last stages' repeats fixed
 while width and depth scale: lite0 1.0/1.0, lite1 1.0/1.1, lite2 1.1/1.2 (``round_filters`` and
 ``round_repeats`` as in ``efficientnet_model.py``). The derived lists match the published state
-dicts block by block (tests/test_encoders.py). VGG11 is torchvision's ``vgg11`` features, the
+dicts block by block (tests/models/test_encoders.py). VGG11 is torchvision's ``vgg11`` features, the
 encoder of TernausNet11 (Iglovikov & Shvets 2018, arXiv:1801.05746).
 """
 

@@ -31,7 +31,7 @@ def tiny(name: str):
     model = small_model(name).eval()
     # Random BatchNorm statistics make the logits depend on every layer (fresh BN is the identity).
     for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.running_mean.uniform_(-0.2, 0.2)
             module.running_var.uniform_(0.5, 1.5)
     return model
@@ -53,6 +53,13 @@ def images():
     return load_inputs("synthetic", 4, 64, "val", InputSpec(DEFAULT_PREPROCESSING, 1, 4)).images
 
 
+@pytest.fixture(scope="module")
+def volumes():
+    """Model-ready synthetic volumes for the 3-D variants."""
+    return load_inputs("synthetic", 2, 32, "val",
+                       InputSpec(DEFAULT_PREPROCESSING, 1, 4, spatial_dims=3, multiples=(4, 4, 4))).images
+
+
 @pytest.fixture()
 def checkpoint(tmp_path):
     path = tmp_path / "best.pt"
@@ -61,8 +68,9 @@ def checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_onnx_matches_pytorch(exported, images, name):
+def test_onnx_matches_pytorch(exported, images, volumes, name):
     model, path = exported[name]
+    images = volumes if model.current_config().spatial_dims == 3 else images
     figures = parity(torch_logits(model, images), onnx_logits(path, images))
     assert figures["argmax_agreement"] >= 0.9999
     assert figures["max_abs_diff"] < 1e-3
@@ -72,12 +80,13 @@ def test_onnx_matches_pytorch(exported, images, name):
 def test_onnx_runs_at_two_sizes_and_batch_two(exported, name):
     model, path = exported[name]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for h, w in ((32, 48), (64, 64)):
-        x = np.random.default_rng(0).random((2, 1, h, w), dtype=np.float32)
+    sizes = ((32, 48), (64, 64)) if model.current_config().spatial_dims == 2 else ((16, 24, 32), (32, 32, 32))
+    for size in sizes:
+        x = np.random.default_rng(0).random((2, 1, *size), dtype=np.float32)
         logits = session.run(None, {"images": x})[0]
         with torch.no_grad():
             expected = model(torch.from_numpy(x)).numpy()
-        assert logits.shape == (2, 2, h, w)
+        assert logits.shape == (2, 2, *size)
         assert np.abs(logits - expected).max() < 1e-3
 
 

@@ -24,8 +24,8 @@ def convs(model, kind=torch.nn.Conv3d):
 
 def test_list_models_selects_by_spatial_dims():
     assert list_models(3) == ["unet3d", "unet3d-ds"]
-    assert list_models() == list_models(2) and not set(list_models()) & set(list_models(3))
-    assert list_models(None) == sorted(list_models(2) + list_models(3))
+    assert not set(list_models(2)) & set(list_models(3))
+    assert list_models() == list_models(None) == sorted(list_models(2) + list_models(3))
 
 
 def test_unet3d_is_the_reference_3d_unet():

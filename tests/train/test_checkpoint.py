@@ -1,6 +1,6 @@
 import pytest
 import torch
-from small_models import small_model
+from small_models import example_input, small_model
 
 from edgeunet.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
 from edgeunet.errors import UserError
@@ -17,7 +17,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, name):
         make_checkpoint(model, DEFAULT_PREPROCESSING, ["bg", "a", "b"], {"mean_dice": 0.5}), tmp_path / "m.pt"
     )
     loaded, ckpt = model_from_checkpoint(path)
-    x = torch.randn(1, 1, 16, 16)
+    x = example_input(model, side=16)
     with torch.no_grad():
         assert torch.equal(model(x), loaded(x))
     assert ckpt["class_names"] == ["bg", "a", "b"] and ckpt["preprocessing"] == DEFAULT_PREPROCESSING

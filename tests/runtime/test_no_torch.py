@@ -17,7 +17,7 @@ import pytest
 from badinput import assert_user_error
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WRAPPER = '''
 import importlib.abc, importlib.metadata, sys
 

@@ -94,7 +94,7 @@ def test_wrong_channel_count_is_named(name):
 @pytest.mark.parametrize("attention", [False, True])
 @pytest.mark.slow
 def test_knobs_combine_on_every_block(upsample, attention):
-    for name in list_models():  # 2-D; tests/test_models_3d.py combines the 3-D knobs
+    for name in list_models(2):  # 2-D; tests/test_models_3d.py combines the 3-D knobs
         model = small(name, upsample=upsample, attention=attention)
         assert model.cfg.upsample == upsample and model.cfg.attention == attention
         side = 2 * model.cfg.size_multiple

@@ -20,7 +20,7 @@ from edgeunet.errors import UserError
 from edgeunet.models import create_model
 from edgeunet.train import distributed
 
-WORKER = Path(__file__).with_name("ddp_worker.py")
+WORKER = Path(__file__).parents[1] / "ddp_worker.py"
 # The command line of tests/ddp_worker.py's SETTINGS.
 CLI_OPTIONS = ["--data", "synthetic", "--model", "unet-ds", "--base-width", "8", "--depth", "2", "--epochs", "2",
                "--batch-size", "4", "--img-size", "32", "--samples-per-epoch", "16", "--device", "cpu", "--no-progress"]

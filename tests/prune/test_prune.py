@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from small_models import small_model
+from small_models import example_input, small_model
 
 from edgeunet.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
-from edgeunet.models import count_parameters, create_model, list_models
+from edgeunet.models import count_parameters, create_model, get_config, list_models
 from edgeunet.prune import prune_checkpoint, prune_model, pruner, sensitivity
 from edgeunet.prune.plan import kept_channels
 from edgeunet.prune.target import find_ratio, parse_count
@@ -37,9 +37,12 @@ def one_thread():
 
 def _model(name: str, options: dict, seed: int = 0):
     torch.manual_seed(seed)
-    model = small_model(name, base_width=16, depth=2, **options)
+    # 3-D variants keep their full-resolution level as plain 3x3x3 convs, most of their parameters: at 16 channels
+    # (the pruner's MIN_CHANNELS) it is kept whole, so they start at 32 to have half their parameters to lose.
+    base_width = 32 if get_config(name).spatial_dims == 3 else 16
+    model = small_model(name, base_width=base_width, depth=2, **options)
     for module in model.modules():  # trained-looking BatchNorm, so lost statistics would show
-        if isinstance(module, torch.nn.BatchNorm2d):
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
             module.weight.data.uniform_(0.2, 1.5)
@@ -100,7 +103,7 @@ def test_pruned_model_reloads_from_config_with_identical_outputs(pruned, key, tm
     _, model = pruned[key]
     save_checkpoint(make_checkpoint(model, DEFAULT_PREPROCESSING, CLASS_NAMES), tmp_path / "p.pt")
     rebuilt, _ = model_from_checkpoint(tmp_path / "p.pt")
-    x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    x = example_input(model, batch=2, seed=1)
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), model(x), atol=1e-6, rtol=0)
     assert rebuilt.width_plan() == model.width_plan()
@@ -115,7 +118,7 @@ def test_pruned_model_exports_to_onnx_with_parity(pruned, key, tmp_path):
 
     _, model = pruned[key]
     path = export_onnx(copy.deepcopy(model), tmp_path / "m.onnx", DEFAULT_PREPROCESSING, CLASS_NAMES)
-    x = np.random.default_rng(2).standard_normal((1, 1, 32, 32)).astype(np.float32)
+    x = example_input(model, seed=2).numpy()
     (onnx_logits,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"images": x})
     with torch.no_grad():
         torch_logits = model(torch.from_numpy(x)).numpy()

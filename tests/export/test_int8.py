@@ -223,9 +223,10 @@ def test_every_variant_quantizes_its_convs(name, target, tmp_path):
     torch.manual_seed(0)
     model = small_model(name).eval()
     fp32 = export_onnx(model, tmp_path / "model.onnx", DEFAULT_PREPROCESSING, ["background", "cell"])
+    dims = model.current_config().spatial_dims
     inputs = [
-        preprocess(image, DEFAULT_PREPROCESSING)
-        for _, image, _ in load_samples("synthetic", n=4, size=32, split="calib")
+        preprocess(image, DEFAULT_PREPROCESSING, spatial_dims=dims)
+        for _, image, _ in load_samples("synthetic", n=4 if dims == 2 else 2, size=32, split="calib", spatial_dims=dims)
     ]
     props = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
     quantize_int8(
