@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..formats import model_file_name
-from .options import field_default, positive_int
+from .options import add_fields, field_values
 
 DESCRIPTION = """Builds a TensorRT engine (TensorRT >=10,<12) from an edgeunet ONNX file on this machine's GPU and
 writes <engine>.json (GPU, TensorRT version, profile, model metadata). The equivalent trtexec command is always
@@ -19,17 +19,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("build-engine", help="build a TensorRT engine on the target device",
                               description=DESCRIPTION)
     p.add_argument("model", help="edgeunet ONNX file (model.onnx, model.fp16.onnx or model.int8.onnx)")
-    p.add_argument("--shapes", help="min,opt,max input shapes BxCxHxW, e.g. 1x1x256x256,1x1x512x512,4x1x1024x1024 "
-                   "(3-D models: BxCxDxHxW, default 1x1x64x64x64,1x1x96x96x96,1x1x128x128x128)")
-    workspace = field_default(EngineOptions, "workspace_mb")
-    p.add_argument("--workspace", type=positive_int, default=workspace,
-                   help=f"builder workspace limit in MB (default {workspace})")
-    p.add_argument("--timing-cache", help="timing cache file: reused when present, updated after the build")
-    p.add_argument("--fp16", action="store_true", help="TensorRT 10 only: weakly typed build allowing FP16 kernels")
-    p.add_argument("--int8", action="store_true",
-                   help="TensorRT 10 only: weakly typed build of a Q/DQ model allowing INT8 kernels")
+    add_fields(p, EngineOptions)  # the flags of EngineOptions' fields: --shapes, --workspace, --timing-cache ...
     p.add_argument("--out", help=f"engine path (default {model_file_name('tensorrt', '<precision>')} next to MODEL)")
-    p.add_argument("--dry-run", action="store_true", help="only write and print the trtexec command")
     p.set_defaults(func=run)
     return p
 
@@ -37,8 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ..export.tensorrt import EngineOptions, build_engine
 
-    options = EngineOptions(shapes=args.shapes, workspace_mb=args.workspace, timing_cache=args.timing_cache,
-                            fp16=args.fp16, int8=args.int8, dry_run=args.dry_run)
+    options = EngineOptions(**field_values(args, EngineOptions))
     result = build_engine(args.model, args.out, options)
     print(f"trtexec equivalent (saved to {result['trtexec_file']}):\n  {result['trtexec']}")
     if not args.dry_run:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import UserError
+from ...fields import option
 from ...formats import TRTEXEC_SUFFIX
 from ...runtime.trt_support import INSTALL, TENSORRT_MIN, TENSORRT_RANGE
 from .shapes import Profile, shape_text
@@ -40,12 +41,15 @@ class EngineOptions:
         relative: Write bare file names in the trtexec command (to run it inside the export folder).
     """
 
-    shapes: str | None = None
-    workspace_mb: int = DEFAULT_WORKSPACE_MB
-    timing_cache: str | os.PathLike | None = None
-    fp16: bool = False
-    int8: bool = False
-    dry_run: bool = False
+    shapes: str | None = option(None, "text", "min,opt,max input shapes BxCxHxW, e.g. 1x1x256x256,1x1x512x512,"
+                                "4x1x1024x1024 (3-D models: BxCxDxHxW, default 1x1x64x64x64,1x1x96x96x96,"
+                                "1x1x128x128x128)", metavar="SHAPES")
+    workspace_mb: int = option(DEFAULT_WORKSPACE_MB, "int", "builder workspace limit in MB", flag="--workspace")
+    timing_cache: str | os.PathLike | None = option(None, "path", "timing cache file: reused when present, updated "
+                                                    "after the build")
+    fp16: bool = option(False, "flag", "TensorRT 10 only: weakly typed build allowing FP16 kernels")
+    int8: bool = option(False, "flag", "TensorRT 10 only: weakly typed build of a Q/DQ model allowing INT8 kernels")
+    dry_run: bool = option(False, "flag", "only write and print the trtexec command")
     relative: bool = False
 
     def __post_init__(self):
