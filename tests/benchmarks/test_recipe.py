@@ -176,3 +176,24 @@ def test_recipe_verdict_needs_every_seed_apart(first, second, word):
     rows = {label: {"heldout": {"min": lo, "max": hi, "mean": (lo + hi) / 2}}
             for label, (lo, hi) in (("a", first), ("b", second))}
     assert verdict({"cases": {"case": {"configs": rows}}}, "case", "a", "b").startswith(f"case: a {word} b (mean ")
+
+
+def test_recipe_benchmark_steps_set_every_runs_budget_and_name_the_result_file(tmp_path, monkeypatch):
+    import benchmarks.recipe as recipe
+
+    for case in ("c1",):
+        (tmp_path / "devset" / case / "images").mkdir(parents=True)
+        (tmp_path / "devset" / case / "test" / "images").mkdir(parents=True)
+    seen = {}
+
+    def fake_run(devset, cases, seeds, configs, jobs=1, budget=recipe.BUDGET):
+        seen.setdefault("budgets", []).append(budget)
+        return {"kind": "recipe", "budget": budget}
+
+    monkeypatch.setattr(recipe, "run", fake_run)
+    monkeypatch.setattr("edgeunet.env.machine_name", lambda: "m")
+    args = ["--devset", str(tmp_path / "devset"), "--out", str(tmp_path / "out")]
+    assert recipe.main(args) == 0 and recipe.main(args + ["--steps", "1500"]) == 0
+    assert seen["budgets"][0] == recipe.BUDGET
+    assert seen["budgets"][1][:2] == ["--steps", "1500"] and seen["budgets"][1][2:] == recipe.BUDGET[2:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m-recipe-1500steps.json", "m-recipe.json"]
