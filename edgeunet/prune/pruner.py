@@ -29,6 +29,7 @@ from torch import nn
 from ..errors import UserError, require
 from ..models.blocks import DoubleBlock
 from ..models.cost import Cost, count_cost
+from ..train.losses import SegmentationLoss
 from .importance import check_importance, make_importance
 from .plan import MIN_CHANNELS, check_ratio, planned_widths
 
@@ -135,7 +136,6 @@ def _keep_residuals(model, targets: dict[str, int], coupled: dict[str, tuple[str
 
 def _accumulate_gradients(model, batches) -> None:
     """Gradients of the training loss over calibration batches, for Taylor importance (BN statistics frozen)."""
-    from ..train.losses import SegmentationLoss
 
     if not batches:
         raise UserError("taylor importance needs calibration batches (x, y) for gradients: "

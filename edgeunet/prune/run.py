@@ -16,8 +16,9 @@ from ..atomic import ensure_dir
 from ..checkpoint import make_checkpoint, save_checkpoint
 from ..env import provenance
 from ..errors import MissingFileError
-from ..train import distributed
-from ..train.loop import resolve_device
+from ..train import TrainSettings, distributed
+from ..train.loop import fit, resolve_device
+from ..train.run import check_out_folder
 from .plan import planned_widths
 from .pruner import cost, prune_to_widths
 from .session import PruneSession, open_session, write_json
@@ -34,7 +35,6 @@ def _size(model, img_size: int) -> dict:
 
 def _train_settings(session: PruneSession, out: Path, epochs: int, settings: PruneSettings):
     """The trainer's settings for fine-tuning the pruned model (cosine decay from ``settings.lr``)."""
-    from ..train import TrainSettings
 
     cfg = session.model.current_config()
     options = {k: v for k, v in cfg.to_dict().items() if k != "name"}  # the pruned model as it is
@@ -49,7 +49,6 @@ def _train_settings(session: PruneSession, out: Path, epochs: int, settings: Pru
 
 def _finetune(session: PruneSession, out: Path, epochs: int, settings: PruneSettings, facts: dict,
               on_epoch: Callable[[str], None] | None = None) -> dict:
-    from ..train.loop import fit
 
     torch.manual_seed(settings.seed)
     train_settings = _train_settings(session, out, epochs, settings)
@@ -126,7 +125,6 @@ def _report(session: PruneSession, out: Path, ratio: float, settings: PruneSetti
 
 def _check_paths(checkpoint, out: Path, exist_ok: bool) -> None:
     """Before any work: the checkpoint exists, and ``out`` holds no run unless ``exist_ok`` (every rank alike)."""
-    from ..train.run import check_out_folder
 
     if not isinstance(checkpoint, dict) and not Path(checkpoint).is_file():
         raise MissingFileError(f"checkpoint not found: {checkpoint} (give the best.pt or last.pt of a run folder)")

@@ -11,9 +11,14 @@ import torch
 
 from .. import atomic
 from ..checkpoint import model_from_checkpoint, training_facts
+from ..data.dataset import build_datasets
 from ..errors import UserError
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
 from ..sizes import check_multiple
+from ..train.distributed import DistContext
+from ..train.evaluate import evaluate
+from ..train.loop import resolve_device
+from ..train.settings import check_data_dims, synthetic_data
 
 
 @dataclass
@@ -34,7 +39,6 @@ class PruneSession:
 
     def dice(self, model: torch.nn.Module | None = None) -> float | None:
         """Mean foreground Dice of ``model`` (default: the session's) on the validation samples."""
-        from ..train.evaluate import evaluate
 
         model = model if model is not None else self.model
         window = self.patch or self.img_size
@@ -69,8 +73,6 @@ def resolve_patch(patch, checkpoint: dict, cfg) -> tuple[int, int, int]:
 
 def _session_data(data, cfg, size: int, patch, preprocessing: dict, seed: int, samples_per_epoch: int | None):
     """(train_ds, val_samples, info) of the fine-tuning data, in the model's dimensionality."""
-    from ..data.dataset import build_datasets
-    from ..train.settings import check_data_dims, synthetic_data
 
     data = synthetic_data(cfg.spatial_dims) if data is None else data
     check_data_dims(data, cfg.spatial_dims, cfg.name)
@@ -88,7 +90,6 @@ def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike |
     A 3-D model fine-tunes on ``patch`` (default: the checkpoint's) and counts MACs on an
     ``img_size`` cube (default: the patch's largest side).
     """
-    from ..train.loop import resolve_device
 
     model, ckpt = model_from_checkpoint(checkpoint)
     cfg = model.cfg
@@ -112,7 +113,6 @@ def open_session(checkpoint: str | os.PathLike | dict, data: str | os.PathLike |
 
 def write_json(path: str | os.PathLike, doc: dict) -> Path:
     """Writes ``doc`` as indented JSON with ``edgeunet.atomic``; only rank 0 under torchrun."""
-    from ..train.distributed import DistContext
 
     path = Path(path)
     if DistContext.from_env().is_main:

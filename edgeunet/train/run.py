@@ -10,10 +10,13 @@ from pathlib import Path
 import torch
 
 from ..atomic import ensure_dir, write_json
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, model_from_checkpoint
+from ..data.augment import augment_policy
+from ..data.dataset import build_datasets
 from ..env import provenance
 from ..errors import UserError
 from ..models import ModelConfig, count_parameters, create_model
+from ..models.pretrained import default_weights, encoder_normalization, load_encoder_weights, weights_file
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
 from . import distributed
 from .loop import fit, resolve_device
@@ -60,7 +63,6 @@ def weights_source(settings: TrainSettings) -> str | None:
     now, before any data is read."""
     if settings.init:
         return None
-    from ..models.pretrained import default_weights, weights_file
 
     cfg = settings.model_config()
     source = settings.weights if settings.weights is not None else default_weights(cfg)
@@ -72,7 +74,6 @@ def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int,
     """The model to train and the record of its encoder weights: a fresh variant (``weights`` loaded into its
     encoder), or ``--init``'s weights and architecture (record None)."""
     if settings.init:
-        from ..checkpoint import model_from_checkpoint
 
         model, _ = model_from_checkpoint(settings.init)
         if model.cfg.num_classes != num_classes or model.cfg.in_channels != in_channels:
@@ -81,7 +82,6 @@ def build_model_for(settings: TrainSettings, in_channels: int, num_classes: int,
                 f"the data {in_channels} and {num_classes}: pick a matching checkpoint or drop --init"
             )
         return model.train(), None
-    from ..models.pretrained import load_encoder_weights
 
     torch.manual_seed(settings.seed)
     model = create_model(settings.model, in_channels=in_channels, num_classes=num_classes, **settings.model_options)
@@ -115,7 +115,6 @@ def build_data(settings: TrainSettings, spatial_dims: int, preprocessing: dict |
         UserError: The data's dimensionality is not the model's (the message names the fix), or
             the data set has problems.
     """
-    from ..data.dataset import build_datasets
 
     common = dict(val=settings.val, val_fraction=settings.val_fraction, num_classes=settings.num_classes,
                   preprocessing=preprocessing, seed=settings.seed, samples_per_epoch=settings.epoch_samples(),
@@ -131,7 +130,6 @@ def _encoder_statistics(settings: TrainSettings):
     """in_channels -> the ImageNet mean and std of the settings' encoder (None for edgeunet's own encoders)."""
     if settings.init:
         return None
-    from ..models.pretrained import encoder_normalization
 
     cfg = settings.model_config()
     return lambda channels: encoder_normalization(dataclasses.replace(cfg, in_channels=channels))
@@ -141,7 +139,6 @@ def recipe_record(settings: TrainSettings, train_ds, preprocessing: dict, normal
                   weights: dict | None) -> dict:
     """What config.json says of the recipe: the budget in steps, the augmentation, the normalisation and its
     reason, and the encoder weights."""
-    from ..data.augment import augment_policy
 
     steps_per_epoch = max(1, len(train_ds) // settings.batch_size)
     return {"steps": steps_per_epoch * settings.epochs, "steps_per_epoch": steps_per_epoch,
