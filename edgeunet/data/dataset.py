@@ -41,11 +41,9 @@ from .fingerprint import training_normalization
 from .sources import (
     SYNTHETIC_SOURCES,
     Sample,
-    data_dims,
+    check_data,
     data_facts,
     dataset_folder,
-    is_synthetic,
-    is_synthetic3d,
     load_samples,
     read_pairs,
     synthetic_class_count,
@@ -282,19 +280,6 @@ class SyntheticVolumeDataset(_SyntheticItems, _PatchDataset):
 
     generate, prepare = staticmethod(synthetic_volume), staticmethod(preprocess_volume)
     size = property(attrgetter("volume_shape"))
-
-
-def check_data(data, spatial_dims: int, what: str = "--data") -> None:
-    """UserError naming the fix when ``data`` holds images but the model is 3-D, or volumes but it is 2-D."""
-    if spatial_dims == 3 and is_synthetic(data):
-        raise UserError(f"{what} synthetic holds 2-D images but the model is 3-D: use {what} synthetic3d "
-                        "(synthetic volumes), or a 2-D model such as --model unet-ds")
-    if spatial_dims == 2 and is_synthetic3d(data):
-        raise UserError(f"{what} synthetic3d holds volumes but the model is 2-D: use a 3-D model "
-                        f"(--model unet3d-ds or unet3d), or {what} synthetic")
-    if spatial_dims == 2 and data_dims(data) == 3:
-        raise UserError(f"{what} {data} holds volumes (NIfTI files) but the model is 2-D: use a 3-D model "
-                        "(--model unet3d-ds or unet3d)")
 
 
 def _split_pairs(pairs: list, val_fraction: float, seed: int) -> tuple[list, list]:

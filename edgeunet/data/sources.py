@@ -265,3 +265,20 @@ def synthetic_class_count(num_classes: int) -> int:
 def default_class_names(num_classes: int) -> list[str]:
     """``["background", "class1", "class2", ...]`` for a data set without classes.txt."""
     return ["background"] + [f"class{i}" for i in range(1, int(num_classes))]
+
+
+def check_data(data, spatial_dims: int, what: str = "--data", model: str | None = None) -> None:
+    """UserError naming the fix when ``data`` holds images but the model is 3-D, or volumes but it is 2-D.
+
+    ``model`` names the model in the message (e.g. ``unet3d-ds``); None says "the model".
+    """
+    name = f"{model} is" if model else "the model is"
+    if spatial_dims == 3 and is_synthetic(data):
+        raise UserError(f"{what} synthetic holds 2-D images but {name} 3-D: use {what} synthetic3d "
+                        "(synthetic volumes), or a 2-D model such as --model unet-ds")
+    if spatial_dims == 2 and is_synthetic3d(data):
+        raise UserError(f"{what} synthetic3d holds volumes but {name} a 2-D model: use a 3-D model "
+                        f"(--model unet3d-ds or unet3d), or {what} synthetic")
+    if spatial_dims == 2 and data_dims(data) == 3:
+        raise UserError(f"{what} {data} holds volumes (NIfTI files) but {name} 2-D: use a 3-D model "
+                        "(--model unet3d-ds or unet3d)")

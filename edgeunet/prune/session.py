@@ -12,13 +12,14 @@ import torch
 from .. import atomic
 from ..checkpoint import model_from_checkpoint, training_facts
 from ..data.dataset import build_datasets
+from ..data.sources import check_data
 from ..errors import UserError
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
 from ..sizes import check_multiple
 from ..train.distributed import DistContext
 from ..train.evaluate import evaluate
 from ..train.loop import resolve_device
-from ..train.settings import check_data_dims, synthetic_data
+from ..train.settings import synthetic_data
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _session_data(data, cfg, size: int, patch, preprocessing: dict, seed: int, s
     """(train_ds, val_samples, info) of the fine-tuning data, in the model's dimensionality."""
 
     data = synthetic_data(cfg.spatial_dims) if data is None else data
-    check_data_dims(data, cfg.spatial_dims, cfg.name)
+    check_data(data, cfg.spatial_dims, model=cfg.name)
     built = build_datasets(data, val=None, val_fraction=0.1, img_size=patch if cfg.spatial_dims == 3 else size,
                            num_classes=cfg.num_classes, preprocessing=preprocessing, seed=seed,
                            samples_per_epoch=samples_per_epoch, spatial_dims=cfg.spatial_dims)

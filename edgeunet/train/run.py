@@ -13,6 +13,7 @@ from ..atomic import ensure_dir, write_json
 from ..checkpoint import load_checkpoint, model_from_checkpoint
 from ..data.augment import augment_policy
 from ..data.dataset import build_datasets
+from ..data.sources import check_data
 from ..env import provenance
 from ..errors import UserError
 from ..models import ModelConfig, count_parameters, create_model
@@ -20,7 +21,7 @@ from ..models.pretrained import default_weights, encoder_normalization, load_enc
 from ..runtime.preprocess import DEFAULT_PREPROCESSING
 from . import distributed
 from .loop import fit, resolve_device
-from .settings import TrainSettings, check_data_dims, synthetic_data
+from .settings import TrainSettings, synthetic_data
 
 logger = logging.getLogger(__name__)
 # Files that make a folder a run folder: writing a new run there would overwrite them.
@@ -101,7 +102,7 @@ def _init_preprocessing(settings: TrainSettings) -> tuple[dict | None, TrainSett
     settings.check_sizes(cfg)
     if settings.data is None:
         settings = dataclasses.replace(settings, data=synthetic_data(cfg.spatial_dims))
-    check_data_dims(settings.data, cfg.spatial_dims, cfg.name)
+    check_data(settings.data, cfg.spatial_dims, model=cfg.name)
     return dict(ckpt.get("preprocessing") or DEFAULT_PREPROCESSING), settings, cfg.spatial_dims
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..data.augment import AUGMENTATIONS, augment_policy
 from ..data.fingerprint import NORMALIZATIONS
+from ..data.sources import check_data
 from ..errors import UserError
 from ..fields import option
 from ..sizes import check_multiple, check_synthetic_memory, check_training_memory
@@ -162,9 +163,9 @@ class TrainSettings:
             cfg = self.model_config()
             if self.data is None:
                 object.__setattr__(self, "data", synthetic_data(cfg.spatial_dims))
-            check_data_dims(self.data, cfg.spatial_dims, cfg.name)
+            check_data(self.data, cfg.spatial_dims, model=cfg.name)
             if self.val is not None:
-                check_data_dims(self.val, cfg.spatial_dims, cfg.name, "--val")
+                check_data(self.val, cfg.spatial_dims, "--val", cfg.name)
             self.check_sizes(cfg)
 
     def _check_recipe(self) -> None:
@@ -252,16 +253,6 @@ class TrainSettings:
 def synthetic_data(spatial_dims: int) -> str:
     """The built-in synthetic data of a dimensionality: ``"synthetic"`` (2) or ``"synthetic3d"`` (3)."""
     return "synthetic3d" if spatial_dims == 3 else "synthetic"
-
-
-def check_data_dims(data, spatial_dims: int, model: str, what: str = "--data") -> None:
-    """UserError naming the fix when built-in synthetic data of the other dimensionality meets the model."""
-    if data == "synthetic" and spatial_dims == 3:
-        raise UserError(f"{what} synthetic holds 2-D images but {model} is a 3-D model: use {what} synthetic3d "
-                        "(synthetic volumes), or a 2-D model such as --model unet-ds")
-    if data == "synthetic3d" and spatial_dims == 2:
-        raise UserError(f"{what} synthetic3d holds volumes but {model} is a 2-D model: use a 3-D model "
-                        f"(--model unet3d-ds or unet3d), or {what} synthetic")
 
 
 def _is_int(value) -> bool:
