@@ -115,7 +115,9 @@ def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jo
                 rows[INT8_CONFIG]["int8"] = int8_dice(case, first, Path(tmp) / case_name / "export")
             source = (case / "SOURCE.md").read_text() if (case / "SOURCE.md").is_file() else ""
             results[case_name] = {"configs": rows, "source": source.strip().splitlines()[:3]}
-    return {"kind": "recipe", "date": datetime.date.today().isoformat(), "machine": machine_name(),
+    # Another budget than BUDGET's is its own kind, so the README's `recipe` block stays the default budget's.
+    kind = "recipe" if budget == BUDGET else "recipe-budget"
+    return {"kind": kind, "date": datetime.date.today().isoformat(), "machine": machine_name(),
             "budget": budget, "seeds": seeds, "jobs": jobs, "cases": results,
             "provenance": provenance(1 if jobs > 1 else None)}
 

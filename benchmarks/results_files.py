@@ -6,9 +6,9 @@ with a ``suite`` key) and the files of the single-figure scripts, which say thei
 (``demo3d_time.py``), ``ddp`` (``ddp.py``), ``runtimes`` (``runtimes.py``), ``repeatability``
 (``repeatability.py``), ``int8-profile`` (``int8_profile.py``), ``up-act`` (``up_act.py``), ``spinning``
 (``spinning.py``), ``volumes`` (``volumes.py``), ``volume-memory`` (``volume_memory.py``), ``recipe``
-(``recipe.py``) and ``models`` (``models.py``: ``models.json``, the same on every machine). The newest
-is the one with the latest date (the ``date`` key, or the date in a suite file's name); ties go to the
-last name in sort order.
+and ``recipe-budget`` (``recipe.py`` at its default budget, and at another ``--steps``) and ``models``
+(``models.py``: ``models.json``, the same on every machine). The newest is the one with the latest
+date (the ``date`` key, or the date in a suite file's name); ties go to the last name in sort order.
 """
 
 from __future__ import annotations

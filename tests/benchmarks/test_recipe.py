@@ -197,3 +197,16 @@ def test_recipe_benchmark_steps_set_every_runs_budget_and_name_the_result_file(t
     assert seen["budgets"][0] == recipe.BUDGET
     assert seen["budgets"][1][:2] == ["--steps", "1500"] and seen["budgets"][1][2:] == recipe.BUDGET[2:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m-recipe-1500steps.json", "m-recipe.json"]
+
+
+def test_recipe_benchmark_at_another_budget_is_its_own_kind(tmp_path, monkeypatch):
+    """The README's `recipe` block reads the newest `recipe` file: a longer budget must not replace it."""
+    import benchmarks.recipe as recipe
+
+    (tmp_path / "c1").mkdir()
+    monkeypatch.setattr(recipe, "train_once", lambda case, model, options, seed, out: {"heldout_dice": 0.5})
+    label = "unet-ds, old recipe"
+    default = recipe.run(tmp_path, ["c1"], [0], [label])
+    longer = recipe.run(tmp_path, ["c1"], [0], [label], budget=["--steps", "1000"] + recipe.BUDGET[2:])
+    assert (default["kind"], longer["kind"]) == ("recipe", "recipe-budget")
+    assert longer["budget"][:2] == ["--steps", "1000"]
