@@ -176,12 +176,10 @@ def _role(source: Path | str, part: list[Pair], count: int) -> Role:
     return Role(str(source), min(count, len(part)), tuple(sorted(part[:count])))
 
 
-def _pairs(folder: Path, need: int, roles: str, fix: str, lister=folder_pairs) -> list[Pair]:
-    pairs = lister(folder)
+def _check_enough(folder: Path, pairs: list[Pair], need: int, roles: str, fix: str) -> None:
     if len(pairs) < need:
         raise UserError(f"{folder} has {len(pairs)} image/mask pair(s): too few for disjoint {roles} images "
                         f"({need} at least): {fix}")
-    return pairs
 
 
 def slab(sample: tuple, k: int, n: int, multiple: int) -> tuple:
@@ -210,11 +208,12 @@ def _by_region(folder: Path, pairs: list[Pair], roles: tuple[str, ...], counts: 
 
 
 def _one_folder(folder: Path, counts: dict[str, int], seed: int, lister=folder_pairs) -> RolePlan:
-    if lister is volume_pairs and 0 < len(pairs := lister(folder)) < len(ROLES):
+    pairs = lister(folder)
+    if lister is volume_pairs and 0 < len(pairs) < len(ROLES):
         return RolePlan("one folder by region", _by_region(folder, pairs, ROLES, counts), seed,
                         {str(folder): len(pairs)})
-    pairs = _pairs(folder, 3, "calibration, search and verification",
-                   "add images, or give the search and verification images with --val DIR", lister)
+    _check_enough(folder, pairs, 3, "calibration, search and verification",
+                  "add images, or give the search and verification images with --val DIR")
     parts = _dealt(pairs, seed, 3)
     roles = {r: _role(folder, part, counts[r]) for r, part in zip(ROLES, parts)}
     return RolePlan("one folder", roles, seed, {str(folder): len(pairs)})
@@ -225,11 +224,11 @@ def _held_out(val: str | Path, counts: dict[str, int], seed: int, files: dict, l
     if is_synthetic(val):
         return {r: Role(SYNTHETIC, counts[r]) for r in ROLES[1:]}
     folder = dataset_folder(val, "val")
-    if lister is volume_pairs and len(pairs := lister(folder)) == 1:
-        files[str(folder)] = 1
-        return _by_region(folder, pairs, ROLES[1:], counts)
-    pairs = _pairs(folder, 2, "search and verification", f"add images to {folder}", lister)
+    pairs = lister(folder)
     files[str(folder)] = len(pairs)
+    if lister is volume_pairs and len(pairs) == 1:
+        return _by_region(folder, pairs, ROLES[1:], counts)
+    _check_enough(folder, pairs, 2, "search and verification", f"add images to {folder}")
     return {r: _role(folder, part, counts[r]) for r, part in zip(ROLES[1:], _dealt(pairs, seed, 2))}
 
 
