@@ -32,6 +32,8 @@ CHILD_RUNS = 3  # calls of the model in the fresh process: the first allocates, 
 CHILD_TIMEOUT_S = 600
 # The fresh process: imports what a deployment imports (the runtime; torch for a checkpoint), opens the file as
 # the bench row did, runs it at the row's shape, and prints its own peak RSS (MB) as the last line of stdout.
+# It reads VmHWM itself rather than through _hwm_mb: importing edgeunet.bench would add the bench's modules to
+# the memory of an ONNX Runtime row.
 CHILD = """\
 import json, sys
 import numpy as np
