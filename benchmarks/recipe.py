@@ -12,10 +12,13 @@ in a fresh ``edgeunet train`` process as a user would run it. The held-out Dice 
 * ``unet-ds``, old recipe (``--augment basic``: 90-degree rotations, flips and gain/offset jitter, as before
   edgeunet 0.3) and new recipe (the defaults: nnU-Net's augmentations and the data set's normalisation);
 * ``unet-efficientnet-lite0`` from scratch (``--weights none``) and from ImageNet (``--weights imagenet``),
-  both with the new recipe.
+  both with the new recipe;
+* with ``--set models``: ``unet-ds``, ``unet-attention`` and the Transformer U-Net ``unet-vit``, all with the
+  new recipe (``<machine>-recipe-models.json``, kind ``recipe-models``).
 
-Then the ImageNet ``unet-efficientnet-lite0`` of the first seed is exported with ``--int8`` (calibrated on
-the training images, verified on the test images): its INT8 Dice beside FP32. A gain smaller than the
+Then the first seed of the ImageNet ``unet-efficientnet-lite0`` and of ``unet-vit`` (``INT8_CONFIGS``) is
+exported with ``--int8`` (calibrated on the training images, verified on the test images): its INT8 Dice
+beside FP32. A gain smaller than the
 seed-to-seed spread is no gain: the table shows the mean and the spread (min-max) over the seeds.
 """
 
@@ -40,8 +43,15 @@ CONFIGS = {  # label: (model, edgeunet train options on top of BUDGET)
     "unet-ds, new recipe": ("unet-ds", []),
     "unet-efficientnet-lite0, scratch": ("unet-efficientnet-lite0", ["--weights", "none"]),
     "unet-efficientnet-lite0, ImageNet": ("unet-efficientnet-lite0", ["--weights", "imagenet"]),
+    "unet-attention, new recipe": ("unet-attention", []),
+    "unet-vit, new recipe": ("unet-vit", []),
 }
-INT8_CONFIG = "unet-efficientnet-lite0, ImageNet"
+# The configurations whose first seed is also exported with --int8 (its INT8 Dice beside FP32).
+INT8_CONFIGS = ("unet-efficientnet-lite0, ImageNet", "unet-vit, new recipe")
+# --set: named sets of configurations, each written to its own result file and kind (``recipe-<set>``); the
+# default set is issue 21's recipe and weights comparison, ``models`` the Transformer U-Net beside the edge models.
+SETS = {"recipe": tuple(CONFIGS)[:4], "models": ("unet-ds, new recipe", "unet-attention, new recipe",
+                                                 "unet-vit, new recipe")}
 BUDGET = ["--steps", "500", "--epochs", "10", "--batch-size", "8", "--img-size", "128", "--lr", "0.003",
           "--val-fraction", "0.2"]
 
@@ -86,7 +96,7 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jobs: int = 1,
-        budget: list[str] = BUDGET) -> dict:
+        budget: list[str] = BUDGET, config_set: str = "recipe") -> dict:
     """Trains every configuration of every case with every seed (``jobs`` runs at a time); returns the result
     record (not yet written)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -110,13 +120,13 @@ def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jo
                 rows[label] = {"model": model, "options": options, "runs": runs, "heldout": summarize(runs)}
                 print(f"{case_name}: {label}: held-out Dice {rows[label]['heldout']['mean']:.4f} "
                       f"[{rows[label]['heldout']['min']:.4f}-{rows[label]['heldout']['max']:.4f}]", flush=True)
-            if INT8_CONFIG in configs:
-                first = folder[(case_name, INT8_CONFIG, seeds[0])]
-                rows[INT8_CONFIG]["int8"] = int8_dice(case, first, Path(tmp) / case_name / "export")
+            for label in (c for c in INT8_CONFIGS if c in configs):
+                first = folder[(case_name, label, seeds[0])]
+                rows[label]["int8"] = int8_dice(case, first, Path(tmp) / case_name / f"export{configs.index(label)}")
             source = (case / "SOURCE.md").read_text() if (case / "SOURCE.md").is_file() else ""
             results[case_name] = {"configs": rows, "source": source.strip().splitlines()[:3]}
     # Another budget than BUDGET's is its own kind, so the README's `recipe` block stays the default budget's.
-    kind = "recipe" if budget == BUDGET else "recipe-budget"
+    kind = ("recipe" if budget == BUDGET else "recipe-budget") if config_set == "recipe" else f"recipe-{config_set}"
     return {"kind": kind, "date": datetime.date.today().isoformat(), "machine": machine_name(),
             "budget": budget, "seeds": seeds, "jobs": jobs, "cases": results,
             "provenance": provenance(1 if jobs > 1 else None)}
@@ -140,20 +150,21 @@ def block(path: Path, data: dict) -> str:
             h = row["heldout"] if row else None
             cells.append(f"{h['mean']:.4f} [{h['min']:.4f}-{h['max']:.4f}]" if h else "not run")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    int8 = [f"{c}: FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f} on "
+    int8 = [f"{c}, {label}: FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f} on "
             f"{row['int8']['verification_images']} verification images" for c in cases
             for label, row in data["cases"][c]["configs"].items() if "int8" in row]
     budget = " ".join(data["budget"])
     verdicts = [verdict(data, c, *pair) for c in cases for pair in PAIRS]
     return ("\n".join(lines) + "\n\n" + " ".join(v for v in verdicts if v)
             + f"\n\nSame budget for every row (`{budget}`), seeds {data['seeds']}; Dice on each "
-            f"case's test images, which no run trains or selects on. {INT8_CONFIG} exported with `--int8` (first "
+            f"case's test images, which no run trains or selects on. Exported with `--int8` (first "
             f"seed): {'; '.join(int8) or 'not run'}. Measured on {machine_short(data)}, {data['date']}. File: "
             f"`benchmarks/results/{path.name}` (`benchmarks/recipe.py`).\n")
 
 
 PAIRS = (("unet-ds, new recipe", "unet-ds, old recipe"),
-         ("unet-efficientnet-lite0, ImageNet", "unet-efficientnet-lite0, scratch"))
+         ("unet-efficientnet-lite0, ImageNet", "unet-efficientnet-lite0, scratch"),
+         ("unet-vit, new recipe", "unet-ds, new recipe"), ("unet-vit, new recipe", "unet-attention, new recipe"))
 
 
 def verdict(data: dict, case: str, first: str, second: str) -> str:
@@ -178,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="the development set of benchmarks/devset.py (default runs/devset)")
     p.add_argument("--cases", help="comma-separated case folders (default: every case in --devset)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--configs", default=",".join(str(i) for i in range(len(CONFIGS))),
-                   help="comma-separated indices into " + "; ".join(f"{i}: {c}" for i, c in enumerate(CONFIGS)))
+    p.add_argument("--set", choices=SETS, default="recipe",
+                   help="which comparison: recipe (the recipes and ImageNet weights, the default) or models "
+                        "(unet-ds, unet-attention and unet-vit); each writes its own result file")
+    p.add_argument("--configs", help="comma-separated indices into " + "; ".join(
+        f"{i}: {c}" for i, c in enumerate(CONFIGS)) + " (default: those of --set)")
     p.add_argument("--jobs", type=int, default=1,
                    help="training runs at a time, each on one thread when more than 1 (default 1)")
     p.add_argument("--steps", type=int, default=int(BUDGET[1]),
@@ -196,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
-        configs = [list(CONFIGS)[int(i)] for i in args.configs.split(",")]
+        configs = [list(CONFIGS)[int(i)] for i in args.configs.split(",")] if args.configs else list(SETS[args.set])
     except (ValueError, IndexError):
         print("--seeds takes integers and --configs indices from --help, comma-separated", file=sys.stderr)
         return 2
@@ -206,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs > 1:  # the runs' processes inherit it: one thread each, side by side
         os.environ["OMP_NUM_THREADS"] = "1"
     budget = ["--steps", str(args.steps)] + BUDGET[2:]
-    result = run(args.devset, cases, seeds, configs, max(1, args.jobs), budget)
+    result = run(args.devset, cases, seeds, configs, max(1, args.jobs), budget, args.set)
     suffix = "" if args.steps == int(BUDGET[1]) else f"-{args.steps}steps"
+    suffix = suffix if args.set == "recipe" else f"-{args.set}{suffix}"
     print(f"wrote {write_json(args.out / f'{machine_name()}-recipe{suffix}.json', result)}")
     return 0
 

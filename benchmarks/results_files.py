@@ -1,13 +1,14 @@
 """The committed result files in benchmarks/results/ and which is the newest of each kind.
 
 Kinds: ``suite`` (``<machine>-<YYYY-MM-DD>.json`` written by ``benchmarks/run.py``: a bench result
-with a ``suite`` key) and the files of the single-figure scripts, which say their kind in a
-``kind`` key: ``runtime-memory`` (``runtime_memory.py``), ``demo`` (``demo_time.py``), ``demo3d``
-(``demo3d_time.py``), ``ddp`` (``ddp.py``), ``runtimes`` (``runtimes.py``), ``repeatability``
-(``repeatability.py``), ``int8-profile`` (``int8_profile.py``), ``up-act`` (``up_act.py``), ``spinning``
-(``spinning.py``), ``volumes`` (``volumes.py``), ``volume-memory`` (``volume_memory.py``), ``recipe``
-and ``recipe-budget`` (``recipe.py`` at its default budget, and at another ``--steps``) and ``models``
-(``models.py``: ``models.json``, the same on every machine). The newest is the one with the latest
+with a ``suite`` key), ``suite-<tag>`` (a run of some variants with ``--tag``) and the files of the
+single-figure scripts, which say their kind in a ``kind`` key: ``runtime-memory`` (``runtime_memory.py``),
+``demo`` (``demo_time.py``), ``demo3d`` (``demo3d_time.py``), ``ddp`` (``ddp.py``), ``runtimes``
+(``runtimes.py``), ``repeatability`` (``repeatability.py``), ``int8-profile`` (``int8_profile.py``),
+``up-act`` (``up_act.py``), ``spinning`` (``spinning.py``), ``volumes`` (``volumes.py``), ``volume-memory``
+(``volume_memory.py``), ``recipe`` and ``recipe-budget`` (``recipe.py`` at its default budget, and at another
+``--steps``), ``recipe-models`` (``recipe.py --set models``) and ``models`` (``models.py``: ``models.json``,
+the same on every machine). The newest is the one with the latest
 date (the ``date`` key, or the date in a suite file's name); ties go to the last name in sort order.
 """
 
@@ -24,7 +25,8 @@ _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})$")
 def kind_of(path: Path, data: dict) -> str | None:
     """``"suite"``, a script's ``kind``, or None for a JSON file that is none of them."""
     if isinstance(data, dict) and isinstance(data.get("suite"), dict) and "rows" in data:
-        return "suite"
+        tag = data["suite"].get("tag")
+        return f"suite-{tag}" if tag else "suite"
     return data.get("kind") if isinstance(data, dict) else None
 
 

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import datetime
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -83,7 +84,7 @@ def plot_names(records: list[dict]) -> dict[str, str]:
 
 
 def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], budget: Budget, with_monai: bool = True,
-              date: str | None = None) -> dict:
+              date: str | None = None, tag: str | None = None) -> dict:
     """Builds and benchmarks the zoo; writes the result files.
 
     Args:
@@ -93,6 +94,8 @@ def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], bud
         budget: Shared training, export and timing settings.
         with_monai: Add the MONAI BasicUNet reference (skipped with a warning when MONAI is missing).
         date: ``YYYY-MM-DD`` in the file names; None: today.
+        tag: A name for a run of some of the variants (``<machine>-<tag>-<date>``, kind ``suite-<tag>``), so
+            that it does not stand in for the full suite in the README's table; None: the full suite's files.
 
     Returns:
         ``{"paths": {kind: Path}, "summary": Markdown text, "result": bench result with a "suite" key,
@@ -125,9 +128,9 @@ def run_suite(out: str | Path, workdir: str | Path, variants: list[Variant], bud
     result["suite"] = {"budget": dataclasses.asdict(budget), "variants": records, "summary": lines,
                        "runtimes": runtimes, "time_s": times,
                        "monai": "included" if any(r["label"] == monai_reference.LABEL for r in records) else "skipped",
-                       "provenance": provenance(result["settings"]["threads"])}
+                       "provenance": provenance(result["settings"]["threads"]), **({"tag": tag} if tag else {})}
     summary += f"\n{environment_line(result)}\n"
-    stem = f"{machine_name()}-{date or datetime.date.today().isoformat()}"
+    stem = f"{machine_name()}-{tag + '-' if tag else ''}{date or datetime.date.today().isoformat()}"
     paths = write_results(result, summary, Path(out), stem, plot_names(records))
     errors = sum(len(r["errors"]) for r in records)
     return {"paths": paths, "summary": summary, "result": result, "errors": errors}
@@ -160,6 +163,13 @@ def day(text: str) -> str:
     return datetime.date.fromisoformat(text).isoformat()
 
 
+def tag_name(text: str) -> str:
+    """A ``--tag``: lower-case letters, digits and dashes (it becomes part of file names)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use lower-case letters, digits and dashes, e.g. transformer")
+    return text
+
+
 def variant_labels(text: str) -> list[str]:
     """``"unet,unet-ds"`` -> ["unet", "unet-ds"]."""
     return [v.strip() for v in text.split(",") if v.strip()]
@@ -180,6 +190,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--search-time", type=float, help="seconds the INT8 search may spend per export")
     p.add_argument("--no-monai", action="store_true", help="leave out the MONAI BasicUNet reference")
     p.add_argument("--date", type=day, help="YYYY-MM-DD in the result file names (default: today)")
+    p.add_argument("--tag", type=tag_name,
+                   help="name of a run of some variants, e.g. transformer: writes <machine>-<tag>-<date>.* of kind "
+                        "suite-<tag>, leaving the full suite's table as it is")
     from edgeunet.cli.options import deprecated_alias
 
     deprecated_alias(p, "--sizes", "--img-size", dest="sizes", type=sizes)
@@ -197,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--train-epochs must be at least 1, --min-time 0 or more and --img-size non-empty, "
                              "e.g. --img-size 256,512")
         variants = select(quick_zoo() if args.quick else default_zoo(), args.variants)
-        outcome = run_suite(args.out, args.workdir, variants, budget, with_monai=not args.no_monai, date=args.date)
+        outcome = run_suite(args.out, args.workdir, variants, budget, with_monai=not args.no_monai, date=args.date,
+                            tag=args.tag)
     except ValueError as exc:  # bad options; UserError is a ValueError
         print(f"benchmarks/run.py: error: {exc}", file=sys.stderr)
         return 2

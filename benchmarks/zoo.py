@@ -98,8 +98,8 @@ QUICK = Budget(
 )
 
 
-# The variants measured through every runtime: the default edge model and the classic U-Net.
-RUNTIME_VARIANTS = ("unet-ds", "unet")
+# The variants measured through every runtime: the default edge model, the classic U-Net and the Transformer U-Net.
+RUNTIME_VARIANTS = ("unet-ds", "unet", "unet-vit")
 
 
 def registered_variants() -> list[Variant]:

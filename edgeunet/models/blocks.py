@@ -95,7 +95,8 @@ class DoubleBlock(nn.Module):
     ``hidden2`` to channel counts (see ``ModelConfig.width_plan``).
     """
 
-    def __init__(self, block: str, in_channels: int, widths: dict[str, int], spatial_dims: int = 2):
+    def __init__(self, block: str, in_channels: int, widths: dict[str, int], spatial_dims: int = 2, *,
+                 transformer: tuple[int, int] | None = None):
         super().__init__()
         mid, out, dims = widths["mid"], widths["out"], {"spatial_dims": spatial_dims}
         if block == "conv":
@@ -108,21 +109,106 @@ class DoubleBlock(nn.Module):
         else:
             raise ValueError(f"unknown block {block!r}: use 'conv', 'ds' or 'ir'")
         self.block = block
+        if transformer:  # attribute only when present: the state_dict of a plain stage reads as before
+            dim, heads = transformer
+            blocks = sum(k.startswith("ffn") for k in widths)
+            self.transformer = nn.Sequential(*(TransformerBlock(out, dim, heads, widths[f"ffn{k}"], **dims)
+                                               for k in range(blocks)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.unit2(self.unit1(x))
+        x = self.unit2(self.unit1(x))
+        return self.transformer(x) if hasattr(self, "transformer") else x
 
     def width_owners(self) -> dict[str, nn.Module]:
-        """Width name -> the conv whose output channels are that width (what pruning roots its groups at)."""
+        """Width name -> the conv whose output channels are that width (what pruning roots its groups at).
+
+        A Transformer block's feed-forward hidden width is ``ffn{k}``; the attention's own widths (q, k, v and
+        the heads) are no width of the plan, so pruning never splits a head (the stage's ``out`` width, which
+        the blocks' residual adds carry, still prunes).
+        """
         if self.block == "ir":
-            return {"hidden1": self.unit1.expand.conv, "mid": self.unit1.project.conv,
-                    "hidden2": self.unit2.expand.conv, "out": self.unit2.project.conv}
-        last = (lambda u: u.conv) if self.block == "conv" else (lambda u: u.pointwise.conv)
-        return {"mid": last(self.unit1), "out": last(self.unit2)}
+            owners = {"hidden1": self.unit1.expand.conv, "mid": self.unit1.project.conv,
+                      "hidden2": self.unit2.expand.conv, "out": self.unit2.project.conv}
+        else:
+            last = (lambda u: u.conv) if self.block == "conv" else (lambda u: u.pointwise.conv)
+            owners = {"mid": last(self.unit1), "out": last(self.unit2)}
+        for k, block in enumerate(getattr(self, "transformer", ())):
+            owners[f"ffn{k}"] = block.ffn[0].conv
+        return owners
 
     def widths(self) -> dict[str, int]:
         """The actual channel counts, read from the layers (they change when pruned)."""
         return {name: conv.out_channels for name, conv in self.width_owners().items()}
+
+
+class KeyValueSummary(nn.Module):
+    """The keys and values summed up over the positions: (B, heads, d, N) values and keys -> (B, heads, d + 1, d),
+    the mean of ``v k^T`` over the positions with the mean of ``k`` below it (the normaliser's row).
+
+    Its own module so that its ONNX nodes are named ``.../summary/...``: the MatMul's output is a sum over the
+    positions, whose range grows with the image size, so the INT8 export keeps this module in float
+    (``edgeunet.export.int8.candidates.size_dependent_nodes``; its MatMul still reads int8 keys and values).
+    Every tensor INT8 quantizes then has the same range at every size, and scales calibrated at one size hold
+    at another.
+    """
+
+    def forward(self, v: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        kv = (v @ k.transpose(-1, -2)) / k.shape[-1]
+        return torch.cat([kv, k.mean(-1).unsqueeze(-2)], dim=2)
+
+
+class LinearAttention(nn.Module):
+    """Multi-head ReLU linear attention over every position of a feature map (EfficientViT, Cai et al. 2023).
+
+    ``softmax(q k^T) v`` becomes ``(v relu(k)^T) relu(q)`` normalised by ``(1 relu(k)^T) relu(q)``: linear in the
+    number of positions N, no softmax or exponent, and every op a 1x1 conv, a ReLU, a MatMul or a division, which
+    INT8 kernels and every runtime handle. The key-value summary is a mean over the positions
+    (``KeyValueSummary``), so FP16 does not overflow on large images and INT8 ranges do not depend on the size.
+
+    (B, channels, *spatial) -> (B, channels, *spatial); ``dim`` (heads x head_dim) is the width of q, k, v.
+    """
+
+    def __init__(self, channels: int, dim: int, heads: int, spatial_dims: int = 2, eps: float = 1e-6):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"the attention width {dim} is not divisible by {heads} heads")
+        dims = {"spatial_dims": spatial_dims}
+        # q and k end in their ReLU, v is linear: three convs, so that each INT8 output has the range of what it is
+        self.q = ConvNormAct(channels, dim, 1, norm=False, **dims)
+        self.k = ConvNormAct(channels, dim, 1, norm=False, **dims)
+        self.v = conv_layer(spatial_dims, channels, dim, 1, bias=False)
+        self.summary = KeyValueSummary()
+        self.proj = ConvNormAct(dim, channels, 1, act=False, **dims)
+        self.heads, self.head_dim, self.eps = heads, dim // heads, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # one reshape per tensor, from one read of the input's shape: dynamic shapes cost a few small ops in ONNX
+        batch, spatial = x.shape[0], x.shape[2:]
+        q, k, v = (f(x).reshape(batch, self.heads, self.head_dim, -1) for f in (self.q, self.k, self.v))
+        out = self.summary(v, k) @ q  # (B, heads, head_dim + 1, N): the attention's sums, then its normaliser
+        out = out[:, :, :-1] / (out[:, :, -1:] + self.eps)
+        return self.proj(out.reshape(batch, -1, *spatial))
+
+
+class TransformerBlock(nn.Module):
+    """One Transformer block laid out for INT8 on CPUs: ReLU linear attention, then a conv feed-forward (1x1
+    expand - depthwise 3x3 - 1x1 project, ReLU), each a residual branch, with BatchNorm (which folds into the
+    convs) in place of LayerNorm. The feed-forward's depthwise conv carries the positions (as SegFormer's Mix-FFN
+    does): it works at any input size, unlike a fixed-size table. A separate positional depthwise conv before the
+    attention would add a conv and a residual add per block, small ops that gain little from INT8 on these maps.
+    """
+
+    def __init__(self, channels: int, dim: int, heads: int, hidden: int, spatial_dims: int = 2):
+        super().__init__()
+        dims = {"spatial_dims": spatial_dims}
+        self.attn = LinearAttention(channels, dim, heads, **dims)
+        self.ffn = nn.Sequential(ConvNormAct(channels, hidden, 1, **dims),
+                                 ConvNormAct(hidden, hidden, 3, groups=hidden, **dims),
+                                 ConvNormAct(hidden, channels, 1, act=False, **dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(x)
+        return x + self.ffn(x)
 
 
 class AttentionGate(nn.Module):

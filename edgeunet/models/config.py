@@ -16,9 +16,11 @@ BLOCKS = ("conv", "ds", "ir")
 UPSAMPLES_BY_DIMS = {2: ("transpose", "bilinear", "nearest"), 3: ("transpose", "trilinear", "nearest")}
 UPSAMPLES = tuple(dict.fromkeys(m for modes in UPSAMPLES_BY_DIMS.values() for m in modes))
 SPATIAL_DIMS = tuple(UPSAMPLES_BY_DIMS)
-# Fields added after the first configs (3-D support, up_act, encoder); ``to_dict`` leaves them out at their defaults,
-# so configs keep the JSON (checkpoints, ONNX metadata) of earlier versions, which older readers still load.
-_DEFAULT_OMITTED = {"spatial_dims": 2, "pool": (), "up_act": False, "encoder": ""}
+# Fields added after the first configs (3-D support, up_act, encoder, the Transformer blocks); ``to_dict`` leaves
+# them out at their defaults, so configs keep the JSON (checkpoints, ONNX metadata) of earlier versions, which
+# older readers still load.
+_DEFAULT_OMITTED = {"spatial_dims": 2, "pool": (), "up_act": False, "encoder": "", "attention_levels": (),
+                    "attention_blocks": 1, "heads": 4}
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class ModelConfig:
             decoder concat are then ReLU outputs, so an INT8 file gives them one scale and zero point
             and ONNX Runtime's QLinearConcat copies bytes instead of requantizing them.
         attention: Attention gates on the skips (Attention U-Net).
-        expand_ratio: Hidden width factor of inverted residuals.
+        expand_ratio: Hidden width factor of inverted residuals and of the Transformer blocks' feed-forward.
         gate_ratio: Attention gate width as a fraction of the skip width.
         fused_levels: The highest-resolution levels (encoder and decoder stages alike) that use
             plain 3x3 convs instead of ``block`` (the Fused-MBConv idea of EfficientNetV2):
@@ -59,6 +61,13 @@ class ModelConfig:
             first depth + 1 levels) and ``space_to_depth`` (its stem's stride: the head pixel-shuffles a
             1/2-resolution first skip back); ``block``, ``upsample``, ``up_act``, ``attention`` and
             ``fused_levels`` shape the decoder and any new stage below the pretrained ones. 2-D only.
+        attention_levels: Encoder levels (0: full resolution) whose stage ends in Transformer blocks
+            (``blocks.TransformerBlock``: depthwise-conv positions, ReLU linear attention, conv feed-forward);
+            the lowest one or two levels, where the positions are few, in ``unet-vit``.
+        attention_blocks: Transformer blocks at each of ``attention_levels``.
+        heads: Attention heads of each block; the level's design width (``widths[level]``, also once pruned)
+            is the width of q, k and v and must be divisible by it. The feed-forward's hidden width is
+            ``expand_ratio`` times the level's width (``enc{i}.ffn{k}`` in the width plan).
 
     3-D has no space-to-depth: torch has no 3-D ``pixel_unshuffle`` (it would be an 8-D reshape
     and transpose in ONNX, past what TensorRT handles well), the factor cubes the stem's channels
@@ -82,6 +91,9 @@ class ModelConfig:
     spatial_dims: int = 2
     pool: tuple[tuple[int, ...], ...] = field(default=())
     encoder: str = ""
+    attention_levels: tuple[int, ...] = field(default=())
+    attention_blocks: int = 1
+    heads: int = 4
 
     def __post_init__(self):
         if self.block not in BLOCKS:
@@ -109,6 +121,31 @@ class ModelConfig:
                             "use 1 for a 3-D model")
         if self.encoder:
             encoder_spec(self.encoder).check_layout(self.widths, self.spatial_dims, self.pool, self.space_to_depth)
+        object.__setattr__(self, "attention_levels", self._checked_attention_levels())
+
+    def _checked_attention_levels(self) -> tuple[int, ...]:
+        """``attention_levels`` as a sorted tuple of distinct levels, each with a width the heads divide."""
+        try:
+            levels = tuple(sorted({int(level) for level in self.attention_levels}))
+        except (TypeError, ValueError):
+            raise UserError(f"attention_levels must list encoder levels, got {self.attention_levels!r}") from None
+        if not levels:
+            return ()
+        if self.encoder:
+            raise UserError(f"attention_levels need edgeunet's own encoder, not the pretrained {self.encoder!r}")
+        if levels[0] < 0 or levels[-1] > self.depth:
+            raise UserError(f"attention_levels {list(levels)} must lie between 0 and {self.depth} (the deepest level)")
+        if self.attention_blocks < 1 or self.heads < 1:
+            raise UserError(f"attention_blocks ({self.attention_blocks}) and heads ({self.heads}) must be at least 1")
+        odd = [f"level {i} ({self.widths[i]} channels)" for i in levels if self.widths[i] % self.heads]
+        if odd:
+            raise UserError(f"{self.heads} heads do not divide the width of {', '.join(odd)}: "
+                            "choose heads that divide it, or other widths")
+        return levels
+
+    def transformer(self, level: int) -> tuple[int, int] | None:
+        """(attention width, heads) of the Transformer blocks at encoder ``level``; None where there are none."""
+        return (self.widths[level], self.heads) if level in self.attention_levels else None
 
     def _check_upsample(self) -> None:
         modes = UPSAMPLES_BY_DIMS[self.spatial_dims]
@@ -184,6 +221,8 @@ class ModelConfig:
         plan.update(spec.unit_plan(pretrained) if spec else {})
         for i in range(pretrained, len(ws)):
             self._block_plan(plan, f"enc{i}", ws[i], ws[i - 1] if i else self.stem_channels, self.stage_block(i))
+            if i in self.attention_levels:
+                plan.update({f"enc{i}.ffn{k}": ws[i] * self.expand_ratio for k in range(self.attention_blocks)})
         for j in range(self.depth):
             level = self.depth - 1 - j
             skip = ws[level]
@@ -209,6 +248,7 @@ class ModelConfig:
         d["widths"] = list(self.widths)
         d["layer_widths"] = [list(p) for p in self.layer_widths]
         d["pool"] = [list(level) for level in self.pool]
+        d["attention_levels"] = list(self.attention_levels)
         for key, default in _DEFAULT_OMITTED.items():
             if getattr(self, key) == default:
                 del d[key]
@@ -223,6 +263,7 @@ class ModelConfig:
             raise UserError(f"unknown model config keys {sorted(unknown)}: "
                             "this checkpoint may come from a newer edgeunet")
         return cls(**{**d, "widths": tuple(d.get("widths", cls.widths)),
+                      "attention_levels": tuple(d.get("attention_levels", ())),
                       "layer_widths": tuple(tuple(p) for p in d.get("layer_widths", ()))})
 
     def to_json(self) -> str:
@@ -258,6 +299,10 @@ _REGISTRY: dict[str, ModelConfig] = {
     "unet-mobile": ModelConfig(name="unet-mobile", block="ir", widths=(32, 48, 64, 128), expand_ratio=4, **_EDGE),
     "unet-attention": ModelConfig(name="unet-attention", block="ds", widths=(32, 48, 96, 192), attention=True,
                                   **_EDGE_DS),
+    # unet-ds with Transformer blocks at its two lowest resolutions (1/8 and 1/16 of the input), laid out to stay
+    # fast in INT8 as EfficientViT is: ReLU linear attention (no softmax), BatchNorm, depthwise-conv positions.
+    "unet-vit": ModelConfig(name="unet-vit", block="ds", widths=(32, 48, 96, 192), attention_levels=(2, 3),
+                            attention_blocks=1, heads=4, **_EDGE_DS),
     # ImageNet-pretrained encoders (weights: edgeunet.models.pretrained). EfficientNet-Lite's stride-2 stem
     # takes the place of the space-to-depth stem; TernausNet11 (arXiv:1801.05746) adds a centre stage at 1/32.
     "unet-efficientnet-lite0": _pretrained("unet-efficientnet-lite0", "efficientnet-lite0"),
@@ -298,7 +343,9 @@ def get_config(name: str, **overrides) -> ModelConfig:
     """The registered config of ``name`` with ``overrides`` applied (a new object; the registry is never mutated).
 
     ``base_width`` and ``depth`` may be given instead of ``widths``: widths = base_width * 2**i. A model with a
-    pretrained ``encoder`` takes ``depth`` only: its first depth + 1 levels (``encoder_widths``).
+    pretrained ``encoder`` takes ``depth`` only: its first depth + 1 levels (``encoder_widths``). Other widths
+    keep a variant's Transformer blocks at the same levels counted from the deepest, unless
+    ``attention_levels`` is given too.
     """
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
@@ -313,6 +360,10 @@ def get_config(name: str, **overrides) -> ModelConfig:
         _encoder_overrides(name, encoder, cfg, base, depth, overrides)
     elif base is not None or depth is not None:
         overrides["widths"] = _widths(base or cfg.widths[0], depth if depth is not None else cfg.depth)
+    if cfg.attention_levels and "widths" in overrides and "attention_levels" not in overrides:
+        # the Transformer blocks stay at the same levels counted from the deepest (unet-vit at depth 2: 1 and 2)
+        shift = len(overrides["widths"]) - len(cfg.widths)
+        overrides["attention_levels"] = tuple(level + shift for level in cfg.attention_levels if level + shift >= 0)
     if overrides.get("upsample") == "transpose" and "up_act" not in overrides:
         overrides["up_act"] = False  # a transposed conv has no 1x1 conv to follow: the knob goes with the resize
     unknown = set(overrides) - {f.name for f in dataclasses.fields(ModelConfig)}

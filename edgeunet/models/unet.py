@@ -27,7 +27,8 @@ class Encoder(nn.Module):
         stages, in_channels = [], cfg.stem_channels
         for i in range(cfg.depth + 1):
             widths = stage_widths(plan, f"enc{i}")
-            stages.append(DoubleBlock(cfg.stage_block(i), in_channels, widths, cfg.spatial_dims))
+            stages.append(DoubleBlock(cfg.stage_block(i), in_channels, widths, cfg.spatial_dims,
+                                      transformer=cfg.transformer(i)))
             in_channels = widths["out"]
         self.stages = nn.ModuleList(stages)
 

@@ -12,6 +12,9 @@ Groups (each a set of node names that ``quantize_static`` leaves in float):
 * ``level.L``: every node at level L (a float island at one resolution).
 * ``depthwise.L``, ``up.L`` (up-sampling conv and resize), ``concat.L`` (the skip Concat with
   the nodes that feed it and the node it feeds), ``gate.L`` (attention gate).
+* ``transformer.L``: the Transformer blocks at level L (``/encoder/stages.L/transformer/``), and
+  ``attention.L``: their linear attention alone (``.../attn/``: q, k, v, the MatMuls, the division, the
+  projection). The key-value sums (``size_dependent_nodes``) are float in every candidate.
 
 Option candidates change ONNX Runtime's quantization settings instead: per-tensor weights,
 uint8 weights (u8u8 kernels: no saturation on CPUs without VNNI, so no reduce_range),
@@ -118,17 +121,29 @@ def layer_groups(model_proto) -> dict[str, set[str]]:
             roles[f"up.{level}"].add(node.name)
         if "/gate/" in node.name:
             roles[f"gate.{level}"].add(node.name)
+        if "/transformer/" in node.name:
+            roles[f"transformer.{level}"].add(node.name)
+            if "/attn/" in node.name:
+                roles[f"attention.{level}"].add(node.name)
         if node.op_type == "Concat" and level is not None:
             roles[f"concat.{level}"] |= {node.name} | _neighbours(graph, node)
     ordered = [("depthwise", roles["depthwise"]), ("transpose", roles["transpose"]), ("head", roles["head"])]
     for level in range(depth + 1):  # full resolution first: that is where the time goes
         ordered.append((f"level.{level}", by_level[f"level.{level}"]))
-        ordered += [(f"{role}.{level}", roles[f"{role}.{level}"]) for role in ("depthwise", "up", "concat", "gate")]
+        ordered += [(f"{role}.{level}", roles[f"{role}.{level}"])
+                    for role in ("depthwise", "up", "concat", "gate", "transformer", "attention")]
     groups: dict[str, set[str]] = {}
     for name, nodes in ordered:
         if nodes and all(nodes != seen for seen in groups.values()):
             groups[name] = set(nodes)
     return groups
+
+
+def size_dependent_nodes(model_proto) -> set[str]:
+    """Nodes whose output range grows with the image size, which INT8 therefore keeps in float in every candidate:
+    the key-value sums of linear attention (``edgeunet.models.blocks.KeyValueSummary``). Scales calibrated at
+    one size would clip at a larger one."""
+    return {n.name for n in model_proto.graph.node if "/summary/" in n.name}
 
 
 def option_candidates(base: Candidate, reduce_range: bool) -> list[Candidate]:

@@ -14,6 +14,10 @@ applies them to every INT8 file it writes; ``benchmarks/int8_profile.py`` measur
   stays float, between a DQ and a Q: slower than the copy saves).
 * ``dequantize_after_depth_to_space``: DQ -> DepthToSpace (the pixel-shuffle head) becomes
   DepthToSpace -> DQ: a permutation commutes with a per-tensor DQ, and it moves a quarter of the bytes.
+* ``shape_before_dequantize``: a ``Shape`` that reads a DQ's output (the dynamic reshapes of the Transformer
+  blocks' attention read the spatial size of a quantized tensor) reads the DQ's quantized input instead: the
+  shape is the same, and a DQ left with no other reader, which dequantized a whole feature map for its shape
+  alone, is removed.
 """
 
 from __future__ import annotations
@@ -153,3 +157,24 @@ def dequantize_after_depth_to_space(model_proto) -> int:
         graph.node.extend(nodes)
         swapped += 1
     return swapped
+
+
+def shape_before_dequantize(model_proto) -> int:
+    """Points each ``Shape`` fed by a DQ at the DQ's input and drops DQs left unread (in place); returns how many
+    Shapes moved."""
+    graph = model_proto.graph
+    producers, _ = _producers_readers(graph)
+    moved = 0
+    for node in graph.node:
+        dq = producers.get(node.input[0]) if node.op_type == "Shape" else None
+        if dq is not None and dq.op_type == "DequantizeLinear":
+            node.input[0] = dq.input[0]
+            moved += 1
+    if moved:
+        _, readers = _producers_readers(graph)
+        outputs = {o.name for o in graph.output}
+        dead = [n for n in graph.node if n.op_type == "DequantizeLinear" and not readers.get(n.output[0])
+                and n.output[0] not in outputs]
+        for node in dead:
+            graph.node.remove(node)
+    return moved

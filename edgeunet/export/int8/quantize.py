@@ -25,7 +25,8 @@ from ..onnx import save_onnx, set_metadata
 from ..options import CALIB_METHODS
 from ..quiet import quiet
 from ..targets import FLAVOUR_KEY, target_named
-from .qdq_graph import dequantize_after_depth_to_space, share_concat_scales
+from .candidates import size_dependent_nodes
+from .qdq_graph import dequantize_after_depth_to_space, shape_before_dequantize, share_concat_scales
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ def quantize_int8(
         calib_method: ``minmax``, ``entropy`` or ``percentile``.
         target: A ``--target`` value (``targets.TARGETS``).
         reduce_range: 7-bit weights; None decides for this CPU (``Target.reduce_range``).
-        nodes_to_exclude: Node names left in float (the INT8 search's float groups).
+        nodes_to_exclude: Node names left in float (the INT8 search's float groups); the nodes whose range
+            grows with the image size (``candidates.size_dependent_nodes``) are always left in float too.
         overrides: Replaces ``quant_settings`` entries: ``per_channel``, ``reduce_range``,
             ``weight_type`` (``QInt8``/``QUInt8``) and ``quant_format`` (``QDQ``/``QOperator``).
         calibration_cache: JSON file of calibrated ranges: read when it exists, else written,
@@ -119,6 +121,7 @@ def quantize_int8(
         extra["CalibPercentile"] = PERCENTILE
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}
+    nodes_to_exclude = sorted(set(nodes_to_exclude) | size_dependent_nodes(onnx.load(str(prepared))))
     dst = Path(dst)
     raw = dst.with_name(f".{dst.name}.raw{os.getpid()}")
     try:
@@ -133,17 +136,18 @@ def quantize_int8(
                 activation_type=getattr(QuantType, settings["activation_type"]),
                 weight_type=getattr(QuantType, settings["weight_type"]),
                 calibrate_method=method[calib_method],
-                nodes_to_exclude=list(nodes_to_exclude),
+                nodes_to_exclude=nodes_to_exclude,
                 extra_options=extra,
                 calibration_cache_path=calibration_cache,
             )
         model_proto = onnx.load(str(raw))
         rewrites = {"shared_concat_scales": share_concat_scales(model_proto),
-                    "dequantize_after_depth_to_space": dequantize_after_depth_to_space(model_proto)}
+                    "dequantize_after_depth_to_space": dequantize_after_depth_to_space(model_proto),
+                    "shape_before_dequantize": shape_before_dequantize(model_proto)}
     finally:
         raw.unlink(missing_ok=True)
     set_metadata(model_proto, {**props, FLAVOUR_KEY: target})
     save_onnx(model_proto, dst)
     logger.info("quantized %s for %s with %s calibration on %d images", dst, target, calib_method, len(inputs))
     return {"target": target, "calib_method": calib_method, **settings, "extra_options": extra,
-            "nodes_to_exclude": sorted(nodes_to_exclude), "qdq_rewrites": rewrites}
+            "nodes_to_exclude": nodes_to_exclude, "qdq_rewrites": rewrites}
