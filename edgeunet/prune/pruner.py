@@ -6,8 +6,9 @@ Every free width of the model (``enc2.mid``, ``dec0.up``, ``enc3.1.hidden`` ... 
 coupled layer follows: BatchNorm statistics, the depthwise convolution after it, the decoder
 convolution that reads the width through the skip concatenation (at the right offset), the
 attention gate's projections, the residual adds of inverted residuals (in a pretrained
-EfficientNet-Lite encoder, the outputs of a level's blocks are one group). The head is never a
-group root, so the classes stay.
+EfficientNet-Lite encoder, the outputs of a level's blocks are one group) and of Transformer blocks (their
+linear attention is traced as the convs it couples: ``_attention_traced_as_convs``; its heads are never
+pruned, the feed-forward's hidden width is). The head is never a group root, so the classes stay.
 
 Groups are rooted here rather than by ``tp.pruner.BasePruner``, which roots them in module order:
 a decoder's depthwise convolution then roots one group spanning both halves of a skip
@@ -20,14 +21,16 @@ multiples of ``round_to`` and never go below ``min_channels`` (16 by default; se
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import logging
 
 import torch
 from torch import nn
 
 from ..errors import UserError, require
-from ..models.blocks import DoubleBlock
+from ..models.blocks import DoubleBlock, LinearAttention
 from ..models.cost import Cost, count_cost
 from ..train.losses import SegmentationLoss
 from .importance import check_importance, make_importance
@@ -68,12 +71,35 @@ class _GateSigmoid(tp.pruner.function.BasePruningFunc):
         return None
 
 
+def _coupled_as_convs(attention: LinearAttention, x: torch.Tensor) -> torch.Tensor:
+    """What linear attention couples, as convs alone: the input width into q, k and v; one attention width among
+    q, k, v and the projection; the projection's output onto the residual."""
+    return attention.proj(attention.q(x) + attention.k(x) + attention.v(x))
+
+
+@contextlib.contextmanager
+def _attention_traced_as_convs(model):
+    """Torch-Pruning reads channel dependencies from the autograd graph, and the head reshapes and batched matmuls
+    of linear attention defeat its reshape rules. While the graph is built, each ``LinearAttention`` runs as
+    ``_coupled_as_convs``: the same conv modules, coupled as the real attention couples them, so every group the
+    pruner forms is one the attention allows. The attention width (q, k, v: the heads) is no width of the plan
+    and is never pruned; the residual width the blocks read and write is."""
+    attentions = [m for m in model.modules() if isinstance(m, LinearAttention)]
+    for m in attentions:
+        m.forward = functools.partial(_coupled_as_convs, m)
+    try:
+        yield
+    finally:
+        for m in attentions:
+            del m.forward
+
+
 def build_graph(model, example_inputs: torch.Tensor):
-    """Torch-Pruning's dependency graph of ``model``, with attention-gate broadcasts handled."""
+    """Torch-Pruning's dependency graph of ``model``, with attention-gate broadcasts and linear attention handled."""
     skip_convs = {stage.gate.psi[2]: stage.gate.skip.conv for stage in model.decoder.stages if stage.gate is not None}
     custom = {nn.Sigmoid: _GateSigmoid(skip_convs)} if skip_convs else None
     was_training = model.training
-    with torch.enable_grad():
+    with torch.enable_grad(), _attention_traced_as_convs(model):
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, customized_pruners=custom)
     model.train(was_training)
     return graph
