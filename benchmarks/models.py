@@ -42,20 +42,23 @@ def _upsample(row: dict) -> str:
 
 
 def _table(rows: list[dict], macs_at: str) -> str:
-    lines = [f"| model | encoder | block | fused levels | space-to-depth | up-sampling | attention | parameters (M) "
-             f"| GMACs at {macs_at} | widths |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| model | encoder | block | fused levels | space-to-depth | up-sampling | attention gates "
+             f"| Transformer levels | parameters (M) | GMACs at {macs_at} | widths |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        levels = ", ".join(str(level) for level in r.get("attention_levels") or ()) or "-"
         lines.append(f"| `{r['name']}` | {r.get('encoder') or '-'} | {BLOCKS.get(r['block'], r['block'])} "
                      f"| {r['fused_levels'] or '-'} | {r['space_to_depth'] if r['space_to_depth'] > 1 else '-'} "
-                     f"| {_upsample(r)} | {'yes' if r['attention'] else 'no'} | {r['parameters'] / 1e6:.3f} "
-                     f"| {r['gmacs']:.3f} | {', '.join(str(w) for w in r['widths'])} |")
+                     f"| {_upsample(r)} | {'yes' if r['attention'] else 'no'} | {levels} "
+                     f"| {r['parameters'] / 1e6:.3f} | {r['gmacs']:.3f} | {', '.join(str(w) for w in r['widths'])} |")
     return "\n".join(lines)
 
 
 def _caption(data: dict, macs_at: str) -> str:
-    return (f"Parameters with 1 input channel and 2 classes, MACs counted by Torch-Pruning at {macs_at} "
-            f"(`edgeunet info --models` prints the same counts); `block` is the convolution of edgeunet's own "
-            f"levels (the decoder's, behind a pretrained encoder). edgeunet {data['provenance']['edgeunet']}, "
+    return (f"Parameters with 1 input channel and 2 classes, MACs counted by Torch-Pruning at {macs_at}, with "
+            f"the MatMuls of linear attention (`edgeunet info --models` prints the same counts); `block` is the convolution of edgeunet's own "
+            f"levels (the decoder's, behind a pretrained encoder); Transformer levels: the encoder levels (0: full "
+            f"resolution) that end in Transformer blocks. edgeunet {data['provenance']['edgeunet']}, "
             f"{data['date']}. File: `benchmarks/results/models.json` (`benchmarks/models.py`).")
 
 

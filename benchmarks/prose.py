@@ -82,6 +82,20 @@ def suite_benchmarks(path: Path, data: dict) -> str:
             f"and `-summary.md`.")
 
 
+NO_SUITE_TRANSFORMER = ("No result yet: `python benchmarks/run.py --variants unet-ds,unet-attention,unet-vit --tag "
+                        "transformer` writes one into benchmarks/results/.")
+
+
+def suite_tagged(path: Path, data: dict) -> str:
+    """A suite run of some variants (``benchmarks/run.py --tag``): its table, the machine, the command and files."""
+    _, lines, sizes = _suite(data)
+    labels = ",".join(v["label"] for v in data["suite"]["variants"] if v["label"] != "monai-basicunet")
+    return (f"Measured on {machine_text(data['environment'])}, {_date(path)} ({_minutes(data)} in all) by "
+            f"`python benchmarks/run.py --variants {labels} --tag {data['suite']['tag']}`:\n\n"
+            f"{format_summary(lines, sizes)}\nFiles: `benchmarks/results/{path.stem}.json` (everything), `.csv`, `.md`, "
+            f"`.png` and `-summary.md`.")
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 

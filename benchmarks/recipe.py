@@ -133,6 +133,8 @@ def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jo
 
 
 NO_RECIPE = "`python benchmarks/recipe.py` measures held-out Dice of the models and recipes on the development set."
+NO_RECIPE_MODELS = ("`python benchmarks/recipe.py --set models` measures held-out Dice of unet-ds, unet-attention and "
+                    "unet-vit on the development set.")
 
 
 def block(path: Path, data: dict) -> str:

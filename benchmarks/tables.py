@@ -7,8 +7,9 @@ A block is the text between ``<!-- edgeunet:table NAME -->`` and ``<!-- /edgeune
 ``BLOCKS`` says which function writes it, and a block may stand in several files. Each function reads
 the newest result file of its kind (``results.latest``): the suite (``<machine>-<date>.json`` of
 ``benchmarks/run.py``), runtime memory (``runtime_memory.py``), the demos (``demo_time.py``,
-``demo3d_time.py``), distributed training (``ddp.py``), the 3-D comparison (``volumes.py``), the recipes on
-real data (``recipe.py``) and the models table (``models.py``). A figure without a result file is not
+``demo3d_time.py``), distributed training (``ddp.py``), the 3-D comparison (``volumes.py``), the recipes and
+models on real data (``recipe.py``, ``recipe.py --set models``), a suite run of some variants (``run.py --tag``)
+and the models table (``models.py``). A figure without a result file is not
 printed: the block says which script measures it. The files written are ``FILES`` and every page of the
 documentation site (``docs/*.md``).
 """
@@ -49,6 +50,8 @@ BLOCKS = {
     "up-act": ("up-act", up_act.block, up_act.NO_UP_ACT),
     "spinning": ("spinning", spinning.block, spinning.NO_SPINNING),
     "recipe": ("recipe", recipe.block, recipe.NO_RECIPE),
+    "recipe-models": ("recipe-models", recipe.block, recipe.NO_RECIPE_MODELS),
+    "suite-transformer": ("suite-transformer", prose.suite_tagged, prose.NO_SUITE_TRANSFORMER),
     "models": ("models", models.block, models.NO_MODELS),
     "models-3d": ("models", models.block_3d, models.NO_MODELS_3D),
 }

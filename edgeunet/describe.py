@@ -155,6 +155,6 @@ def describe_variants(img_size: int = 256, spatial_dims: int | None = 2) -> list
         rows.append({"name": name, "encoder": cfg.encoder, "block": cfg.block, "widths": list(cfg.widths),
                      "fused_levels": cfg.fused_levels,
                      "space_to_depth": cfg.space_to_depth, "upsample": cfg.upsample, "up_act": cfg.up_act,
-                     "attention": cfg.attention,
+                     "attention": cfg.attention, "attention_levels": list(cfg.attention_levels),
                      **_cost(model, img_size)})
     return rows

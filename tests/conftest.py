@@ -16,7 +16,7 @@ RUNTIME_CLASS_NAMES = ["background", "nucleus"]
 # slow by themselves carry ``@pytest.mark.slow`` (or a module ``pytestmark``) in their file.
 # Key: the test file whose fixture it is ("*": this file's fixtures, used everywhere); value: fixture names.
 SLOW_FIXTURES = {
-    "*": {"tiny_checkpoint", "runtime_models"},  # trained for dozens of steps (runtime_model builds on the latter)
+    "*": {"tiny_checkpoint", "runtime_models", "vit_checkpoint", "runtime_vit_model"},  # trained for dozens of steps
     "test_bench.py": {"models"},  # exports a model, then benchmarks it
     "test_bench_interleaved.py": {"models"},
     "test_bench_memory.py": {"result"},  # a benchmark run
@@ -62,8 +62,8 @@ def cli(capfd):
     return lambda *argv: run_main(capfd, *argv)
 
 
-def _train_tiny_unet(steps: int = 80):
-    """A unet-ds (base width 8, depth 3) trained briefly on 64 px synthetic nuclei.
+def _train_tiny_unet(steps: int = 80, name: str = "unet-ds"):
+    """A ``name`` (base width 8, depth 3) trained briefly on 64 px synthetic nuclei.
 
     Random weights give near-constant masks, which would make tiled/untiled agreement trivial;
     a few dozen steps give masks that follow the image (about 97% pixel accuracy).
@@ -78,7 +78,7 @@ def _train_tiny_unet(steps: int = 80):
     samples = [synthetic_sample(i, size=64, seed=1) for i in range(32)]
     x = torch.from_numpy(np.stack([preprocess(image) for image, _ in samples]))
     y = torch.from_numpy(np.stack([mask for _, mask in samples]).astype(np.int64))
-    model = create_model("unet-ds", base_width=8, depth=3)
+    model = create_model(name, base_width=8, depth=3)
 
     def batch():
         index = torch.randint(0, len(x), (8,))
@@ -172,6 +172,30 @@ def runtime_models(tmp_path_factory) -> dict:
     _export(model, paths["static"], 64)
     _export(model, paths["no_metadata"], None, with_metadata=False)
     return paths
+
+
+@pytest.fixture(scope="session")
+def vit_checkpoint(tmp_path_factory):
+    """(best.pt path, model): a small unet-vit (base width 8, depth 3: Transformer blocks at levels 2
+    and 3) trained like the runtime fixture model, for the export and runtime tests of the Transformer U-Net."""
+    pytest.importorskip("torch", reason="building the fixture model needs the train extra")
+    from edgeunet.checkpoint import make_checkpoint, save_checkpoint
+    from edgeunet.runtime.preprocess import DEFAULT_PREPROCESSING
+
+    model = _train_tiny_unet(name="unet-vit").eval()
+    path = tmp_path_factory.mktemp("vit_ckpt") / "best.pt"
+    save_checkpoint(make_checkpoint(model, DEFAULT_PREPROCESSING, list(RUNTIME_CLASS_NAMES),
+                                    train_args={"img_size": 64}), path)
+    return path, model
+
+
+@pytest.fixture(scope="session")
+def runtime_vit_model(vit_checkpoint, tmp_path_factory) -> str:
+    """Path of the dynamic-shape ONNX file of ``vit_checkpoint``'s model."""
+    pytest.importorskip("onnx", reason="building the fixture model needs the train extra")
+    path = tmp_path_factory.mktemp("runtime_vit") / "vit.onnx"
+    _export(vit_checkpoint[1], path, None)
+    return str(path)
 
 
 @pytest.fixture(scope="session")

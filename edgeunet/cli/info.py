@@ -45,11 +45,24 @@ def _print_variants(rows: list[dict], img_size: int | str) -> None:
     name = max([len("model"), *(len(r["name"]) for r in rows)]) + 2
     encoder = max([len("encoder"), *(len(r.get("encoder") or "-") for r in rows)]) + 2
     print(f"{'model':<{name}}{'encoder':<{encoder}}{'block':<7}{'fused':>6}{'s2d':>5}  {'upsample':<14}{'attn':<6}"
-          f"{'params (M)':>11}{f'GMACs@{img_size}':>12}  widths")
+          f"{'vit':<5}{'params (M)':>11}{f'GMACs@{img_size}':>12}  widths")
     for r in rows:
         print(f"{r['name']:<{name}}{r.get('encoder') or '-':<{encoder}}{r['block']:<7}{r['fused_levels']:>6}"
-              f"{r['space_to_depth']:>5}  {_upsample(r):<14}{str(r['attention']):<6}{r['parameters'] / 1e6:>11.3f}"
-              f"{r['gmacs']:>12.3f}  {r['widths']}")
+              f"{r['space_to_depth']:>5}  {_upsample(r):<14}{str(r['attention']):<6}{_levels(r):<5}"
+              f"{r['parameters'] / 1e6:>11.3f}{r['gmacs']:>12.3f}  {r['widths']}")
+
+
+def _levels(cfg: dict) -> str:
+    """The levels with Transformer blocks, ``2,3``, or ``-``."""
+    return ",".join(map(str, cfg.get("attention_levels") or ())) or "-"
+
+
+def _transformer(cfg: dict) -> str:
+    """``, Transformer blocks at levels 2,3 (1 each, 4 heads)`` for a config with them, else empty."""
+    if not cfg.get("attention_levels"):
+        return ""
+    return (f", Transformer blocks at levels {_levels(cfg)} ({cfg.get('attention_blocks', 1)} each, "
+            f"{cfg.get('heads', 4)} heads)")
 
 
 def _upsample(cfg: dict) -> str:
@@ -64,7 +77,7 @@ def _print_info(info: dict) -> None:
         encoder = f"encoder {cfg['encoder']}, " if cfg.get("encoder") else ""
         print(f"  model       {cfg.get('name')} ({encoder}block {cfg.get('block')}, widths {cfg.get('widths')}, "
               f"fused levels {cfg.get('fused_levels', 0)}, space-to-depth {cfg.get('space_to_depth', 1)}, "
-              f"upsample {_upsample(cfg)}, attention {cfg.get('attention')})")
+              f"upsample {_upsample(cfg)}, attention {cfg.get('attention')}{_transformer(cfg)})")
         if cfg.get("layer_widths"):
             print(f"  pruned      {len(cfg['layer_widths'])} layer widths differ from the design")
     if "parameters" in info:

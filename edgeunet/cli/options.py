@@ -63,6 +63,14 @@ def int_list(text: str) -> list[int]:
     return [int(p) for p in parts]
 
 
+def level_list(text: str) -> list[int]:
+    """``"2,3"`` -> [2, 3]: levels of a U-Net, 0 (full resolution) or deeper."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of levels (0 or more), e.g. 2,3")
+    return [int(p) for p in parts]
+
+
 def name_list(text: str) -> list[str]:
     """``"a, b"`` -> ["a", "b"]."""
     return [p.strip() for p in text.split(",") if p.strip()]

@@ -12,9 +12,10 @@ import argparse
 import sys
 
 from ..train.settings import TrainSettings
-from .options import add_fields, field_values, nonnegative_int, positive_int
+from .options import add_fields, field_values, level_list, nonnegative_int, positive_int
 
-MODEL_KNOBS = ("base_width", "depth", "upsample", "up_act", "attention", "fused_levels", "space_to_depth")
+MODEL_KNOBS = ("base_width", "depth", "upsample", "up_act", "attention", "fused_levels", "space_to_depth",
+               "attention_levels", "attention_blocks", "heads")
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -31,6 +32,10 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="highest-resolution levels built from plain 3x3 convs (0: none)")
     p.add_argument("--space-to-depth", type=positive_int,
                    help="stem factor: 2 runs the network at half resolution, losslessly (1: off)")
+    p.add_argument("--attention-levels", type=level_list, metavar="L[,L...]",
+                   help="encoder levels (0: full resolution) that end in Transformer blocks, e.g. 2,3 (unet-vit's)")
+    p.add_argument("--attention-blocks", type=positive_int, help="Transformer blocks at each attention level")
+    p.add_argument("--heads", type=positive_int, help="attention heads of each Transformer block")
 
 
 def model_options(args: argparse.Namespace) -> dict:

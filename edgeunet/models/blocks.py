@@ -7,6 +7,8 @@ on (B, C, D, H, W)); a 3 in a kernel size means 3x3 or 3x3x3. The names are the 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -180,6 +182,11 @@ class LinearAttention(nn.Module):
         self.summary = KeyValueSummary()
         self.proj = ConvNormAct(dim, channels, 1, act=False, **dims)
         self.heads, self.head_dim, self.eps = heads, dim // heads, eps
+
+    def matmul_macs(self, shape: tuple[int, ...]) -> int:
+        """Multiply-accumulates of the two MatMuls for an input of ``shape`` (the convs are counted as modules)."""
+        positions = math.prod(shape[2:])
+        return shape[0] * self.heads * (2 * self.head_dim + 1) * self.head_dim * positions
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # one reshape per tensor, from one read of the input's shape: dynamic shapes cost a few small ops in ONNX

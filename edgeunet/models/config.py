@@ -140,7 +140,7 @@ class ModelConfig:
         odd = [f"level {i} ({self.widths[i]} channels)" for i in levels if self.widths[i] % self.heads]
         if odd:
             raise UserError(f"{self.heads} heads do not divide the width of {', '.join(odd)}: "
-                            "choose heads that divide it, or other widths")
+                            "choose a number of heads that divides every attention level's width")
         return levels
 
     def transformer(self, level: int) -> tuple[int, int] | None:

@@ -31,16 +31,26 @@ def count_cost(model, size: int = 256) -> Cost:
 
     ``size`` is rounded down to the model's size multiple (at least one multiple) when the model
     has one. A model whose ``cfg.spatial_dims`` is 3 is counted on a size^3 volume. The model's
-    train/eval mode is restored afterwards.
+    train/eval mode is restored afterwards. Convs and the MatMuls of linear attention
+    (``LinearAttention.matmul_macs``) are counted; element-wise ops are not.
     """
     import torch
     import torch_pruning as tp
+
+    from .blocks import LinearAttention
 
     cfg = model.cfg
     multiple = getattr(cfg, "size_multiple", 1)
     size = max(multiple, int(size) // multiple * multiple)
     example = torch.zeros(1, cfg.in_channels, *[size] * getattr(cfg, "spatial_dims", 2))
     was_training = model.training
-    macs, params = tp.utils.count_ops_and_params(model.eval(), example)
-    model.train(was_training)
-    return Cost(parameters=int(params), macs=int(macs), size=size)
+    attention = []  # Torch-Pruning counts modules' ops: the MatMuls of linear attention are counted here
+    hooks = [m.register_forward_hook(lambda m, args, out: attention.append(m.matmul_macs(args[0].shape)))
+             for m in model.modules() if isinstance(m, LinearAttention)]
+    try:
+        macs, params = tp.utils.count_ops_and_params(model.eval(), example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return Cost(parameters=int(params), macs=int(macs) + sum(attention), size=size)

@@ -27,7 +27,8 @@ MIN_STEPS_PER_EPOCH = 50
 WEIGHTS = ("imagenet", "none")
 # Model options that are counts, with their flag and smallest value.
 _MODEL_COUNTS = {"base_width": ("--base-width", 1), "depth": ("--depth", 1), "fused_levels": ("--fused-levels", 0),
-                 "space_to_depth": ("--space-to-depth", 1)}
+                 "space_to_depth": ("--space-to-depth", 1), "attention_blocks": ("--attention-blocks", 1),
+                 "heads": ("--heads", 1)}
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,11 @@ def test_the_readme_keeps_the_models_table_and_one_headline_and_the_pages_hold_t
     readme = (ROOT / "README.md").read_text()
     assert set(re.findall(r"<!-- edgeunet:table ([\w.-]+) -->", readme)) == {"models", "suite-findings"}
     pages = {name: (ROOT / "docs" / f"{name}.md").read_text() for name in ("training", "export", "formats", "3d",
-                                                                           "runtime", "benchmarks")}
+                                                                           "runtime", "benchmarks", "models")}
     for page, blocks in {"training": ("recipe", "ddp"), "export": ("int8-speedup",), "formats": ("runtimes",),
                          "3d": ("demo3d", "volume-memory", "volumes", "models-3d"), "runtime": ("runtime-memory",),
-                         "benchmarks": ("repeatability", "spinning", "suite")}.items():
+                         "benchmarks": ("repeatability", "spinning", "suite"),
+                         "models": ("recipe-models", "suite-transformer")}.items():
         for name in blocks:
             assert f"<!-- edgeunet:table {name} -->" in pages[page], f"block {name} is not in docs/{page}.md"
 
@@ -199,3 +200,29 @@ def test_the_committed_models_result_is_what_the_code_counts():
     counted = {r["name"]: (r["parameters"], round(r["gmacs"], 3), r["widths"]) for r in models.count()}
     committed = {r["name"]: (r["parameters"], round(r["gmacs"], 3), r["widths"]) for r in data["rows"]}
     assert committed == counted, f"{path.name} is stale: run python benchmarks/models.py, then benchmarks/tables.py"
+
+
+def test_a_suite_run_with_a_tag_is_its_own_kind_and_leaves_the_full_suite_table(tmp_path):
+    """`benchmarks/run.py --tag transformer` of three variants must not stand in for the full suite's table."""
+    from benchmarks.results_files import kind_of, latest
+
+    full = {"suite": {"variants": []}, "rows": [], "date": "2030-01-01"}
+    tagged = {"suite": {"variants": [], "tag": "transformer"}, "rows": [], "date": "2030-02-01"}
+    (tmp_path / "m-2030-01-01.json").write_text(json.dumps(full))
+    (tmp_path / "m-transformer-2030-02-01.json").write_text(json.dumps(tagged))
+    assert kind_of(tmp_path / "x.json", tagged) == "suite-transformer" and kind_of(tmp_path / "x.json", full) == "suite"
+    assert latest(tmp_path, "suite")[0].name == "m-2030-01-01.json"
+    assert latest(tmp_path, "suite-transformer")[0].name == "m-transformer-2030-02-01.json"
+
+
+@pytest.mark.parametrize("tag, ok", [("transformer", True), ("vit-2", True), ("Bad Tag", False), ("../x", False)])
+def test_a_suite_tag_becomes_part_of_file_names_only_when_safe(tag, ok):
+    import argparse
+
+    from benchmarks.run import tag_name
+
+    if ok:
+        assert tag_name(tag) == tag
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match="lower-case letters"):
+            tag_name(tag)

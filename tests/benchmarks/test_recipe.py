@@ -186,8 +186,9 @@ def test_recipe_benchmark_steps_set_every_runs_budget_and_name_the_result_file(t
         (tmp_path / "devset" / case / "test" / "images").mkdir(parents=True)
     seen = {}
 
-    def fake_run(devset, cases, seeds, configs, jobs=1, budget=recipe.BUDGET):
+    def fake_run(devset, cases, seeds, configs, jobs=1, budget=recipe.BUDGET, config_set="recipe"):
         seen.setdefault("budgets", []).append(budget)
+        seen.setdefault("sets", []).append((config_set, configs))
         return {"kind": "recipe", "budget": budget}
 
     monkeypatch.setattr(recipe, "run", fake_run)
@@ -197,6 +198,10 @@ def test_recipe_benchmark_steps_set_every_runs_budget_and_name_the_result_file(t
     assert seen["budgets"][0] == recipe.BUDGET
     assert seen["budgets"][1][:2] == ["--steps", "1500"] and seen["budgets"][1][2:] == recipe.BUDGET[2:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m-recipe-1500steps.json", "m-recipe.json"]
+    assert recipe.main(args + ["--set", "models"]) == 0
+    assert seen["sets"][0] == ("recipe", list(recipe.SETS["recipe"]))
+    assert seen["sets"][2] == ("models", ["unet-ds, new recipe", "unet-attention, new recipe", "unet-vit, new recipe"])
+    assert (tmp_path / "out" / "m-recipe-models.json").is_file()
 
 
 def test_recipe_benchmark_at_another_budget_is_its_own_kind(tmp_path, monkeypatch):
@@ -210,3 +215,19 @@ def test_recipe_benchmark_at_another_budget_is_its_own_kind(tmp_path, monkeypatc
     longer = recipe.run(tmp_path, ["c1"], [0], [label], budget=["--steps", "1000"] + recipe.BUDGET[2:])
     assert (default["kind"], longer["kind"]) == ("recipe", "recipe-budget")
     assert longer["budget"][:2] == ["--steps", "1000"]
+
+
+def test_the_models_set_is_its_own_kind_and_exports_unet_vit_to_int8(tmp_path, monkeypatch):
+    """unet-vit's INT8 Dice beside FP32 is part of the models comparison; its file must not replace the recipes'."""
+    import benchmarks.recipe as recipe
+
+    (tmp_path / "c1").mkdir()
+    monkeypatch.setattr(recipe, "train_once", lambda case, model, options, seed, out: {"heldout_dice": 0.5})
+    exported = []
+    monkeypatch.setattr(recipe, "int8_dice", lambda case, run, out: exported.append(run.name) or {"int8": 0.5})
+    data = recipe.run(tmp_path, ["c1"], [0, 1], list(recipe.SETS["models"]), config_set="models")
+    assert data["kind"] == "recipe-models"
+    rows = data["cases"]["c1"]["configs"]
+    assert [label for label, row in rows.items() if "int8" in row] == ["unet-vit, new recipe"]
+    assert exported == ["c2s0"]  # the first seed of the third configuration
+    assert rows["unet-attention, new recipe"]["model"] == "unet-attention"

@@ -150,3 +150,21 @@ def test_litert_files_are_fixed_size_verified_and_open(tiny_checkpoint, tmp_path
         record = artifacts(report)[name]
         assert record["dice_check"] == "passed" and [c["file"] for c in record["companions"]] == [name + ".json"]
         assert Segmenter(tmp_path / "lt" / name)(np.zeros((64, 64), np.uint8)).shape == (64, 64)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_transformer_unet_goes_through_every_format(vit_checkpoint, tmp_path):
+    """unet-vit's attention (MatMuls, a division, dynamic reshapes) in every runtime: FP32 and INT8 files of each
+    format verified against PyTorch and opened by the runtime."""
+    for module in ("openvino", "executorch", "litert_torch"):
+        pytest.importorskip(module, reason=f"{module} is not installed: pip install 'edgeunet[openvino,mobile]'")
+    from edgeunet.runtime import Segmenter
+
+    out = tmp_path / "vit"
+    report = export(vit_checkpoint[0], out, "--formats", "openvino,executorch,litert,ort", "--int8", "--img-size", "64")
+    files = artifacts(report)
+    for name in ("model.xml", "model.int8.xml", "model.pte", "model.int8.pte", "model.tflite", "model.int8.tflite",
+                 "model.ort", "model.int8.ort"):
+        assert files[name]["dice_check"] == "passed", (name, files[name])
+        assert Segmenter(out / name)(np.zeros((64, 64), np.uint8)).shape == (64, 64)

@@ -173,3 +173,36 @@ def test_every_conv_of_an_int8_file_runs_as_qlinearconv(tmp_path):
     _, int8, _ = _int8(tmp_path, up_act=True)
     ops = _optimized_ops(int8, tmp_path)
     assert "QLinearConv" in ops and "Conv" not in ops
+
+
+def _shape_of_dequantized_graph():
+    """x (float) -> Q -> DQ -> Shape -> output, and (when ``keep``) DQ -> Relu -> second output."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
+             helper.make_node("Shape", ["xd"], ["shape"], name="shape")]
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.uint8), "z")]
+    return nodes, inits, helper, TensorProto
+
+
+@pytest.mark.parametrize("other_reader", [False, True])
+def test_shape_reads_the_quantized_tensor_and_an_unread_dequantize_goes(other_reader):
+    from edgeunet.export.int8.qdq_graph import shape_before_dequantize
+
+    nodes, inits, helper, tp = _shape_of_dequantized_graph()
+    outputs = [helper.make_tensor_value_info("shape", tp.INT64, [4])]
+    if other_reader:
+        nodes.append(helper.make_node("Relu", ["xd"], ["y"], name="relu"))
+        outputs.append(helper.make_tensor_value_info("y", tp.FLOAT, [1, 3, 5, 7]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", tp.FLOAT, [1, 3, 5, 7])], outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert shape_before_dequantize(model) == 1
+    shape = next(n for n in model.graph.node if n.op_type == "Shape")
+    assert list(shape.input) == ["xq"]
+    assert any(n.name == "dq" for n in model.graph.node) == other_reader  # kept only while something reads it
+    onnx.checker.check_model(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.ones((1, 3, 5, 7), np.float32)
+    assert session.run(["shape"], {"x": x})[0].tolist() == [1, 3, 5, 7]
