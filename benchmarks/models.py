@@ -56,10 +56,11 @@ def _table(rows: list[dict], macs_at: str) -> str:
 
 def _caption(data: dict, macs_at: str) -> str:
     return (f"Parameters with 1 input channel and 2 classes, MACs counted by Torch-Pruning at {macs_at}, with "
-            f"the MatMuls of linear attention (`edgeunet info --models` prints the same counts); `block` is the convolution of edgeunet's own "
-            f"levels (the decoder's, behind a pretrained encoder); Transformer levels: the encoder levels (0: full "
-            f"resolution) that end in Transformer blocks. edgeunet {data['provenance']['edgeunet']}, "
-            f"{data['date']}. File: `benchmarks/results/models.json` (`benchmarks/models.py`).")
+            f"the MatMuls of linear attention (`edgeunet info --models` prints the same counts); `block` is the "
+            f"convolution of edgeunet's own levels (the decoder's, behind a pretrained encoder); Transformer "
+            f"levels: the encoder levels (0: full resolution) that end in Transformer blocks. edgeunet "
+            f"{data['provenance']['edgeunet']}, {data['date']}. File: `benchmarks/results/models.json` "
+            f"(`benchmarks/models.py`).")
 
 
 def block(path: Path, data: dict) -> str:

@@ -92,8 +92,8 @@ def suite_tagged(path: Path, data: dict) -> str:
     labels = ",".join(v["label"] for v in data["suite"]["variants"] if v["label"] != "monai-basicunet")
     return (f"Measured on {machine_text(data['environment'])}, {_date(path)} ({_minutes(data)} in all) by "
             f"`python benchmarks/run.py --variants {labels} --tag {data['suite']['tag']}`:\n\n"
-            f"{format_summary(lines, sizes)}\nFiles: `benchmarks/results/{path.stem}.json` (everything), `.csv`, `.md`, "
-            f"`.png` and `-summary.md`.")
+            f"{format_summary(lines, sizes)}\nFiles: `benchmarks/results/{path.stem}.json` (everything), `.csv`, "
+            f"`.md`, `.png` and `-summary.md`.")
 
 
 def _count(n: int, word: str) -> str:
