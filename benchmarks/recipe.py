@@ -90,6 +90,12 @@ def int8_dice(case: Path, run: Path, out: Path) -> dict:
             "chosen": report.get("int8_search", {}).get("chosen"), "data": report["data"]["summary"]}
 
 
+def _last_line(text: str) -> str:
+    """The export's one-line verdict (the last line that starts with ``edgeunet export:``), or the last line."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if line.startswith("edgeunet export:")), lines[-1] if lines else "")
+
+
 def summarize(runs: list[dict]) -> dict:
     values = [r["heldout_dice"] for r in runs]
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "n": len(values)}
@@ -122,7 +128,11 @@ def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jo
                       f"[{rows[label]['heldout']['min']:.4f}-{rows[label]['heldout']['max']:.4f}]", flush=True)
             for label in (c for c in INT8_CONFIGS if c in configs):
                 first = folder[(case_name, label, seeds[0])]
-                rows[label]["int8"] = int8_dice(case, first, Path(tmp) / case_name / f"export{configs.index(label)}")
+                export = Path(tmp) / case_name / f"export{configs.index(label)}"
+                try:
+                    rows[label]["int8"] = int8_dice(case, first, export)
+                except RuntimeError as exc:  # a refused INT8 file is a result too; the trainings are kept
+                    rows[label]["int8"] = {"error": _last_line(str(exc))}
             source = (case / "SOURCE.md").read_text() if (case / "SOURCE.md").is_file() else ""
             results[case_name] = {"configs": rows, "source": source.strip().splitlines()[:3]}
     # Another budget than BUDGET's is its own kind, so the README's `recipe` block stays the default budget's.
@@ -152,9 +162,10 @@ def block(path: Path, data: dict) -> str:
             h = row["heldout"] if row else None
             cells.append(f"{h['mean']:.4f} [{h['min']:.4f}-{h['max']:.4f}]" if h else "not run")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    int8 = [f"{c}, {label}: FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f} on "
-            f"{row['int8']['verification_images']} verification images" for c in cases
-            for label, row in data["cases"][c]["configs"].items() if "int8" in row]
+    int8 = [f"{c}, {label}: " + (f"no INT8 file ({row['int8']['error']})" if "error" in row["int8"] else
+                                  f"FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f} on "
+                                  f"{row['int8']['verification_images']} verification images")
+            for c in cases for label, row in data["cases"][c]["configs"].items() if "int8" in row]
     budget = " ".join(data["budget"])
     verdicts = [verdict(data, c, *pair) for c in cases for pair in PAIRS]
     return ("\n".join(lines) + "\n\n" + " ".join(v for v in verdicts if v)

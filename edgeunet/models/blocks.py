@@ -147,16 +147,34 @@ class KeyValueSummary(nn.Module):
     """The keys and values summed up over the positions: (B, heads, d, N) values and keys -> (B, heads, d + 1, d),
     the mean of ``v k^T`` over the positions with the mean of ``k`` below it (the normaliser's row).
 
-    Its own module so that its ONNX nodes are named ``.../summary/...``: the MatMul's output is a sum over the
-    positions, whose range grows with the image size, so the INT8 export keeps this module in float
-    (``edgeunet.export.int8.candidates.size_dependent_nodes``; its MatMul still reads int8 keys and values).
-    Every tensor INT8 quantizes then has the same range at every size, and scales calibrated at one size hold
-    at another.
+    A mean, so that its range is the same at every image size (FP16 does not overflow on large images). Its own
+    module so that its ONNX nodes are named ``.../summary/...``, which INT8 keeps in float (see ``Readout``).
     """
 
     def forward(self, v: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         kv = (v @ k.transpose(-1, -2)) / k.shape[-1]
         return torch.cat([kv, k.mean(-1).unsqueeze(-2)], dim=2)
+
+
+class Readout(nn.Module):
+    """Each position's attention output from the summary: (B, heads, d + 1, d) summary and (B, heads, d, N) queries
+    -> (B, heads, d, N), the summary times the query divided by the normaliser row's product.
+
+    Its ONNX nodes (``.../readout/...``) and the summary's stay float in every INT8 file
+    (``edgeunet.export.int8.candidates.float_attention_nodes``): the summary's MatMul sums over the positions,
+    and the division takes the ratio of two small numbers, where a denominator rounded to zero in int8 blows the
+    output up (a trained ``unet-vit`` measured -35 dB SQNR there before). Their inputs q, k and v stay int8
+    (ONNX Runtime reads them in ``MatMulIntegerToFloat``), and so does their output, a weighted mean of values
+    with the range of v at every image size.
+    """
+
+    def __init__(self, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, summary: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        out = summary @ q  # (B, heads, d + 1, N): the attention's sums, then its normaliser
+        return out[:, :, :-1] / (out[:, :, -1:] + self.eps)
 
 
 class LinearAttention(nn.Module):
@@ -165,7 +183,7 @@ class LinearAttention(nn.Module):
     ``softmax(q k^T) v`` becomes ``(v relu(k)^T) relu(q)`` normalised by ``(1 relu(k)^T) relu(q)``: linear in the
     number of positions N, no softmax or exponent, and every op a 1x1 conv, a ReLU, a MatMul or a division, which
     INT8 kernels and every runtime handle. The key-value summary is a mean over the positions
-    (``KeyValueSummary``), so FP16 does not overflow on large images and INT8 ranges do not depend on the size.
+    (``KeyValueSummary``), so FP16 does not overflow on large images; it and the ``Readout`` stay float in INT8.
 
     (B, channels, *spatial) -> (B, channels, *spatial); ``dim`` (heads x head_dim) is the width of q, k, v.
     """
@@ -179,9 +197,9 @@ class LinearAttention(nn.Module):
         self.q = ConvNormAct(channels, dim, 1, norm=False, **dims)
         self.k = ConvNormAct(channels, dim, 1, norm=False, **dims)
         self.v = conv_layer(spatial_dims, channels, dim, 1, bias=False)
-        self.summary = KeyValueSummary()
+        self.summary, self.readout = KeyValueSummary(), Readout(eps)
         self.proj = ConvNormAct(dim, channels, 1, act=False, **dims)
-        self.heads, self.head_dim, self.eps = heads, dim // heads, eps
+        self.heads, self.head_dim = heads, dim // heads
 
     def matmul_macs(self, shape: tuple[int, ...]) -> int:
         """Multiply-accumulates of the two MatMuls for an input of ``shape`` (the convs are counted as modules)."""
@@ -192,9 +210,7 @@ class LinearAttention(nn.Module):
         # one reshape per tensor, from one read of the input's shape: dynamic shapes cost a few small ops in ONNX
         batch, spatial = x.shape[0], x.shape[2:]
         q, k, v = (f(x).reshape(batch, self.heads, self.head_dim, -1) for f in (self.q, self.k, self.v))
-        out = self.summary(v, k) @ q  # (B, heads, head_dim + 1, N): the attention's sums, then its normaliser
-        out = out[:, :, :-1] / (out[:, :, -1:] + self.eps)
-        return self.proj(out.reshape(batch, -1, *spatial))
+        return self.proj(self.readout(self.summary(v, k), q).reshape(batch, -1, *spatial))
 
 
 class TransformerBlock(nn.Module):

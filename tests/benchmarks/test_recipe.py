@@ -231,3 +231,21 @@ def test_the_models_set_is_its_own_kind_and_exports_unet_vit_to_int8(tmp_path, m
     assert [label for label, row in rows.items() if "int8" in row] == ["unet-vit, new recipe"]
     assert exported == ["c2s0"]  # the first seed of the third configuration
     assert rows["unet-attention, new recipe"]["model"] == "unet-attention"
+
+
+def test_a_refused_int8_export_is_recorded_and_the_trainings_are_kept(tmp_path, monkeypatch):
+    import benchmarks.recipe as recipe
+
+    (tmp_path / "c1").mkdir()
+    monkeypatch.setattr(recipe, "train_once", lambda case, model, options, seed, out: {"heldout_dice": 0.5})
+
+    def refused(case, run, out):
+        raise RuntimeError("edgeunet export ... failed (2):\nWARNING x\n"
+                           "edgeunet export: check failed: INT8 Dice drop 0.2")
+
+    monkeypatch.setattr(recipe, "int8_dice", refused)
+    data = recipe.run(tmp_path, ["c1"], [0], ["unet-vit, new recipe"], config_set="models")
+    row = data["cases"]["c1"]["configs"]["unet-vit, new recipe"]
+    assert row["heldout"]["mean"] == 0.5
+    assert row["int8"] == {"error": "edgeunet export: check failed: INT8 Dice drop 0.2"}
+    assert "no INT8 file (edgeunet export: check failed" in " ".join(recipe.block(tmp_path / "r.json", data).split())

@@ -23,7 +23,7 @@ def naive_attention(attn: LinearAttention, x: torch.Tensor) -> torch.Tensor:
     h, d = attn.heads, attn.head_dim
     q, k, v = (f(x).reshape(b, h, d, n) for f in (attn.q, attn.k, attn.v))
     weights = torch.einsum("bhdm,bhdn->bhmn", k, q) / n  # (B, heads, m, n): k_m . q_n / N, all >= 0 (ReLU)
-    out = torch.einsum("bhdm,bhmn->bhdn", v, weights) / (weights.sum(2, keepdim=True) + attn.eps)
+    out = torch.einsum("bhdm,bhmn->bhdn", v, weights) / (weights.sum(2, keepdim=True) + attn.readout.eps)
     return attn.proj(out.reshape(b, h * d, *x.shape[2:]))
 
 
@@ -133,14 +133,15 @@ def test_pruning_keeps_the_heads_and_prunes_the_residual_and_feed_forward():
         torch.testing.assert_close(rebuilt(x), model(x))
 
 
-def test_int8_keeps_size_dependent_sums_in_float_and_holds_at_other_sizes(tmp_path):
+def test_int8_keeps_summary_and_readout_in_float_and_holds_at_other_sizes(tmp_path):
     """Calibrated at 32 px, the INT8 file is as close to FP32 at 128 px: the key-value sums, whose range grows
-    with the image, stay float, and the attention's tensors the quantizer sees have one range at every size."""
+    with the image, and the readout's division stay float, and the attention's tensors the quantizer sees have
+    one range at every size."""
     pytest.importorskip("onnxruntime")
     import onnx
     import onnxruntime as ort
 
-    from edgeunet.export.int8.candidates import layer_groups, size_dependent_nodes
+    from edgeunet.export.int8.candidates import float_attention_nodes, layer_groups
     from edgeunet.export.int8.quantize import prepare, quantize_int8
     from edgeunet.export.onnx import export_onnx
 
@@ -153,15 +154,16 @@ def test_int8_keeps_size_dependent_sums_in_float_and_holds_at_other_sizes(tmp_pa
     model.eval()
     fp32 = export_onnx(model, tmp_path / "m.onnx", {"normalize": "none"}, ["bg", "fg"])
     prepared = prepare(fp32, tmp_path / "m.prep.onnx")
-    summary = size_dependent_nodes(onnx.load(str(prepared)))
-    assert summary and all("/summary/" in n for n in summary)
+    kept = float_attention_nodes(onnx.load(str(prepared)))
+    ops = {n.op_type for n in onnx.load(str(prepared)).graph.node if n.name in kept}
+    assert {"MatMul", "Div"} <= ops and all("/summary/" in n or "/readout/" in n for n in kept)
     groups = layer_groups(onnx.load(str(prepared)))
     assert {"transformer.1", "transformer.2", "attention.1", "attention.2"} <= set(groups)
     assert groups["attention.2"] < groups["transformer.2"]
     rng = np.random.default_rng(0)
     calib = [rng.standard_normal((1, 32, 32)).astype(np.float32) for _ in range(8)]
     settings = quantize_int8(prepared, tmp_path / "m.int8.onnx", calib, {"precision": "int8", "input_name": "images"})
-    assert summary <= set(settings["nodes_to_exclude"])
+    assert kept <= set(settings["nodes_to_exclude"])
     assert settings["qdq_rewrites"]["shape_before_dequantize"] > 0
     int8 = onnx.load(str(tmp_path / "m.int8.onnx"))
     producers = {o: n for n in int8.graph.node for o in n.output}

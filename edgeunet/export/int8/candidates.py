@@ -14,7 +14,7 @@ Groups (each a set of node names that ``quantize_static`` leaves in float):
   the nodes that feed it and the node it feeds), ``gate.L`` (attention gate).
 * ``transformer.L``: the Transformer blocks at level L (``/encoder/stages.L/transformer/``), and
   ``attention.L``: their linear attention alone (``.../attn/``: q, k, v, the MatMuls, the division, the
-  projection). The key-value sums (``size_dependent_nodes``) are float in every candidate.
+  projection). Its summary and readout (``float_attention_nodes``) are float in every candidate.
 
 Option candidates change ONNX Runtime's quantization settings instead: per-tensor weights,
 uint8 weights (u8u8 kernels: no saturation on CPUs without VNNI, so no reduce_range),
@@ -139,11 +139,11 @@ def layer_groups(model_proto) -> dict[str, set[str]]:
     return groups
 
 
-def size_dependent_nodes(model_proto) -> set[str]:
-    """Nodes whose output range grows with the image size, which INT8 therefore keeps in float in every candidate:
-    the key-value sums of linear attention (``edgeunet.models.blocks.KeyValueSummary``). Scales calibrated at
-    one size would clip at a larger one."""
-    return {n.name for n in model_proto.graph.node if "/summary/" in n.name}
+def float_attention_nodes(model_proto) -> set[str]:
+    """Nodes INT8 keeps in float in every candidate: the key-value summary and the readout of linear attention
+    (``edgeunet.models.blocks.KeyValueSummary`` and ``Readout``), a sum over the positions whose range grows with
+    the image, and a ratio whose int8 denominator can round to zero."""
+    return {n.name for n in model_proto.graph.node if "/summary/" in n.name or "/readout/" in n.name}
 
 
 def option_candidates(base: Candidate, reduce_range: bool) -> list[Candidate]:

@@ -25,7 +25,7 @@ from ..onnx import save_onnx, set_metadata
 from ..options import CALIB_METHODS
 from ..quiet import quiet
 from ..targets import FLAVOUR_KEY, target_named
-from .candidates import size_dependent_nodes
+from .candidates import float_attention_nodes
 from .qdq_graph import dequantize_after_depth_to_space, shape_before_dequantize, share_concat_scales
 
 logger = logging.getLogger(__name__)
@@ -93,8 +93,8 @@ def quantize_int8(
         calib_method: ``minmax``, ``entropy`` or ``percentile``.
         target: A ``--target`` value (``targets.TARGETS``).
         reduce_range: 7-bit weights; None decides for this CPU (``Target.reduce_range``).
-        nodes_to_exclude: Node names left in float (the INT8 search's float groups); the nodes whose range
-            grows with the image size (``candidates.size_dependent_nodes``) are always left in float too.
+        nodes_to_exclude: Node names left in float (the INT8 search's float groups); linear attention's
+            summary and readout (``candidates.float_attention_nodes``) are always left in float too.
         overrides: Replaces ``quant_settings`` entries: ``per_channel``, ``reduce_range``,
             ``weight_type`` (``QInt8``/``QUInt8``) and ``quant_format`` (``QDQ``/``QOperator``).
         calibration_cache: JSON file of calibrated ranges: read when it exists, else written,
@@ -121,7 +121,7 @@ def quantize_int8(
         extra["CalibPercentile"] = PERCENTILE
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}
-    nodes_to_exclude = sorted(set(nodes_to_exclude) | size_dependent_nodes(onnx.load(str(prepared))))
+    nodes_to_exclude = sorted(set(nodes_to_exclude) | float_attention_nodes(onnx.load(str(prepared))))
     dst = Path(dst)
     raw = dst.with_name(f".{dst.name}.raw{os.getpid()}")
     try:
