@@ -53,6 +53,9 @@ class Format:
         accuracy_control: Its INT8 export can keep layers in float until the Dice drop on the search images is
             within ``--max-dice-drop`` (OpenVINO's NNCF).
         fixed_size: It takes one input size (``ExportOptions.fixed_img_size``); the runtime tiles at it.
+        fixed_size_with_attention: It takes one input size too when the model has Transformer blocks
+            (``attention_levels``): ExecuTorch's XNNPACK partitioner leaves out a conv whose output's dynamic
+            size the attention's reshapes read, and such an undelegated INT8 conv cannot even be built.
         verified: How export checks it.
         bench: ``edgeunet bench`` times it.
         auto: What ``--formats auto`` times of it: (precision, OpenVINO inference hint) pairs.
@@ -77,6 +80,7 @@ class Format:
     sidecar: bool = False
     accuracy_control: bool = False
     fixed_size: bool = False
+    fixed_size_with_attention: bool = False
     verified: str = "through its runtime backend against PyTorch on the verification images: argmax agreement " \
                     "(FP32), Dice drop within --max-dice-drop (INT8)"
     bench: bool = True
@@ -117,7 +121,7 @@ FORMATS: tuple[Format, ...] = (
            libraries={"fp32": (("openvino", "openvino"),), "int8": (("openvino", "openvino"), ("nncf", "nncf"))},
            auto=(("fp32", "f32"), ("fp32", "bf16"), ("int8", None))),
     Format("executorch", "ExecuTorch", (".pte",), "executorch", "mobile", made_from="checkpoint",
-           made_by="`edgeunet export --formats executorch`", slow=True,
+           made_by="`edgeunet export --formats executorch`", slow=True, fixed_size_with_attention=True,
            help="ExecuTorch with XNNPACK",
            libraries={"fp32": (("executorch", "executorch"),), "int8": _MOBILE_INT8},
            auto=(("int8", None),)),
@@ -135,6 +139,12 @@ OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in FORMATS if f.option)  # th
 AUTO = "auto"  # --formats auto: time the runtimes installed here, ship the fastest
 MODEL_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS for s in f.suffixes)  # every model file, table order
 ENGINE_SUFFIXES: tuple[str, ...] = BY_NAME["tensorrt"].suffixes
+
+
+def takes_one_size(fmt: Format, attention: bool) -> bool:
+    """Whether ``fmt``'s file takes one input size, for a model with (``attention``) or without Transformer
+    blocks."""
+    return fmt.fixed_size or (attention and fmt.fixed_size_with_attention)
 
 
 def format_of(path: str | os.PathLike) -> Format | None:

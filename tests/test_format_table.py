@@ -113,3 +113,11 @@ def test_the_table_imports_nothing_heavy():
             "print([m for m in ('torch', 'onnx', 'onnxruntime', 'numpy') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_executorch_takes_one_size_only_for_models_with_transformer_blocks():
+    from edgeunet.formats import BY_NAME, FORMATS, takes_one_size
+
+    assert takes_one_size(BY_NAME["litert"], False) and takes_one_size(BY_NAME["litert"], True)
+    assert not takes_one_size(BY_NAME["executorch"], False) and takes_one_size(BY_NAME["executorch"], True)
+    assert [f.name for f in FORMATS if takes_one_size(f, True)] == ["executorch", "litert"]

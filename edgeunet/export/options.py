@@ -68,8 +68,9 @@ class ExportOptions:
     search_time: float = _option(75.0, "seconds", "seconds after which the INT8 search starts no more candidates")
     search_img_size: int | None = _option(None, "size", "image side (px) the INT8 search and --formats auto time at "
                                           "(unset: --img-size, else 256)")
-    fixed_img_size: int | None = _option(None, "size", "side (px) of the fixed-size files (LiteRT) (unset: "
-                                         "--img-size, else 256; with --formats auto: the side auto times at)")
+    fixed_img_size: int | None = _option(None, "size", "side (px) of the fixed-size files (LiteRT; ExecuTorch of a "
+                                         "model with Transformer blocks) (unset: --img-size, else 256; with "
+                                         "--formats auto: the side auto times at)")
     formats: tuple[str, ...] = _option(("onnx",), "names", formats_help())
 
     def __post_init__(self):
@@ -108,8 +109,9 @@ class ExportOptions:
         return self.search_img_size or self.img_size or _rounded(SEARCH_SIZE, multiple)
 
     def fixed_side(self, multiple: int) -> int:
-        """Side (px) of the fixed-size files (LiteRT): ``fixed_img_size``; else, with ``--formats auto``, the side
-        auto times at; else the static size, else 256 rounded to the model's size ``multiple``."""
+        """Side (px) of the fixed-size files (``formats.takes_one_size``): ``fixed_img_size``; else, with
+        ``--formats auto``, the side auto times at; else the static size, else 256 rounded to the model's size
+        ``multiple``."""
         if self.fixed_img_size:
             return self.fixed_img_size
         if AUTO in self.formats:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...errors import MissingExtraError
-from ...formats import AUTO, BY_NAME, Format, missing, model_file_name
+from ...formats import AUTO, BY_NAME, Format, missing, model_file_name, takes_one_size
 from ..options import ExportOptions
 from ..progress import Progress
 from ..quality import FAILED, dice_verdict
@@ -93,6 +93,10 @@ class FormatContext:
         """The side of fixed-size files (``ExportOptions.fixed_side``)."""
         return self.options.fixed_side(self.multiple)
 
+    def one_size(self, fmt: Format) -> bool:
+        """Whether this model's ``fmt`` file takes one input size (``formats.takes_one_size``)."""
+        return takes_one_size(fmt, bool(self.model.cfg.attention_levels))
+
     def onnx_path(self, precision: str) -> Path:
         return self.out / model_file_name("onnx", precision)
 
@@ -102,7 +106,7 @@ class FormatContext:
         padded to it."""
         side = self.fixed_side
         val = self.val
-        if not fmt.fixed_size or all(x.shape[1:] == (side, side) for x in val.images):
+        if not self.one_size(fmt) or all(x.shape[1:] == (side, side) for x in val.images):
             return val.images, val.masks if val.has_masks else None, self.reference
         if side not in self.fitted:
             at_side = self.images.at_side("verification", side)
@@ -122,7 +126,7 @@ def make_file(ctx: FormatContext, name: str, precision: str) -> dict:
     source = {"checkpoint": ctx.checkpoint, "fp32 onnx": ctx.onnx_path("fp32"),
               "onnx": ctx.onnx_path(precision)}[fmt.made_from]
     calib = ctx.images["calibration"].images if precision == "int8" else None
-    settings: dict = {"precision": precision, "img_size": ctx.fixed_side if fmt.fixed_size else o.img_size,
+    settings: dict = {"precision": precision, "img_size": ctx.fixed_side if ctx.one_size(fmt) else o.img_size,
                       "target_platform": ctx.target.ort_platform}
     extra = {}
     if fmt.accuracy_control and precision == "int8":  # keeps costly layers in float, judged on the search images
