@@ -294,3 +294,59 @@ SPINNING_SENTENCES = {
               "session's threads compete with the row being timed.",
 }
 
+
+
+NO_UNET_VIT_CHOICE = ("When to choose `unet-vit`: `python benchmarks/run.py --variants unet-ds,unet-attention,unet-vit "
+                      "--tag transformer` and `python benchmarks/recipe.py --set models` measure it.")
+
+
+def _span(values: list[float]) -> str:
+    """``1.3x``, or ``1.2-1.4x`` when the values differ at one decimal."""
+    low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+    return f"{low}x" if low == high else f"{low}-{high}x"
+
+
+def unet_vit_choice(path: Path, data: dict) -> str:
+    """README.md and docs/models.md: when to choose ``unet-vit``, from the tagged suite run (``path``, ``data``) and
+    the newest ``recipe-models`` file beside it (held-out Dice on the development set)."""
+    from benchmarks.recipe import verdict
+    from benchmarks.results_files import latest
+
+    rows, _, sizes = _suite(data)
+    vit, ds = rows.get("unet-vit"), rows.get("unet-ds")
+    if not vit or not ds:
+        return NO_UNET_VIT_CHOICE + "\n"
+    speed = []
+    for size in sizes:
+        ratio = (vit.get("speedups", {}).get(size) or {}).get("onnx-int8")
+        if ratio:
+            speed.append(f"{ratio['ratio']:.2f}x at {size} px (quartiles {ratio['ratio_q25']:.2f}-"
+                         f"{ratio['ratio_q75']:.2f})")
+    slower = [_p50(vit, s, "onnx-int8") / _p50(ds, s, "onnx-int8") for s in sizes
+              if _p50(vit, s, "onnx-int8") and _p50(ds, s, "onnx-int8")]
+    dice = {name: rows[name]["dice"].get("onnx-fp32") for name in ("unet-vit", "unet-ds", "unet-attention")
+            if name in rows}
+    text = (f"When to choose `unet-vit` (measured on {machine_text(data['environment'])}, {_date(path)}). Its INT8 "
+            f"file runs {' and '.join(speed)} as fast as its own FP32 file in ONNX Runtime (medians of interleaved "
+            f"rounds), at {_span(slower)} the latency of `unet-ds` INT8 and "
+            f"{vit['macs'] / ds['macs']:.2f}x its MACs. On the synthetic set (one seed, the suite's budget) it scores "
+            f"{dice['unet-vit']:.3f} Dice, against {dice['unet-ds']:.3f} for `unet-ds`"
+            + (f" and {dice['unet-attention']:.3f} for `unet-attention`" if "unet-attention" in dice else "") + ".")
+    found = latest(path.parent, "recipe-models")
+    beats_everywhere = False
+    if found:
+        real = found[1]
+        pairs = [verdict(real, case, "unet-vit, new recipe", "unet-ds, new recipe") for case in real["cases"]]
+        pairs = [p for p in pairs if p]
+        drops = [f"{row['int8']['dice_drop']:+.4f}" for case in real["cases"].values()
+                 for label, row in case["configs"].items() if "int8" in row and "dice_drop" in row["int8"]]
+        text += (f" On the real development set, at one training budget and {len(real['seeds'])} seeds: "
+                 f"{' '.join(pairs)}" + (f" INT8 costs it {' and '.join(drops)} Dice there (FP32 - INT8)." if drops
+                                         else ""))
+        beats_everywhere = bool(pairs) and all(" beats " in p for p in pairs)
+    if beats_everywhere:
+        text += " Choose it over `unet-ds` where its latency fits."
+    else:
+        text += (" So `unet-ds` stays the default. Try `unet-vit` where a pixel's class depends on context far beyond"
+                 " its neighbourhood, and compare the two on your own data (`benchmarks/recipe.py --set models`).")
+    return text + "\n"

@@ -52,6 +52,7 @@ BLOCKS = {
     "recipe": ("recipe", recipe.block, recipe.NO_RECIPE),
     "recipe-models": ("recipe-models", recipe.block, recipe.NO_RECIPE_MODELS),
     "suite-transformer": ("suite-transformer", prose.suite_tagged, prose.NO_SUITE_TRANSFORMER),
+    "unet-vit-choice": ("suite-transformer", prose.unet_vit_choice, prose.NO_UNET_VIT_CHOICE),
     "models": ("models", models.block, models.NO_MODELS),
     "models-3d": ("models", models.block_3d, models.NO_MODELS_3D),
 }

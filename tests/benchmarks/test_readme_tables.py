@@ -36,13 +36,14 @@ def test_the_readmes_and_every_docs_page_are_written():
 
 def test_the_readme_keeps_the_models_table_and_one_headline_and_the_pages_hold_the_rest():
     readme = (ROOT / "README.md").read_text()
-    assert set(re.findall(r"<!-- edgeunet:table ([\w.-]+) -->", readme)) == {"models", "suite-findings"}
+    assert set(re.findall(r"<!-- edgeunet:table ([\w.-]+) -->", readme)) == {"models", "suite-findings",
+                                                                              "unet-vit-choice"}
     pages = {name: (ROOT / "docs" / f"{name}.md").read_text() for name in ("training", "export", "formats", "3d",
                                                                            "runtime", "benchmarks", "models")}
     for page, blocks in {"training": ("recipe", "ddp"), "export": ("int8-speedup",), "formats": ("runtimes",),
                          "3d": ("demo3d", "volume-memory", "volumes", "models-3d"), "runtime": ("runtime-memory",),
                          "benchmarks": ("repeatability", "spinning", "suite"),
-                         "models": ("recipe-models", "suite-transformer")}.items():
+                         "models": ("recipe-models", "suite-transformer", "unet-vit-choice")}.items():
         for name in blocks:
             assert f"<!-- edgeunet:table {name} -->" in pages[page], f"block {name} is not in docs/{page}.md"
 
@@ -182,11 +183,16 @@ def test_models_blocks_are_written_from_the_models_result_file(tmp_path):
             "provenance": {"edgeunet": "9.9.9"}}
     (tmp_path / "models.json").write_text(json.dumps(data))
     text = tables.block_text("models", tmp_path)
-    line = "| `unet-ds` | - | depthwise-separable | 2 | 2 | bilinear + BN-ReLU | no | 0.267 | 1.113 | 32, 48, 96, 192 |"
+    line = ("| `unet-ds` | - | depthwise-separable | 2 | 2 | bilinear + BN-ReLU | no | - | 0.267 | 1.113 "
+            "| 32, 48, 96, 192 |")
     assert line in text
+    vit = {**row, "name": "unet-vit", "attention_levels": [2, 3], "parameters": 836_504, "gmacs": 1.3589}
+    (tmp_path / "models.json").write_text(json.dumps({**data, "rows": [row, vit]}))
+    assert "| no | 2, 3 | 0.837 | 1.359 |" in tables.block_text("models", tmp_path)
+    (tmp_path / "models.json").write_text(json.dumps(data))
     assert "unet3d" not in text and "at 256x256" in " ".join(text.split())
     text = tables.block_text("models-3d", tmp_path)
-    assert "| `unet3d` | - | 3x3 conv | - | - | transposed | no | 5.601 | 62.715 | 32, 64 |" in text
+    assert "| `unet3d` | - | 3x3 conv | - | - | transposed | no | - | 5.601 | 62.715 | 32, 64 |" in text
     assert "unet-ds" not in text and "at 64^3" in " ".join(text.split())
     assert "benchmarks/models.py" in tables.block_text("models", tmp_path / "empty")
 
