@@ -242,8 +242,8 @@ class ModelConfig:
             plan[f"{prefix}.hidden2"] = out * self.expand_ratio
 
     def to_dict(self) -> dict:
-        """Plain JSON-able dict; ``spatial_dims``, ``pool``, ``up_act`` and ``encoder`` are left out at their
-        defaults (2-D configs read as before, also by edgeunet versions without 3-D support)."""
+        """Plain JSON-able dict; ``spatial_dims``, ``pool``, ``up_act``, ``encoder`` and the Transformer fields are
+        left out at their defaults (2-D configs read as before, also by edgeunet versions without 3-D support)."""
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
         d["layer_widths"] = [list(p) for p in self.layer_widths]

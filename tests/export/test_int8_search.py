@@ -83,7 +83,8 @@ def test_chosen_candidate_keeps_dice_and_is_written(searched):
     assert report["calibration"]["quantization"]["float_groups"] == chosen["float_groups"]
     rewrites = report["calibration"]["quantization"]["qdq_rewrites"]  # what qdq_graph did to the shipped file
     assert rewrites == chosen["qdq_rewrites"] and set(rewrites) == {"shared_concat_scales",
-                                                                     "dequantize_after_depth_to_space"}
+                                                                     "dequantize_after_depth_to_space",
+                                                                     "shape_before_dequantize"}
     saved = json.loads((out / "export.json").read_text())
     assert saved["int8_search"]["chosen"] == chosen["name"] and isinstance(saved["int8_faster_than_fp32"], bool)
 

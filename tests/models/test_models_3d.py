@@ -101,6 +101,8 @@ def test_2d_configs_keep_the_keys_of_earlier_versions():
         # up_act (BN + ReLU on the up-sampling conv) appears only where it is on: a layout no earlier version built
         # encoder: only the variants on a pretrained encoder, which no earlier version built
         encoder = {"encoder"} if cfg.encoder else set()
+        # attention_levels: only the Transformer U-Net (its blocks and heads are at their defaults)
+        encoder |= {"attention_levels"} if cfg.attention_levels else set()
         assert set(d) == old_keys | encoder | ({"up_act"} if cfg.up_act else set())
         assert ModelConfig.from_dict(d).spatial_dims == 2
         assert set(get_config(name, up_act=False).to_dict()) == old_keys | encoder

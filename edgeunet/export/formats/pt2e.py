@@ -44,7 +44,13 @@ def quantize_pt2e(torch, model, calibration: list[np.ndarray], low: list[int], h
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
+    from ...models.blocks import KeyValueSummary, Readout
+
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    # linear attention's summary and readout stay float, as in the INT8 ONNX file (export.int8.candidates
+    # .float_attention_nodes): a sum over the positions, and a division whose int8 denominator can be zero
+    for kind in (KeyValueSummary, Readout):
+        quantizer.set_module_type(kind, None)
     prepared = prepare_pt2e(export_program(torch, model, low, high, multiple).module(), quantizer)
     with torch.no_grad():
         for image in calibration:
