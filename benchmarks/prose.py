@@ -89,7 +89,9 @@ NO_SUITE_TRANSFORMER = ("No result yet: `python benchmarks/run.py --variants une
 def suite_tagged(path: Path, data: dict) -> str:
     """A suite run of some variants (``benchmarks/run.py --tag``): its table, the machine, the command and files."""
     _, lines, sizes = _suite(data)
-    labels = ",".join(v["label"] for v in data["suite"]["variants"] if v["label"] != "monai-basicunet")
+    from benchmarks.monai_reference import LABEL as MONAI
+
+    labels = ",".join(v["label"] for v in data["suite"]["variants"] if v["label"] != MONAI)
     return (f"Measured on {machine_text(data['environment'])}, {_date(path)} ({_minutes(data)} in all) by "
             f"`python benchmarks/run.py --variants {labels} --tag {data['suite']['tag']}`:\n\n"
             f"{format_summary(lines, sizes)}\nFiles: `benchmarks/results/{path.stem}.json` (everything), `.csv`, "
