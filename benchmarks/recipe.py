@@ -10,16 +10,17 @@ in a fresh ``edgeunet train`` process as a user would run it. The held-out Dice 
 ``DIR/<case>/test``, which no run trains or selects on. The configurations:
 
 * ``unet-ds``, old recipe (``--augment basic``: 90-degree rotations, flips and gain/offset jitter, as before
-  edgeunet 0.3) and new recipe (the defaults: nnU-Net's augmentations and the data set's normalisation);
+  edgeunet 0.3), new recipe (the defaults: nnU-Net's augmentations and the data set's normalisation), and new
+  recipe with an average of the weights (``--ema 0.99``);
 * ``unet-efficientnet-lite0`` from scratch (``--weights none``) and from ImageNet (``--weights imagenet``),
   both with the new recipe;
 * with ``--set models``: ``unet-ds``, ``unet-attention`` and the Transformer U-Net ``unet-vit``, all with the
   new recipe (``<machine>-recipe-models.json``, kind ``recipe-models``).
 
 Then the first seed of the ImageNet ``unet-efficientnet-lite0`` and of ``unet-vit`` (``INT8_CONFIGS``) is
-exported with ``--int8`` (calibrated on the training images, verified on the test images): its INT8 Dice
-beside FP32. A gain smaller than the
-seed-to-seed spread is no gain: the table shows the mean and the spread (min-max) over the seeds.
+exported with ``--int8 --no-int8-search`` (full INT8, calibrated on the training images): its INT8 Dice beside
+FP32 on every test image (without the search, no test image is set aside to score its candidates). A gain
+smaller than the seed-to-seed spread is no gain: the table shows the mean and the spread (min-max) over the seeds.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ CONFIGS = {  # label: (model, edgeunet train options on top of BUDGET)
     "unet-efficientnet-lite0, ImageNet": ("unet-efficientnet-lite0", ["--weights", "imagenet"]),
     "unet-attention, new recipe": ("unet-attention", []),
     "unet-vit, new recipe": ("unet-vit", []),
+    "unet-ds, new recipe + EMA": ("unet-ds", ["--ema", "0.99"]),
 }
 # The configurations whose first seed is also exported with --int8 (its INT8 Dice beside FP32).
 INT8_CONFIGS = ("unet-efficientnet-lite0, ImageNet", "unet-vit, new recipe")
 # --set: named sets of configurations, each written to its own result file and kind (``recipe-<set>``); the
 # default set is issue 21's recipe and weights comparison, ``models`` the Transformer U-Net beside the edge models.
-SETS = {"recipe": tuple(CONFIGS)[:4], "models": ("unet-ds, new recipe", "unet-attention, new recipe",
-                                                 "unet-vit, new recipe")}
+SETS = {"recipe": (*tuple(CONFIGS)[:4], "unet-ds, new recipe + EMA"),
+        "models": ("unet-ds, new recipe", "unet-attention, new recipe", "unet-vit, new recipe")}
 BUDGET = ["--steps", "500", "--epochs", "10", "--batch-size", "8", "--img-size", "128", "--lr", "0.003",
           "--val-fraction", "0.2"]
 
@@ -79,10 +81,10 @@ def train_once(case: Path, model: str, options: list[str], seed: int, out: Path)
 
 
 def int8_dice(case: Path, run: Path, out: Path) -> dict:
-    """FP32 and INT8 Dice of ``run``'s export on the case's test images (export.json's INT8 check), what the
-    INT8 search kept, and how the export split the images into calibration, search and verification."""
-    edgeunet("export", str(run / "best.pt"), "--int8", "--calib", str(case), "--val", str(case / "test"),
-             "--no-progress", "--out", str(out))
+    """FP32 and INT8 Dice of ``run``'s full-INT8 export on all of the case's test images (export.json's INT8
+    check), and how the export split the images into calibration and verification."""
+    edgeunet("export", str(run / "best.pt"), "--int8", "--no-int8-search", "--calib", str(case), "--val",
+             str(case / "test"), "--no-progress", "--out", str(out))
     report = json.loads((out / "export.json").read_text())
     quality = report["int8_quality"]
     return {"fp32": quality["fp32"]["mean_dice"], "int8": quality["int8"]["mean_dice"],
@@ -143,6 +145,8 @@ def run(devset: Path, cases: list[str], seeds: list[int], configs: list[str], jo
 
 
 NO_RECIPE = "`python benchmarks/recipe.py` measures held-out Dice of the models and recipes on the development set."
+NO_RECIPE_BUDGET = ("`python benchmarks/recipe.py --configs 0,1 --steps 2000` measures the old and new recipe of "
+                    "unet-ds at a longer budget.")
 NO_RECIPE_MODELS = ("`python benchmarks/recipe.py --set models` measures held-out Dice of unet-ds, unet-attention and "
                     "unet-vit on the development set.")
 
@@ -163,19 +167,27 @@ def block(path: Path, data: dict) -> str:
             cells.append(f"{h['mean']:.4f} [{h['min']:.4f}-{h['max']:.4f}]" if h else "not run")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     int8 = [f"{c}, {label}: " + (f"no INT8 file ({row['int8']['error']})" if "error" in row["int8"] else
-                                  f"FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f} on "
-                                  f"{row['int8']['verification_images']} verification images")
+                                  f"FP32 {row['int8']['fp32']:.4f}, INT8 {row['int8']['int8']:.4f} (drop "
+                                  f"{row['int8']['dice_drop']:+.4f}) on " + _int8_images(row["int8"]))
             for c in cases for label, row in data["cases"][c]["configs"].items() if "int8" in row]
     budget = " ".join(data["budget"])
     verdicts = [verdict(data, c, *pair) for c in cases for pair in PAIRS]
     return ("\n".join(lines) + "\n\n" + " ".join(v for v in verdicts if v)
             + f"\n\nSame budget for every row (`{budget}`), seeds {data['seeds']}; Dice on each "
-            f"case's test images, which no run trains or selects on. Exported with `--int8` (first "
-            f"seed): {'; '.join(int8) or 'not run'}. Measured on {machine_short(data)}, {data['date']}. File: "
+            f"case's test images, which no run trains or selects on. "
+            + (f"Exported with `--int8` (first seed): {'; '.join(int8)}. " if int8 else "")
+            + f"Measured on {machine_short(data)}, {data['date']}. File: "
             f"`benchmarks/results/{path.name}` (`benchmarks/recipe.py`).\n")
 
 
-PAIRS = (("unet-ds, new recipe", "unet-ds, old recipe"),
+def _int8_images(int8: dict) -> str:
+    """Which test images an INT8 figure is on: all of them (no search), or the verification half."""
+    if int8.get("chosen"):
+        return f"{int8['verification_images']} verification images (the other test images scored the INT8 search)"
+    return f"all {int8['verification_images']} test images (full INT8)"
+
+
+PAIRS = (("unet-ds, new recipe", "unet-ds, old recipe"), ("unet-ds, new recipe + EMA", "unet-ds, new recipe"),
          ("unet-efficientnet-lite0, ImageNet", "unet-efficientnet-lite0, scratch"),
          ("unet-vit, new recipe", "unet-ds, new recipe"), ("unet-vit, new recipe", "unet-attention, new recipe"))
 

@@ -50,6 +50,7 @@ BLOCKS = {
     "up-act": ("up-act", up_act.block, up_act.NO_UP_ACT),
     "spinning": ("spinning", spinning.block, spinning.NO_SPINNING),
     "recipe": ("recipe", recipe.block, recipe.NO_RECIPE),
+    "recipe-budget": ("recipe-budget", recipe.block, recipe.NO_RECIPE_BUDGET),
     "recipe-models": ("recipe-models", recipe.block, recipe.NO_RECIPE_MODELS),
     "suite-transformer": ("suite-transformer", prose.suite_tagged, prose.NO_SUITE_TRANSFORMER),
     "unet-vit-choice": ("suite-transformer", prose.unet_vit_choice, prose.NO_UNET_VIT_CHOICE),

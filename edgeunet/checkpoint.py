@@ -44,8 +44,9 @@ class TrainingFacts:
     samples_per_epoch: int | None = None
     steps: int | None = None
     schedule: str | None = None
+    ema: float | None = None
 
-    PLAN = ("epochs", "batch_size", "samples_per_epoch", "steps", "schedule")
+    PLAN = ("epochs", "batch_size", "samples_per_epoch", "steps", "schedule", "ema")
 
     @property
     def crop(self) -> int:

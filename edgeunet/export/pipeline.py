@@ -75,9 +75,9 @@ def export_model(checkpoint, out_dir, options: ExportOptions | None = None, *, p
     check_out_dir(out_dir)
     model, ckpt = model_from_checkpoint(checkpoint)
     cfg = model.current_config()
-    plan = plan_roles(options, cfg.spatial_dims)
-    check_sizes(options, cfg.size_multiple)
     used = used_roles(options)
+    plan = plan_roles(options, cfg.spatial_dims, used)
+    check_sizes(options, cfg.size_multiple)
     spec = InputSpec(ckpt.get("preprocessing") or {}, cfg.in_channels, cfg.size_multiple, options.img_size,
                      cfg.num_classes, cfg.spatial_dims, tuple(cfg.size_multiples))
     images = RoleImages(plan, spec, options.img_size or training_facts(ckpt).crop, role_flags(options))

@@ -16,6 +16,10 @@ Where each comes from:
 * ``--val DIR`` (or ``synthetic``): calibration from ``--calib``; the ``--val`` images halved between
   search and verification. The same folder given to both is split as one folder.
 
+A role the export does not use (``plan_roles(..., used=...)``: no search without the INT8 search, no
+calibration without INT8) gets no part: its images go to the roles that follow it, so an export without
+the search verifies on all the held-out images instead of half of them.
+
 For 3-D models (``plan_roles(options, spatial_dims=3)``) the same rules deal volumes: folders of
 volumes (``samples.volume_pairs``), and ``synthetic`` (or ``synthetic3d``) means synthetic nuclei volumes.
 A volume holds thousands of patches, so when a folder has too few volumes to deal one per role (one or two
@@ -207,29 +211,39 @@ def _by_region(folder: Path, pairs: list[Pair], roles: tuple[str, ...], counts: 
             for k, r in enumerate(roles)}
 
 
-def _one_folder(folder: Path, counts: dict[str, int], seed: int, lister=folder_pairs) -> RolePlan:
+def _unused(folder: Path | str, roles: tuple[str, ...], used: tuple[str, ...]) -> dict[str, Role]:
+    """An empty role for each of ``roles`` the export does not use."""
+    return {r: Role(str(folder), 0) for r in roles if r not in used}
+
+
+def _one_folder(folder: Path, counts: dict[str, int], seed: int, lister=folder_pairs,
+                used: tuple[str, ...] = ROLES) -> RolePlan:
     pairs = lister(folder)
-    if lister is volume_pairs and 0 < len(pairs) < len(ROLES):
-        return RolePlan("one folder by region", _by_region(folder, pairs, ROLES, counts), seed,
-                        {str(folder): len(pairs)})
-    _check_enough(folder, pairs, 3, "calibration, search and verification",
+    dealt = tuple(r for r in ROLES if r in used)
+    if lister is volume_pairs and 0 < len(pairs) < len(dealt):
+        return RolePlan("one folder by region", {**_by_region(folder, pairs, dealt, counts),
+                                                 **_unused(folder, ROLES, used)}, seed, {str(folder): len(pairs)})
+    _check_enough(folder, pairs, len(dealt), " and ".join(dealt).replace(" and ", ", ", len(dealt) - 2),
                   "add images, or give the search and verification images with --val DIR")
-    parts = _dealt(pairs, seed, 3)
-    roles = {r: _role(folder, part, counts[r]) for r, part in zip(ROLES, parts)}
-    return RolePlan("one folder", roles, seed, {str(folder): len(pairs)})
+    roles = {r: _role(folder, part, counts[r]) for r, part in zip(dealt, _dealt(pairs, seed, len(dealt)))}
+    return RolePlan("one folder", {**roles, **_unused(folder, ROLES, used)}, seed, {str(folder): len(pairs)})
 
 
-def _held_out(val: str | Path, counts: dict[str, int], seed: int, files: dict, lister=folder_pairs) -> dict[str, Role]:
-    """The search and verification roles from ``val`` (a folder's val part, or synthetic)."""
+def _held_out(val: str | Path, counts: dict[str, int], seed: int, files: dict, lister=folder_pairs,
+              used: tuple[str, ...] = ROLES) -> dict[str, Role]:
+    """The search and verification roles from ``val`` (a folder's val part, or synthetic); all of it verifies when
+    the search is not in ``used``."""
     if is_synthetic(val):
         return {r: Role(SYNTHETIC, counts[r]) for r in ROLES[1:]}
     folder = dataset_folder(val, "val")
     pairs = lister(folder)
     files[str(folder)] = len(pairs)
-    if lister is volume_pairs and len(pairs) == 1:
-        return _by_region(folder, pairs, ROLES[1:], counts)
-    _check_enough(folder, pairs, 2, "search and verification", f"add images to {folder}")
-    return {r: _role(folder, part, counts[r]) for r, part in zip(ROLES[1:], _dealt(pairs, seed, 2))}
+    dealt = tuple(r for r in ROLES[1:] if r in used or r == "verification")
+    if lister is volume_pairs and 0 < len(pairs) < len(dealt):
+        return {**_by_region(folder, pairs, dealt, counts), **_unused(folder, ROLES[1:], dealt)}
+    _check_enough(folder, pairs, len(dealt), " and ".join(dealt), f"add images to {folder}")
+    return {**{r: _role(folder, part, counts[r]) for r, part in zip(dealt, _dealt(pairs, seed, len(dealt)))},
+            **_unused(folder, ROLES[1:], dealt)}
 
 
 def _calibration(calib: str | Path, counts: dict[str, int], seed: int, files: dict, lister=folder_pairs) -> Role:
@@ -241,11 +255,12 @@ def _calibration(calib: str | Path, counts: dict[str, int], seed: int, files: di
     return _role(folder, _dealt(pairs, seed, 1)[0], counts["calibration"])
 
 
-def plan_roles(options, spatial_dims: int = 2) -> RolePlan:
+def plan_roles(options, spatial_dims: int = 2, used: tuple[str, ...] = ROLES) -> RolePlan:
     """Decides the images of every role from ``ExportOptions`` (``calib``, ``val``, counts, ``seed``).
 
     Only folder listings are read here, so bad data fails before the export starts. ``spatial_dims=3``
-    (a 3-D model): the roles are volumes; ``synthetic3d`` is read as ``synthetic``.
+    (a 3-D model): the roles are volumes; ``synthetic3d`` is read as ``synthetic``. ``used``: the roles the
+    export uses (verification always); the folder images of the others go to those that follow them.
 
     Raises:
         UserError: A folder is missing, empty or unpaired, or too small for disjoint roles.
@@ -266,12 +281,12 @@ def plan_roles(options, spatial_dims: int = 2) -> RolePlan:
     if val is None:
         train, held = _parts(calib)
         if held is None:
-            return _one_folder(train, counts, seed, lister)
+            return _one_folder(train, counts, seed, lister, used)
         roles = {"calibration": _calibration(train, counts, seed, files, lister),
-                 **_held_out(held, counts, seed, files, lister)}
+                 **_held_out(held, counts, seed, files, lister, used)}
         return RolePlan("train/val folder", roles, seed, files)
     roles = {"calibration": _calibration(calib, counts, seed, files, lister),
-             **_held_out(val, counts, seed, files, lister)}
+             **_held_out(val, counts, seed, files, lister, used)}
     return RolePlan("separate", roles, seed, files)
 
 

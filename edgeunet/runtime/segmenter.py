@@ -27,7 +27,7 @@ from .backends import open_backend
 from .preprocess import check_image, check_volume, preprocess, volume_normalizer
 from .session import DEFAULT_SPINNING
 from .tiling import crop, pad_to, run_tiled, run_whole, softmax
-from .window import argmax_into, sliding_window, sliding_window_mask
+from .window import argmax_into, mirrored, sliding_window, sliding_window_mask
 
 DEFAULT_TILE = 512
 DEFAULT_TILE_3D = 64  # the training patch of the 3-D models; memory per window grows with its cube
@@ -59,6 +59,8 @@ class Segmenter:
         spinning: When ONNX Runtime's intra-op threads busy-wait: ``"run"`` (default: within a call, stopping
             when it returns, so the cores are free for your own work between calls), ``"always"`` (ONNX
             Runtime's default, a little faster for back-to-back calls) or ``"off"``. Other backends ignore it.
+        tta: Test-time mirroring (nnU-Net's): every tile or window also runs mirrored along each combination of
+            spatial axes and the probabilities are averaged; 4x the model calls in 2-D, 8x in 3-D.
 
     Attributes:
         metadata: ``ModelMetadata`` of the model (classes, preprocessing, size multiple).
@@ -67,23 +69,27 @@ class Segmenter:
 
     def __init__(self, model_path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
                  providers: list[str] | None = None, tile: int | None = None, overlap: float = 0.25,
-                 tile_batch: int = 1, precision: str | None = "f32", spinning: str = DEFAULT_SPINNING):
+                 tile_batch: int = 1, precision: str | None = "f32", spinning: str = DEFAULT_SPINNING,
+                 tta: bool = False):
         backend = open_backend(model_path, backend, threads=threads, providers=providers, precision=precision,
                                spinning=spinning)
-        self._setup(backend, tile, overlap, tile_batch)
+        self._setup(backend, tile, overlap, tile_batch, tta)
 
     @classmethod
-    def from_backend(cls, backend, tile: int | None = None, overlap: float = 0.25, tile_batch: int = 1) -> Segmenter:
+    def from_backend(cls, backend, tile: int | None = None, overlap: float = 0.25, tile_batch: int = 1,
+                     tta: bool = False) -> Segmenter:
         """A Segmenter around an already-open backend (``OrtBackend``, ``TrtBackend`` or any object with
         their interface: ``metadata``, ``name``, ``providers``, ``max_batch``, ``fixed_size`` and
         ``run((B, C, H, W) float32) -> (B, K, H, W) float32 logits``); the other arguments as in ``__init__``.
         """
         segmenter = cls.__new__(cls)
-        segmenter._setup(backend, tile, overlap, tile_batch)
+        segmenter._setup(backend, tile, overlap, tile_batch, tta)
         return segmenter
 
-    def _setup(self, backend, tile: int | None, overlap: float, tile_batch: int) -> None:
+    def _setup(self, backend, tile: int | None, overlap: float, tile_batch: int, tta: bool = False) -> None:
         self._backend = backend
+        self.tta = bool(tta)
+        self._run = mirrored(self._run_model) if self.tta else self._run_model
         self.metadata = self._backend.metadata
         if not 0.0 <= float(overlap) < 1.0:
             raise UserError(f"overlap must be in [0, 1), got {overlap}: 0.25 is a good default")
@@ -146,9 +152,9 @@ class Segmenter:
 
     def __repr__(self) -> str:
         return (f"Segmenter(backend={self.backend!r}, providers={self.providers}, classes={self.class_names}, "
-                f"tile={self.tile}, overlap={self.overlap})")
+                f"tile={self.tile}, overlap={self.overlap}" + (", tta=True)" if self.tta else ")"))
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def _run_model(self, x: np.ndarray) -> np.ndarray:
         """(B, C, h, w) -> (B, K, h, w) logits, in chunks the backend accepts."""
         limit = self._backend.max_batch or len(x)
         if len(x) <= limit:

@@ -1,6 +1,8 @@
 """The trainer: ``fit`` runs epochs of AdamW with a per-step schedule, validates, and writes best.pt,
-last.pt, metrics.jsonl, results.csv and results.png. ``edgeunet train`` and ``edgeunet prune``
-fine-tuning share it; under ``torchrun`` it trains with DistributedDataParallel.
+last.pt, metrics.jsonl, results.csv and results.png. With ``--ema`` an exponential moving average of the
+weights (``torch.optim.swa_utils.AveragedModel``, buffers included) is what is validated and saved.
+``edgeunet train`` and ``edgeunet prune`` fine-tuning share it; under ``torchrun`` it trains with
+DistributedDataParallel.
 
 Checkpoints store ``epoch`` as the number of completed epochs (1-based): a last.pt with
 ``epoch`` 3 resumes at the fourth epoch.
@@ -47,6 +49,31 @@ def _make_scheduler(optimizer, settings: TrainSettings, total_steps: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=settings.lr * 0.01)
 
 
+def ema_decay(decay: float, updates):
+    """The decay of the ``updates``-th average: ``decay``, warmed up as timm's ModelEmaV3 does
+    (``(1 + n) / (10 + n)`` while that is lower), so that the first epochs' average is not the initial weights."""
+    return torch.clamp((1.0 + updates) / (10.0 + updates), max=decay)
+
+
+def _make_ema(model: torch.nn.Module, decay: float):
+    """The averaged copy of ``model`` (None when ``decay`` is 0)."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        weight = 1.0 - ema_decay(decay, updates.to(torch.float64)).item()
+        floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
+        if floats:  # AveragedModel calls this per dtype: the int64 group has none
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], weight)
+        for a, c in zip(averaged, current, strict=True):
+            if not a.is_floating_point():  # BatchNorm's num_batches_tracked: a count, not averaged
+                a.copy_(c)
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+
+
 def _loader(train_ds, settings: TrainSettings, ctx: distributed.DistContext, epoch: int) -> DataLoader:
     """A fresh loader per epoch (0-based index), shuffled by ``seed + epoch`` so that a resumed run repeats exactly."""
     if ctx.enabled:
@@ -89,8 +116,14 @@ class _Run:
     scheduler: object
     scaler: torch.amp.GradScaler
     train_model: torch.nn.Module | None = None
+    ema: torch.nn.Module | None = None  # AveragedModel of ``model`` (--ema)
     loss_fn: torch.nn.Module = field(default_factory=SegmentationLoss)
     best: dict = field(default_factory=lambda: {"dice": -1.0, "epoch": 0})  # epoch: completed epochs, 0 = none
+
+    @property
+    def kept(self) -> torch.nn.Module:
+        """The model that is validated and saved: the averaged weights under --ema, else ``model``."""
+        return self.ema.module if self.ema is not None else self.model
 
     @property
     def use_amp(self) -> bool:
@@ -145,7 +178,7 @@ def _start(model, train_ds, settings: TrainSettings, ctx, device: str, facts: _F
     steps_per_epoch = len(_loader(train_ds, settings, ctx, 0))
     scheduler = _make_scheduler(optimizer, settings, settings.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda", enabled=device.startswith("cuda"))
-    run = _Run(model, settings, ctx, device, facts, optimizer, scheduler, scaler)
+    run = _Run(model, settings, ctx, device, facts, optimizer, scheduler, scaler, ema=_make_ema(model, settings.ema))
     done = 0
     if settings.resume:  # rank 0 reads last.pt; every rank restores the same states from it
         ckpt = distributed.share_from_main(lambda: _read_last(out / "last.pt"), ctx, device)
@@ -164,6 +197,8 @@ def _fit(started: tuple[_Run, int], train_ds, val_samples, on_epoch) -> dict:
         t0 = time.perf_counter()
         train_loss = _train_epoch(run, _loader(train_ds, settings, ctx, epoch), epoch)
         distributed.average_buffers(run.model, ctx)
+        if run.ema is not None:  # every rank steps the same average: its buffers follow the averaged ones
+            distributed.average_buffers(run.ema.module, ctx)
         summary = _validate(run, val_samples)
         dice = summary["mean_dice"] if summary["mean_dice"] is not None else 0.0
         improved = dice > run.best["dice"]  # the summary is the same on every rank, and so is best
@@ -191,7 +226,7 @@ def _validate(run: _Run, val_samples) -> dict:
 
     A 3-D model scores whole volumes with the runtime's sliding window, the window being the training patch.
     """
-    model, ctx, device, settings = run.model, run.ctx, run.device, run.settings
+    model, ctx, device, settings = run.kept, run.ctx, run.device, run.settings
     window = settings.patch_size(getattr(model.cfg, "spatial_dims", 2))
     counts = evaluate_counts(model, val_samples[ctx.rank :: ctx.world_size], run.facts.preprocessing, device,
                              window, settings.overlap)
@@ -221,6 +256,8 @@ def _train_epoch(run: _Run, loader: DataLoader, epoch: int) -> float:
         run.scaler.step(run.optimizer)
         run.scaler.update()
         run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update_parameters(run.model)
         total += loss.item() * len(x)
         count += len(x)
         bar.set_postfix(loss=f"{total / count:.4f}")
@@ -233,11 +270,14 @@ def _save(run: _Run, completed: int, summary: dict, improved: bool) -> None:
     """best.pt (when ``improved``) and last.pt after ``completed`` epochs."""
     facts = run.facts
     base = dict(epoch=completed, epochs=run.settings.epochs, train_args=run.settings.to_dict(), **facts.extra)
-    ckpt = make_checkpoint(run.model, facts.preprocessing, facts.class_names, summary, **base)
+    ckpt = make_checkpoint(run.kept, facts.preprocessing, facts.class_names, summary, **base)
     if improved:
         save_checkpoint(ckpt, run.out / "best.pt")
     state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
              "scaler": run.scaler.state_dict(), "best_dice": run.best["dice"], "best_epoch": run.best["epoch"]}
+    if run.ema is not None:  # state_dict holds the averaged weights; resuming needs the trained ones as well
+        state.update(trained_state_dict=make_checkpoint(run.model, facts.preprocessing, [])["state_dict"],
+                     ema_updates=int(run.ema.n_averaged.item()))
     save_checkpoint({**ckpt, **state}, run.out / "last.pt")
 
 
@@ -263,8 +303,13 @@ def _check_same_plan(ckpt: dict, settings: TrainSettings, path: Path) -> None:
 
 def _restore(ckpt: dict, path: Path, run: _Run) -> int:
     """Loads a last.pt's states into ``run``; returns the number of epochs it completed."""
+    if run.ema is not None and "trained_state_dict" not in ckpt:
+        raise UserError(f"{path} was trained without --ema: resume it without --ema, or start a new run")
     try:
-        run.model.load_state_dict(ckpt["state_dict"], strict=True)
+        run.model.load_state_dict(ckpt.get("trained_state_dict", ckpt["state_dict"]), strict=True)
+        if run.ema is not None:
+            run.ema.module.load_state_dict(ckpt["state_dict"], strict=True)
+            run.ema.n_averaged.fill_(int(ckpt["ema_updates"]))
     except RuntimeError as exc:
         raise UserError(f"{path} holds a different model than the one asked for ({str(exc).splitlines()[0]}): "
                         "use the same --model options") from None

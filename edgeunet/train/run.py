@@ -145,7 +145,7 @@ def recipe_record(settings: TrainSettings, train_ds, preprocessing: dict, normal
     return {"steps": steps_per_epoch * settings.epochs, "steps_per_epoch": steps_per_epoch,
             "epochs": settings.epochs, "batch_size": settings.batch_size, "samples_per_epoch": len(train_ds),
             "augment": {"preset": settings.augment, **augment_policy(settings.augment).to_dict()},
-            "normalization": normalization or {"mode": "from --init", "spec": preprocessing},
+            "ema": settings.ema, "normalization": normalization or {"mode": "from --init", "spec": preprocessing},
             "weights": weights if weights is not None else {"source": "--init", "file": settings.init}}
 
 

@@ -115,6 +115,8 @@ class TrainSettings:
     lr: float = option(3e-3, "number", "peak learning rate")
     weight_decay: float = 1e-4
     schedule: str = option("onecycle", "choice", "learning-rate schedule, per step", choices=SCHEDULES)
+    ema: float = option(0.0, "number", "decay of an exponential moving average of the weights, e.g. 0.995 (0: "
+                        "off); validation, best.pt and last.pt use the averaged weights")
     init: str | None = option(None, "path", "start from this checkpoint's weights (fine-tuning)", metavar="CKPT")
     resume: bool = option(False, "flag", "continue --out's last.pt")
     exist_ok: bool = option(False, "flag", "overwrite a run already in --out")
@@ -137,6 +139,8 @@ class TrainSettings:
             (_finite(self.val_fraction) and 0 < self.val_fraction < 1,
              f"--val-fraction must be between 0 and 1, e.g. 0.1 (got {self.val_fraction})"),
             (self.schedule in SCHEDULES, f"--schedule must be 'onecycle' or 'cosine' (got {self.schedule!r})"),
+            (_finite(self.ema) and 0 <= self.ema < 1,
+             f"--ema must be 0 (off) or a decay in (0, 1), e.g. 0.995 (got {self.ema})"),
             (self.device in DEVICES, f"--device must be cpu, cuda or auto (got {self.device!r})"),
             (self.num_classes is None or (_is_int(self.num_classes) and self.num_classes >= 2),
              f"--num-classes must be at least 2, background counts (got {self.num_classes})"),

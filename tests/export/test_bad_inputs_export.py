@@ -88,7 +88,7 @@ EXPORT_CASES = [
     ("val-folder-missing", lambda t: ["--val", str(t / "nowhere")], ["folder not found"]),
     ("folder-too-small-for-three-roles", lambda t: ["--int8", "--calib", str(_pairs(t / "two", 2))],
      ["too few for disjoint calibration, search and verification", "--val DIR"]),
-    ("val-folder-too-small-for-two-roles", lambda t: ["--val", str(_pairs(t / "one", 1))],
+    ("val-folder-too-small-for-two-roles", lambda t: ["--int8", "--val", str(_pairs(t / "one", 1))],
      ["too few for disjoint search and verification", "add images"]),
     ("unknown-recipe", lambda t: ["--recipe", "cpu-int9"], ["recipe 'cpu-int9' not found", "did you mean 'cpu-int8'"]),
     ("recipe-unknown-key", lambda t: ["--recipe", str(_recipe(t))], ["unknown key 'calib_imagse'", "'calib_images'"]),

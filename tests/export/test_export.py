@@ -272,6 +272,25 @@ def test_val_folder_gives_search_and_verification(tmp_path):
     assert "--" not in plan.summary() and "6 files -> 3 search, 3 verification" in plan.summary()
 
 
+def test_roles_the_export_does_not_use_leave_their_images_to_verification(tmp_path):
+    """No search (FP32 and FP16 only, or --no-int8-search): all held-out images verify, not half of them."""
+    from edgeunet.export.pipeline import used_roles
+    from edgeunet.export.roles import plan_roles
+
+    calib, val = _folder(tmp_path / "calib", 5), _folder(tmp_path / "val", 6, seed=1)
+    options = ExportOptions(int8=True, int8_search=False, calib=str(calib), val=str(val))
+    plan = plan_roles(options, used=used_roles(options))
+    assert [len(v) for v in _stems(plan).values()] == [5, 0, 6]
+    assert "6 files -> 0 search (unused), 6 verification" in plan.summary(used_roles(options))
+    one = _folder(tmp_path / "one", 24)
+    options = ExportOptions(calib=str(one))  # FP32 only: neither calibration nor search
+    assert [len(v) for v in _stems(plan_roles(options, used=used_roles(options))).values()] == [0, 0, 24]
+    options = ExportOptions(int8=True, int8_search=False, calib=str(one))
+    halves = _stems(plan_roles(options, used=used_roles(options)))
+    assert [len(v) for v in halves.values()] == [12, 0, 12] and set(halves["calibration"]).isdisjoint(
+        halves["verification"])
+
+
 def test_same_folder_as_calib_and_val_is_split_as_one_folder(tmp_path):
     folder = _folder(tmp_path / "cells", 9)
     plan = _plan(int8=True, calib=str(folder), val=str(folder))

@@ -202,3 +202,38 @@ def test_confirm_times_the_best_candidates_and_full_int8_in_one_interleaved_run(
     confirmed = [t["name"] for t in tried if t.get("confirmed")]
     assert confirmed == ["full", "a", "b", "c"] and tried[0]["first_speedup"] == 1.5 and tried[0]["speedup"] == 2.3
     assert search_module._choose(tried)["name"] == "full"  # full is fastest in the joint run: no float islands
+
+
+def test_over_the_dice_limit_the_search_keeps_float_the_groups_that_cost_dice(prepared, tmp_path, monkeypatch):
+    """Accuracy first: while the candidate so far loses more than --max-dice-drop, a group in float that lowers
+    the drop is kept, also when it is slower; once within the limit, only speed counts again."""
+    import types
+
+    groups = {"a": {"n1"}, "b": {"n2"}, "c": {"n3"}, "d": {"n4"}}
+    monkeypatch.setattr(search_module, "layer_groups", lambda model: groups)
+    monkeypatch.setattr(search_module, "_confirm", lambda search: [t.update(confirmed=True) for t in search.tried])
+
+    def fake_evaluate(self, cand):
+        nodes = cand.nodes
+        drop = 0.012 - 0.003 * ("n1" in nodes) + 0.001 * ("n2" in nodes) - 0.005 * ("n3" in nodes)
+        speedup = 2.0 - 0.1 * len(nodes) + 0.5 * ("n4" in nodes) - 0.2 * bool(cand.options)
+        row = {**cand.to_dict(), "speedup": speedup, "dice_drop": drop, "mean_dice": 0.9 - drop,
+               "dice_ok": drop <= self.options.max_dice_drop, "seconds": 0.0}
+        self.tried.append(row)
+        self.files[cand.name] = tmp_path / f"{len(self.tried)}.onnx"
+        return row
+
+    monkeypatch.setattr(search_module._Search, "evaluate", fake_evaluate)
+    job = types.SimpleNamespace(prepared=prepared[1], search=types.SimpleNamespace(names=["x"]), size=64, threads=1)
+    result = search_module.search_int8(job, ExportOptions(int8=True, max_dice_drop=0.005, search_time=1e6),
+                                       say=lambda line: None)
+    decisions = result.record["group_decisions"]
+    assert decisions["a"]["kept_float"] and decisions["a"]["for_accuracy"]  # 0.012 -> 0.009, still over
+    assert not decisions["b"]["kept_float"]  # 0.009 -> 0.010: costs Dice, stays INT8
+    assert decisions["c"]["for_accuracy"] and "0.0040" in decisions["c"]["reason"]  # 0.009 -> 0.004: within
+    assert decisions["d"]["kept_float"] and not decisions["d"]["for_accuracy"]  # within the limit: speed again
+    assert result.chosen["float_groups"] == ["a", "c", "d"] and result.chosen["dice_ok"]
+    # without a limit to meet, the accuracy rule does nothing: a and c cost speed and stay INT8
+    relaxed = search_module.search_int8(job, ExportOptions(int8=True, max_dice_drop=0.02, search_time=1e6),
+                                        say=lambda line: None)
+    assert relaxed.chosen["float_groups"] == ["d"]

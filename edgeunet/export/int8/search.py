@@ -7,7 +7,9 @@ save. The search therefore measures instead of guessing:
 1. Full INT8 with the target's settings, then ONNX Runtime's options (``option_candidates``);
    the fastest that keeps Dice becomes the base.
 2. Greedy elimination: each layer group (``layer_groups``) in turn is left in float; the
-   change is kept when it is faster by more than ``MARGIN`` and keeps Dice.
+   change is kept when it is faster by more than ``MARGIN`` and keeps Dice, or, while the
+   candidate so far loses more Dice than ``max_dice_drop`` allows, when it loses less (accuracy
+   first, as NNCF's accuracy control reverts the layers that cost most).
 3. The fastest candidate within ``max_dice_drop`` of FP32 is chosen.
 
 Every candidate is quantized with one shared calibration (the calibration images), scored for
@@ -133,6 +135,12 @@ class _Search:
     def better(self, row: dict, best: dict) -> bool:
         return row["dice_ok"] and row["speedup"] > best["speedup"] * (1 + MARGIN)
 
+    @staticmethod
+    def recovers(row: dict, current: dict) -> bool:
+        """Whether ``row`` (one more group in float) loses less Dice than ``current``, which is over the limit."""
+        return (not current["dice_ok"] and row["dice_drop"] is not None and current["dice_drop"] is not None
+                and row["dice_drop"] < current["dice_drop"])
+
 
 def search_int8(job: SearchJob, options: ExportOptions, say: Callable[[str], None] | None = None) -> SearchResult:
     """Chooses what to quantize by measuring candidates on ONNX Runtime (this CPU).
@@ -171,8 +179,9 @@ def search_int8(job: SearchJob, options: ExportOptions, say: Callable[[str], Non
         if cand.nodes == current.nodes:
             continue
         row = search.evaluate(cand)
-        kept_float = search.better(row, current_row)
-        decisions[group] = _decision(row, current_row, kept_float, options.max_dice_drop)
+        recovers = search.recovers(row, current_row)
+        kept_float = recovers or search.better(row, current_row)
+        decisions[group] = _decision(row, current_row, kept_float, options.max_dice_drop, recovers)
         if kept_float:
             current, current_row = cand, row
     for group in groups:  # every group gets a line, also those the time budget left untried
@@ -188,9 +197,12 @@ def search_int8(job: SearchJob, options: ExportOptions, say: Callable[[str], Non
     return SearchResult(search.files[chosen["name"]], chosen, record)
 
 
-def _decision(row: dict, before: dict, kept_float: bool, max_drop: float) -> dict:
+def _decision(row: dict, before: dict, kept_float: bool, max_drop: float, recovers: bool = False) -> dict:
     """Whether INT8 pays for one layer group on this CPU: the speed-up with the group in float vs quantized."""
-    if kept_float:
+    if recovers:
+        why = (f"kept float for accuracy: INT8 was over the Dice limit ({max_drop:g}) with a drop of "
+               f"{before['dice_drop']:.4f}, and {row['dice_drop']:.4f} with this group in float")
+    elif kept_float:
         why = (f"float is faster here (x{row['speedup']:.2f} vs x{before['speedup']:.2f} with the group in INT8): "
                "INT8 does not pay for this group on this CPU")
     elif not row["dice_ok"]:
@@ -198,8 +210,9 @@ def _decision(row: dict, before: dict, kept_float: bool, max_drop: float) -> dic
     else:
         why = (f"INT8 pays (x{before['speedup']:.2f}) or float is within {MARGIN:.0%} "
                f"(x{row['speedup']:.2f}): stays INT8")
-    return {"int8_pays": not kept_float, "kept_float": kept_float, "speedup_group_float": row["speedup"],
-            "speedup_group_int8": before["speedup"], "reason": why}
+    return {"int8_pays": None if recovers else not kept_float, "kept_float": kept_float, "for_accuracy": recovers,
+            "speedup_group_float": row["speedup"], "speedup_group_int8": before["speedup"],
+            "dice_drop_group_float": row["dice_drop"], "dice_drop_group_int8": before["dice_drop"], "reason": why}
 
 
 def _confirm(search: _Search) -> None:
