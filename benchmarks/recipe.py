@@ -208,6 +208,26 @@ def verdict(data: dict, case: str, first: str, second: str) -> str:
     return f"{case}: {first} {word} {second} (mean {a['mean'] - b['mean']:+.4f})."
 
 
+def merged(old: dict, new: dict) -> dict:
+    """``old`` with the cases of ``new`` added (or replaced): one result file for a development set measured case by
+    case. Each case keeps the date and provenance of its own run.
+
+    Raises:
+        ValueError: The two differ in kind, machine, budget or seeds (their rows would not be comparable).
+    """
+    for key in ("kind", "machine", "budget", "seeds"):
+        if old.get(key) != new.get(key):
+            raise ValueError(f"cannot merge into a result file of another {key} ({old.get(key)} vs {new.get(key)}): "
+                             "write a file of its own (leave out --merge)")
+    def stamped(data: dict) -> dict:
+        return {case: {**row, "date": row.get("date", data["date"]), "provenance": row.get("provenance",
+                                                                                           data["provenance"])}
+                for case, row in data["cases"].items()}
+
+    cases = {**stamped(old), **stamped(new)}
+    return {**new, "cases": dict(sorted(cases.items())), "date": max(row["date"] for row in cases.values())}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks/recipe.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--devset", type=Path, default=HERE.parent / "runs" / "devset",
@@ -225,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"optimizer steps of every run (default {BUDGET[1]}); another budget writes "
                         "<machine>-recipe-<N>steps.json beside the default's file")
     p.add_argument("--out", type=Path, default=HERE / "results", help="folder of the result file")
+    p.add_argument("--merge", action="store_true",
+                   help="add the cases measured to the result file of the same name, keeping its other cases (same "
+                        "machine, budget and seeds): a development set measured case by case")
     args = p.parse_args(argv)
     cases = args.cases.split(",") if args.cases else sorted(
         d.name for d in args.devset.glob("*") if (d / "images").is_dir() and (d / "test" / "images").is_dir())
@@ -248,7 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.devset, cases, seeds, configs, max(1, args.jobs), budget, args.set)
     suffix = "" if args.steps == int(BUDGET[1]) else f"-{args.steps}steps"
     suffix = suffix if args.set == "recipe" else f"-{args.set}{suffix}"
-    print(f"wrote {write_json(args.out / f'{machine_name()}-recipe{suffix}.json', result)}")
+    path = args.out / f"{machine_name()}-recipe{suffix}.json"
+    if args.merge and path.is_file():
+        try:
+            result = merged(json.loads(path.read_text()), result)
+        except ValueError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            return 2
+    print(f"wrote {write_json(path, result)}")
     return 0
 
 

@@ -249,3 +249,26 @@ def test_a_refused_int8_export_is_recorded_and_the_trainings_are_kept(tmp_path, 
     assert row["heldout"]["mean"] == 0.5
     assert row["int8"] == {"error": "edgeunet export: check failed: INT8 Dice drop 0.2"}
     assert "no INT8 file (edgeunet export: check failed" in " ".join(recipe.block(tmp_path / "r.json", data).split())
+
+
+def test_merge_adds_cases_to_a_result_file_and_refuses_another_budget(tmp_path, monkeypatch):
+    import json
+
+    import benchmarks.recipe as recipe
+
+    for case in ("c1", "c2"):
+        (tmp_path / "devset" / case / "test" / "images").mkdir(parents=True)
+        (tmp_path / "devset" / case / "images").mkdir(parents=True)
+    monkeypatch.setattr(recipe, "train_once", lambda case, model, options, seed, out: {"heldout_dice": len(case.name)})
+    monkeypatch.setattr("edgeunet.env.machine_name", lambda: "m")
+    args = ["--devset", str(tmp_path / "devset"), "--out", str(tmp_path / "out"), "--configs", "0", "--seeds", "0",
+            "--steps", "1000"]
+    assert recipe.main(args + ["--cases", "c1"]) == 0
+    assert recipe.main(args + ["--cases", "c2", "--merge"]) == 0
+    data = json.loads((tmp_path / "out" / "m-recipe-1000steps.json").read_text())
+    assert list(data["cases"]) == ["c1", "c2"] and all("provenance" in row for row in data["cases"].values())
+    assert recipe.main(args[:-1] + ["2000", "--cases", "c2", "--merge"]) == 0  # another file: nothing to merge into
+    with pytest.raises(ValueError, match="another budget"):
+        recipe.merged(data, {**data, "budget": ["--steps", "2000"]})
+    assert recipe.main(args + ["--cases", "c2"]) == 0  # without --merge the file is the run's alone
+    assert list(json.loads((tmp_path / "out" / "m-recipe-1000steps.json").read_text())["cases"]) == ["c2"]

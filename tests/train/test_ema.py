@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from interrupted import interrupted_and_full
 
 from edgeunet.checkpoint import load_checkpoint
 from edgeunet.errors import UserError
@@ -48,28 +49,13 @@ def test_no_average_when_off():
 
 @pytest.mark.slow
 def test_a_run_with_ema_saves_the_average_and_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    from edgeunet.train import loop
-
     small = {**TINY, "samples_per_epoch": 32, "ema": 0.9}
-    full = train(TrainSettings(out=str(tmp_path / "full"), epochs=2, **small))
-    last = load_checkpoint(full["last_path"])
+    full, resumed = interrupted_and_full(monkeypatch, tmp_path, **small)
+    last, resumed = load_checkpoint(full["last_path"]), load_checkpoint(resumed["last_path"])
     assert last["train_args"]["ema"] == 0.9
     assert last["ema_updates"] == 2 * 32 // TINY["batch_size"]
     # state_dict (what best.pt, export and the runtime read) is the average, not the trained weights
     assert any(not torch.equal(last["state_dict"][k], last["trained_state_dict"][k]) for k in last["state_dict"])
-    real_epoch = loop._train_epoch
-
-    def interrupted(run, loader, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_epoch(run, loader, epoch)
-
-    monkeypatch.setattr(loop, "_train_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(TrainSettings(out=str(tmp_path / "part"), epochs=2, **small))
-    monkeypatch.setattr(loop, "_train_epoch", real_epoch)
-    resumed = load_checkpoint(train(TrainSettings(out=str(tmp_path / "part"), epochs=2, resume=True,
-                                                  **small))["last_path"])
     for key in ("state_dict", "trained_state_dict"):
         assert all(torch.equal(last[key][k], resumed[key][k]) for k in last[key]), key
     with pytest.raises(UserError, match=r"with ema 0.9 \(now 0.0\)"):

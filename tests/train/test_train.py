@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+from interrupted import interrupted_and_full
 
 from edgeunet.checkpoint import load_checkpoint, model_from_checkpoint
 from edgeunet.errors import UserError
@@ -73,22 +74,7 @@ def test_same_seed_gives_same_weights(tmp_path):
 
 @pytest.mark.slow
 def test_resume_after_interruption_reaches_the_same_weights(tmp_path, monkeypatch):
-    from edgeunet.train import loop
-
-    small = {**TINY, "samples_per_epoch": 32}
-    full = train(TrainSettings(out=str(tmp_path / "full"), epochs=2, **small))
-    real_epoch = loop._train_epoch
-
-    def interrupted(run, loader, epoch):
-        if epoch == 1:  # the second epoch (0-based index) begins
-            raise KeyboardInterrupt
-        return real_epoch(run, loader, epoch)
-
-    monkeypatch.setattr(loop, "_train_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(TrainSettings(out=str(tmp_path / "part"), epochs=2, **small))
-    monkeypatch.setattr(loop, "_train_epoch", real_epoch)
-    resumed = train(TrainSettings(out=str(tmp_path / "part"), epochs=2, resume=True, **small))
+    full, resumed = interrupted_and_full(monkeypatch, tmp_path, **{**TINY, "samples_per_epoch": 32})
     assert resumed["epochs_run"] == 1
     wa, wb = load_checkpoint(full["last_path"])["state_dict"], load_checkpoint(resumed["last_path"])["state_dict"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from interrupted import interrupted_and_full
 
 from edgeunet.checkpoint import load_checkpoint, model_from_checkpoint
 from edgeunet.errors import UserError
@@ -60,21 +61,7 @@ def test_validation_scores_whole_volumes_with_the_runtime_sliding_window(trained
 
 @pytest.mark.slow
 def test_3d_resume_after_interruption_reaches_the_same_weights(tmp_path, monkeypatch):
-    from edgeunet.train import loop
-
-    full = train(TrainSettings(out=str(tmp_path / "full"), epochs=2, **TINY3D))
-    real_epoch = loop._train_epoch
-
-    def interrupted(run, loader, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_epoch(run, loader, epoch)
-
-    monkeypatch.setattr(loop, "_train_epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(TrainSettings(out=str(tmp_path / "part"), epochs=2, **TINY3D))
-    monkeypatch.setattr(loop, "_train_epoch", real_epoch)
-    resumed = train(TrainSettings(out=str(tmp_path / "part"), epochs=2, resume=True, **TINY3D))
+    full, resumed = interrupted_and_full(monkeypatch, tmp_path, **TINY3D)
     assert resumed["epochs_run"] == 1
     wa, wb = load_checkpoint(full["last_path"])["state_dict"], load_checkpoint(resumed["last_path"])["state_dict"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
