@@ -68,10 +68,15 @@ def training_facts(ckpt: dict) -> TrainingFacts:
         **{key: args.get(key) for key in TrainingFacts.PLAN})
 
 
+def cpu_state_dict(model) -> dict:
+    """A copy of ``model``'s state dict on the CPU, detached from training."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def make_checkpoint(model, preprocessing: dict, class_names: list[str], metrics: dict | None = None, **extra) -> dict:
     """The plain-dict checkpoint of ``model`` (its current, possibly pruned, config)."""
     cfg = model.current_config()
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = cpu_state_dict(model)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

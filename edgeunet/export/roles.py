@@ -211,6 +211,11 @@ def _by_region(folder: Path, pairs: list[Pair], roles: tuple[str, ...], counts: 
             for k, r in enumerate(roles)}
 
 
+def _listed(roles: tuple[str, ...]) -> str:
+    """``calibration, search and verification``: the roles for a message."""
+    return " and ".join(filter(None, (", ".join(roles[:-1]), roles[-1])))
+
+
 def _unused(folder: Path | str, roles: tuple[str, ...], used: tuple[str, ...]) -> dict[str, Role]:
     """An empty role for each of ``roles`` the export does not use."""
     return {r: Role(str(folder), 0) for r in roles if r not in used}
@@ -223,7 +228,7 @@ def _one_folder(folder: Path, counts: dict[str, int], seed: int, lister=folder_p
     if lister is volume_pairs and 0 < len(pairs) < len(dealt):
         return RolePlan("one folder by region", {**_by_region(folder, pairs, dealt, counts),
                                                  **_unused(folder, ROLES, used)}, seed, {str(folder): len(pairs)})
-    _check_enough(folder, pairs, len(dealt), " and ".join(dealt).replace(" and ", ", ", len(dealt) - 2),
+    _check_enough(folder, pairs, len(dealt), _listed(dealt),
                   "add images, or give the search and verification images with --val DIR")
     roles = {r: _role(folder, part, counts[r]) for r, part in zip(dealt, _dealt(pairs, seed, len(dealt)))}
     return RolePlan("one folder", {**roles, **_unused(folder, ROLES, used)}, seed, {str(folder): len(pairs)})
@@ -241,7 +246,7 @@ def _held_out(val: str | Path, counts: dict[str, int], seed: int, files: dict, l
     dealt = tuple(r for r in ROLES[1:] if r in used or r == "verification")
     if lister is volume_pairs and 0 < len(pairs) < len(dealt):
         return {**_by_region(folder, pairs, dealt, counts), **_unused(folder, ROLES[1:], dealt)}
-    _check_enough(folder, pairs, len(dealt), " and ".join(dealt), f"add images to {folder}")
+    _check_enough(folder, pairs, len(dealt), _listed(dealt), f"add images to {folder}")
     return {**{r: _role(folder, part, counts[r]) for r, part in zip(dealt, _dealt(pairs, seed, len(dealt)))},
             **_unused(folder, ROLES[1:], dealt)}
 

@@ -22,7 +22,14 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ..atomic import ensure_dir
-from ..checkpoint import TrainingFacts, load_checkpoint, make_checkpoint, save_checkpoint, training_facts
+from ..checkpoint import (
+    TrainingFacts,
+    cpu_state_dict,
+    load_checkpoint,
+    make_checkpoint,
+    save_checkpoint,
+    training_facts,
+)
 from ..errors import UserError
 from ..metrics import ConfusionCounter
 from . import distributed
@@ -63,13 +70,11 @@ def _make_ema(model: torch.nn.Module, decay: float):
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
-        weight = 1.0 - ema_decay(decay, updates.to(torch.float64)).item()
-        floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
-        if floats:  # AveragedModel calls this per dtype: the int64 group has none
-            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], weight)
-        for a, c in zip(averaged, current, strict=True):
-            if not a.is_floating_point():  # BatchNorm's num_batches_tracked: a count, not averaged
-                a.copy_(c)
+        # AveragedModel calls this once per device and dtype, so a group is all float or all integer
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1.0 - ema_decay(decay, updates.to(torch.float64)).item())
+        else:  # BatchNorm's num_batches_tracked: a count, not averaged
+            torch._foreach_copy_(averaged, current)
 
     return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
@@ -276,8 +281,7 @@ def _save(run: _Run, completed: int, summary: dict, improved: bool) -> None:
     state = {"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
              "scaler": run.scaler.state_dict(), "best_dice": run.best["dice"], "best_epoch": run.best["epoch"]}
     if run.ema is not None:  # state_dict holds the averaged weights; resuming needs the trained ones as well
-        state.update(trained_state_dict=make_checkpoint(run.model, facts.preprocessing, [])["state_dict"],
-                     ema_updates=int(run.ema.n_averaged.item()))
+        state.update(trained_state_dict=cpu_state_dict(run.model), ema_updates=int(run.ema.n_averaged.item()))
     save_checkpoint({**ckpt, **state}, run.out / "last.pt")
 
 
